@@ -1,0 +1,183 @@
+#include "api/api.h"
+
+#include <iostream>
+
+#include "api/destination.h"
+#include "api/json.h"
+#include "http/url.h"
+#include "tenants/api_key.h"
+
+namespace callgate {
+
+namespace http = boost::beast::http;
+
+namespace {
+
+std::string_view View(boost::beast::string_view s) { return {s.data(), s.size()}; }
+
+constexpr std::string_view kPairPrefix[] = {"api", "v1", "whatsapp", "subaccounts"};
+
+// "Bearer <token>", scheme case-insensitive. Empty if malformed.
+std::string_view BearerToken(std::string_view header) {
+  constexpr std::string_view kScheme = "bearer ";
+  if (header.size() <= kScheme.size()) return {};
+  for (std::size_t i = 0; i < kScheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(header[i])) != kScheme[i]) return {};
+  }
+  std::string_view token = header.substr(kScheme.size());
+  while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+  while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+  return token.find(' ') == std::string_view::npos ? token : std::string_view{};
+}
+
+}  // namespace
+
+HttpResponse JsonResponse(http::status status, std::string body) {
+  HttpResponse res(status, 11);
+  res.set(http::field::content_type, "application/json");
+  res.set(http::field::cache_control, "no-store");
+  res.body() = std::move(body);
+  return res;
+}
+
+std::string RenderStatus(const StatusView& view) {
+  std::string body;
+  body.reserve(512);
+  JsonWriter json(body);
+  json.BeginObject().Key("status").String(StatusName(view.permission.status));
+  json.Key("actions").BeginArray();
+  for (const Action action : {Action::kSendCallPermissionRequest, Action::kStartCall}) {
+    json.BeginObject()
+        .Key("actionName")
+        .String(ActionName(action))
+        .Key("canPerformAction")
+        .Bool(view.CanPerform(action))
+        .Key("limits")
+        .BeginArray();
+    for (std::size_t i = 0; i < kLimitRules.size(); ++i) {
+      if (kLimitRules[i].action != action) continue;
+      const LimitUsage& usage = view.usage[i];
+      json.BeginObject()
+          .Key("timePeriod")
+          .String(kLimitRules[i].iso_period)
+          .Key("maxAllowed")
+          .Int(usage.max_allowed)
+          .Key("currentUsage")
+          .Int(usage.current_usage);
+      if (usage.limit_expiration) {
+        json.Key("limitExpirationTime").String(FormatCentis(*usage.limit_expiration));
+      }
+      json.EndObject();
+    }
+    json.EndArray().EndObject();
+  }
+  json.EndArray();
+  if (view.permission.status == PermissionStatus::kTemporary) {
+    json.Key("expirationTime").String(FormatCentis(*view.permission.expires_at));
+  }
+  json.EndObject();
+  return body;
+}
+
+Api::Api(Store& store, TenantDirectory& tenants, Clock clock, ApiOptions options)
+    : store_(store), tenants_(tenants), clock_(std::move(clock)), options_(options) {
+  if (options_.rate_limit_burst <= 0) options_.rate_limit_burst = options_.rate_limit_per_second;
+}
+
+HttpResponse Api::Reject(http::status status) {
+  const Instant now = clock_();
+  switch (status) {
+    case http::status::payload_too_large:
+      return ErrorResponse(ApiError::kBodyTooLarge, now);
+    case http::status::request_header_fields_too_large:
+      return ErrorResponse(ApiError::kHeadersTooLarge, now);
+    default:
+      return ErrorResponse(ApiError::kMalformedRequest, now);
+  }
+}
+
+void Api::Handle(HttpRequest&& request, Respond respond) {
+  const Instant now = clock_();
+  const Target target = SplitTarget(View(request.target()));
+  const std::vector<std::string_view> seg = PathSegments(target.path);
+  const http::verb method = request.method();
+
+  auto only = [&](http::verb allowed, auto&& handle) {
+    if (method == allowed) return respond(handle());
+    HttpResponse res = ErrorResponse(ApiError::kMethodNotAllowed, now);
+    res.set(http::field::allow, http::to_string(allowed));
+    respond(std::move(res));
+  };
+
+  if (seg.size() == 1 && seg[0] == "healthz") {
+    return only(http::verb::get, [&] { return Health(now); });
+  }
+  const bool pair_path = seg.size() >= 8 &&
+                         std::equal(std::begin(kPairPrefix), std::end(kPairPrefix), seg.begin()) &&
+                         seg[5] == "channels";
+  if (pair_path && seg.size() == 8 && seg[7] == "callPermissions") {
+    return only(http::verb::get,
+                [&] { return GetCallPermissions(request, seg[4], seg[6], target.query, now); });
+  }
+  respond(ErrorResponse(ApiError::kPathNotFound, now));
+}
+
+Result<const Account*, ApiError> Api::Authenticate(const HttpRequest& request,
+                                                   const TenantSnapshot& tenants, Instant now) {
+  const auto header = request.find(http::field::authorization);
+  if (header == request.end()) return ApiError::kUnauthenticated;
+  const Account* account = callgate::Authenticate(tenants, BearerToken(View(header->value())));
+  if (!account) return ApiError::kUnauthenticated;
+  if (options_.rate_limit_per_second > 0) {
+    std::lock_guard lock(buckets_mu_);
+    auto [it, inserted] = buckets_.try_emplace(account->id, options_.rate_limit_per_second,
+                                               options_.rate_limit_burst, now);
+    if (!it->second.TryTake(now)) return ApiError::kTooManyRequests;
+  }
+  return account;
+}
+
+Result<Api::PairRequest, ApiError> Api::ResolvePair(const HttpRequest& request,
+                                                    std::string_view subaccount_id,
+                                                    std::string_view channel_id,
+                                                    const std::optional<std::string>& destination,
+                                                    Instant now) {
+  PairRequest pair;
+  pair.tenants = tenants_.Current(now);
+  auto account = Authenticate(request, *pair.tenants, now);
+  if (!account) return account.error();
+  pair.account = *account;
+  const Subaccount* sub = pair.tenants->FindSubaccount(std::string(subaccount_id));
+  if (!sub || sub->account_id != pair.account->id) return ApiError::kSubaccountNotOwned;
+  auto number = NormalizeDestination(destination);
+  if (!number) return number.error();
+  pair.channel = pair.tenants->FindChannel(std::string(channel_id));
+  if (!pair.channel || pair.channel->subaccount_id != sub->id) return ApiError::kChannelNotFound;
+  pair.key = {pair.channel->id, std::move(*number)};
+  return pair;
+}
+
+HttpResponse Api::GetCallPermissions(const HttpRequest& request, std::string_view subaccount_id,
+                                     std::string_view channel_id, std::string_view query,
+                                     Instant now) {
+  auto pair =
+      ResolvePair(request, subaccount_id, channel_id, QueryParam(query, "destination"), now);
+  if (!pair) return ErrorResponse(pair.error(), now);
+  auto state = store_.LoadPair(pair->key);
+  if (!state) {
+    HttpResponse res = ErrorResponse(ApiError::kInternal, now);
+    std::cerr << "error: loading a pair of channel " << pair->key.channel_id
+              << " failed: " << StoreErrorName(state.error()) << "\n";
+    return res;
+  }
+  return JsonResponse(http::status::ok,
+                      RenderStatus(callgate::View(*state, now, pair->channel->limits)));
+}
+
+HttpResponse Api::Health(Instant now) {
+  auto generation = store_.TenantGeneration();
+  if (!generation) return ErrorResponse(ApiError::kInternal, now);
+  return JsonResponse(http::status::ok, R"({"status":"ok"})");
+}
+
+}  // namespace callgate

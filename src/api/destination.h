@@ -1,0 +1,17 @@
+// Destination validation (RULES.md §6): "+" then 2–15 digits, first digit 1–9, a known country
+// calling code and a possible length per libphonenumber. A leading space is an unencoded "+".
+// Thread-safe.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "api/errors.h"
+#include "core/result.h"
+
+namespace callgate {
+
+// The E.164 form ("+digits") or kDestinationMissing / kDestinationInvalid.
+Result<std::string, ApiError> NormalizeDestination(const std::optional<std::string>& raw);
+
+}  // namespace callgate

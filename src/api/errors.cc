@@ -1,0 +1,78 @@
+#include "api/errors.h"
+
+#include <boost/uuid/random_generator.hpp>
+#include <boost/uuid/uuid_io.hpp>
+
+#include "api/json.h"
+
+namespace callgate {
+
+namespace http = boost::beast::http;
+
+ErrorDescription Describe(ApiError error) {
+  switch (error) {
+    case ApiError::kUnauthenticated:
+      return {http::status::unauthorized, 1200, "Request was not authenticated properly"};
+    case ApiError::kSubaccountNotOwned:
+      return {http::status::bad_request, 1001,
+              "Provided subAccountId doesn't belongs to your account"};
+    case ApiError::kDestinationMissing:
+      return {http::status::bad_request, 1000, "Missing required parameter: destination"};
+    case ApiError::kDestinationInvalid:
+      return {http::status::bad_request, 1002,
+              "Invalid MSISDN format (not E.164 international number)"};
+    case ApiError::kChannelNotFound:
+      return {http::status::not_found, 1300, "Channel not found"};
+    case ApiError::kTooManyRequests:
+      return {http::status::too_many_requests, 1400, "Too many requests"};
+    case ApiError::kInternal:
+      return {http::status::internal_server_error, 2000, "Internal server error"};
+    case ApiError::kPathNotFound:
+      return {http::status::not_found, 1004, "Resource not found"};
+    case ApiError::kMethodNotAllowed:
+      return {http::status::method_not_allowed, 1005, "Method not allowed"};
+    case ApiError::kBodyTooLarge:
+      return {http::status::payload_too_large, 1006, "Request body too large"};
+    case ApiError::kHeadersTooLarge:
+      return {http::status::request_header_fields_too_large, 1007, "Request headers too large"};
+    case ApiError::kMalformedRequest:
+      return {http::status::bad_request, 1003, "Malformed request"};
+    case ApiError::kPermanentPermissionExists:
+      return {http::status::conflict, 1052, "A permanent call permission already exists"};
+    case ApiError::kRequestLimitReached:
+      return {http::status::too_many_requests, 1053, "Call permission request limit reached"};
+    case ApiError::kNoLivePermission:
+      return {http::status::forbidden, 1055, "No call permission for this destination"};
+    case ApiError::kCallLimitReached:
+      return {http::status::too_many_requests, 1056, "Call limit reached"};
+    case ApiError::kBadSignature:
+      return {http::status::unauthorized, 1201, "Invalid webhook signature"};
+    case ApiError::kBadVerifyToken:
+      return {http::status::forbidden, 1202, "Invalid verify token"};
+  }
+  return {http::status::internal_server_error, 2000, "Internal server error"};
+}
+
+HttpResponse ErrorResponse(ApiError error, Instant now, std::string_view extra) {
+  thread_local boost::uuids::random_generator uuids;
+  const ErrorDescription d = Describe(error);
+  std::string body;
+  JsonWriter json(body);
+  json.BeginObject()
+      .Key("code")
+      .Int(d.code)
+      .Key("message")
+      .String(d.message)
+      .Key("errorId")
+      .String(boost::uuids::to_string(uuids()))
+      .Key("timestamp")
+      .String(FormatMillis(now));
+  if (!extra.empty()) body.append(",").append(extra);
+  json.EndObject();
+  HttpResponse res(d.status, 11);
+  res.set(http::field::content_type, "application/json");
+  res.body() = std::move(body);
+  return res;
+}
+
+}  // namespace callgate

@@ -1,0 +1,84 @@
+#include "api/json.h"
+
+#include <charconv>
+
+namespace callgate {
+
+void JsonWriter::Separate() {
+  if (need_comma_) out_.push_back(',');
+  need_comma_ = true;
+}
+
+JsonWriter& JsonWriter::Open(char c) {
+  Separate();
+  out_.push_back(c);
+  need_comma_ = false;
+  return *this;
+}
+
+JsonWriter& JsonWriter::Close(char c) {
+  out_.push_back(c);
+  need_comma_ = true;
+  return *this;
+}
+
+JsonWriter& JsonWriter::Key(std::string_view key) {
+  Separate();
+  Escaped(key);
+  out_.push_back(':');
+  need_comma_ = false;
+  return *this;
+}
+
+JsonWriter& JsonWriter::String(std::string_view value) {
+  Separate();
+  Escaped(value);
+  return *this;
+}
+
+JsonWriter& JsonWriter::Int(std::int64_t value) {
+  Separate();
+  char buf[24];
+  const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);
+  out_.append(buf, end);
+  return *this;
+}
+
+JsonWriter& JsonWriter::Bool(bool value) {
+  Separate();
+  out_.append(value ? "true" : "false");
+  return *this;
+}
+
+JsonWriter& JsonWriter::Null() {
+  Separate();
+  out_.append("null");
+  return *this;
+}
+
+JsonWriter& JsonWriter::Raw(std::string_view json) {
+  Separate();
+  out_.append(json);
+  return *this;
+}
+
+void JsonWriter::Escaped(std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out_.push_back('"');
+  for (const char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out_.push_back('\\');
+      out_.push_back(c);
+    } else if (u < 0x20) {
+      out_.append("\\u00");
+      out_.push_back(kHex[u >> 4]);
+      out_.push_back(kHex[u & 0xf]);
+    } else {
+      out_.push_back(c);
+    }
+  }
+  out_.push_back('"');
+}
+
+}  // namespace callgate

@@ -1,0 +1,38 @@
+// JsonWriter: appends compact JSON to a string. Responses here have fixed shapes, so a writer
+// that emits them directly (no DOM) keeps the hot path allocation-light. Strings are escaped per
+// RFC 8259. Thread-compatible.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace callgate {
+
+class JsonWriter {
+ public:
+  explicit JsonWriter(std::string& out) : out_(out) {}
+
+  JsonWriter& BeginObject() { return Open('{'); }
+  JsonWriter& EndObject() { return Close('}'); }
+  JsonWriter& BeginArray() { return Open('['); }
+  JsonWriter& EndArray() { return Close(']'); }
+  JsonWriter& Key(std::string_view key);
+  JsonWriter& String(std::string_view value);
+  JsonWriter& Int(std::int64_t value);
+  JsonWriter& Bool(bool value);
+  JsonWriter& Null();
+  // A value already serialised as JSON (e.g. a stored detail object).
+  JsonWriter& Raw(std::string_view json);
+
+ private:
+  JsonWriter& Open(char c);
+  JsonWriter& Close(char c);
+  void Separate();
+  void Escaped(std::string_view s);
+
+  std::string& out_;
+  bool need_comma_ = false;
+};
+
+}  // namespace callgate

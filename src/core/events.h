@@ -1,0 +1,65 @@
+// The events that change one pair's permission ledger (RULES.md §2–5), in domain terms.
+// Upstream ids (wamid, wacid) and our own ids (request ids) make every event idempotent.
+// Plain values; thread-compatible.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <variant>
+
+#include "core/time.h"
+
+namespace callgate {
+
+enum class ReplySource { kUserAction, kAutomatic };
+enum class CallDirection { kBusinessInitiated, kUserInitiated };
+
+// A call permission request was sent (reserved through the service).
+struct PermissionRequested {
+  std::string request_id;
+  Instant at;
+};
+
+// The user's (or the platform's automatic) reply. A reject without a request context is also
+// how a revocation from the business profile arrives; an accept without one is a profile grant.
+struct PermissionReplied {
+  std::string message_id;  // wamid of the reply
+  Instant at;
+  bool accepted = false;
+  bool permanent = false;             // on accept
+  std::optional<Instant> expires_at;  // on temporary accept, if upstream names it
+  ReplySource source = ReplySource::kUserAction;
+};
+
+struct CallConnected {
+  std::string call_id;  // wacid
+  Instant at;
+  CallDirection direction = CallDirection::kBusinessInitiated;
+};
+
+struct CallTerminated {
+  std::string call_id;
+  Instant at;
+  CallDirection direction = CallDirection::kBusinessInitiated;
+  bool picked_up = false;             // upstream sent start_time or duration
+  std::optional<Instant> started_at;  // when it was picked up, if known
+};
+
+// Call status REJECTED: counts as unanswered, once per call id.
+struct CallRejected {
+  std::string call_id;
+  Instant at;
+};
+
+// A user-initiated call (answered or missed) on a channel with callback permission enabled.
+struct CallbackGranted {
+  std::string call_id;
+  Instant at;
+};
+
+using Event = std::variant<PermissionRequested, PermissionReplied, CallConnected, CallTerminated,
+                           CallRejected, CallbackGranted>;
+
+Instant EventTime(const Event& event);
+
+}  // namespace callgate

@@ -1,0 +1,69 @@
+// HttpServer: HTTP/1.1 over Boost.Beast/Asio. Keep-alive and pipelining (requests on one
+// connection are answered in order), bounded header and body sizes, idle timeouts, graceful
+// stop. It knows nothing of the API: every request goes to one Handler, which answers through
+// `Respond` — at once or later from any thread (e.g. after a durable write).
+//
+// Thread-safe: Run() may be called from several threads; Stop() from any thread.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "core/result.h"
+
+namespace callgate {
+
+using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>;
+using HttpResponse = boost::beast::http::response<boost::beast::http::string_body>;
+// Called exactly once per request, from any thread.
+using Respond = std::function<void(HttpResponse&&)>;
+using Handler = std::function<void(HttpRequest&& request, Respond respond)>;
+// Answers a request the transport refuses before the handler sees it (too large, malformed).
+using Rejection = std::function<HttpResponse(boost::beast::http::status status)>;
+
+struct ServerOptions {
+  std::string address = "127.0.0.1";
+  unsigned short port = 8080;  // 0: any free port (see HttpServer::port())
+  int threads = 1;
+  std::size_t header_limit = 8 * 1024;
+  std::size_t body_limit = 1024 * 1024;
+  std::chrono::seconds idle_timeout{30};     // no request started on an open connection
+  std::chrono::seconds request_timeout{10};  // a started request must arrive within this
+  std::chrono::seconds drain_timeout{5};     // on stop: in-flight requests get this long
+};
+
+class HttpServer {
+ public:
+  HttpServer(ServerOptions options, Handler handler, Rejection rejection);
+  ~HttpServer();
+
+  // Binds and listens. Error: a readable reason.
+  Result<unsigned short, std::string> Listen();
+  unsigned short port() const { return port_; }
+  // Serves on options.threads threads until Stop(); returns when all have finished.
+  void Run();
+  // Stops accepting, lets in-flight requests finish (up to drain_timeout), then returns Run().
+  void Stop();
+
+ private:
+  class Session;
+  void Accept();
+  void DrainThenHalt(std::chrono::steady_clock::time_point deadline);
+
+  ServerOptions options_;
+  Handler handler_;
+  Rejection rejection_;
+  boost::asio::io_context io_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  unsigned short port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> in_flight_{0};
+};
+
+}  // namespace callgate

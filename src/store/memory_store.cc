@@ -1,0 +1,114 @@
+#include "store/memory_store.h"
+
+#include <algorithm>
+
+namespace callgate {
+
+StoreStatus MemoryStore::CreateAccount(const Account& account) {
+  std::lock_guard lock(mu_);
+  if (!tenants_.accounts.emplace(account.id, account).second) return StoreError::kAlreadyExists;
+  ++generation_;
+  return Ok{};
+}
+
+StoreStatus MemoryStore::CreateSubaccount(const Subaccount& subaccount) {
+  std::lock_guard lock(mu_);
+  if (!tenants_.accounts.contains(subaccount.account_id)) return StoreError::kNotFound;
+  if (!tenants_.subaccounts.emplace(subaccount.id, subaccount).second) {
+    return StoreError::kAlreadyExists;
+  }
+  ++generation_;
+  return Ok{};
+}
+
+StoreStatus MemoryStore::CreateChannel(const Channel& channel) {
+  std::lock_guard lock(mu_);
+  if (!tenants_.subaccounts.contains(channel.subaccount_id)) return StoreError::kNotFound;
+  if (tenants_.channels.contains(channel.id) ||
+      tenants_.channel_by_phone_number_id.contains(channel.phone_number_id)) {
+    return StoreError::kAlreadyExists;
+  }
+  tenants_.channels.emplace(channel.id, channel);
+  tenants_.channel_by_phone_number_id.emplace(channel.phone_number_id, channel.id);
+  ++generation_;
+  return Ok{};
+}
+
+StoreStatus MemoryStore::SetCallbackPermission(const std::string& channel_id, bool enabled) {
+  std::lock_guard lock(mu_);
+  const auto it = tenants_.channels.find(channel_id);
+  if (it == tenants_.channels.end()) return StoreError::kNotFound;
+  it->second.callback_permission_enabled = enabled;
+  ++generation_;
+  return Ok{};
+}
+
+StoreStatus MemoryStore::AddApiKey(const ApiKey& key) {
+  std::lock_guard lock(mu_);
+  if (!tenants_.accounts.contains(key.account_id)) return StoreError::kNotFound;
+  if (!tenants_.api_keys.emplace(key.key_id, key).second) return StoreError::kAlreadyExists;
+  ++generation_;
+  return Ok{};
+}
+
+StoreStatus MemoryStore::RevokeApiKey(const std::string& key_id, Instant at) {
+  std::lock_guard lock(mu_);
+  const auto it = tenants_.api_keys.find(key_id);
+  if (it == tenants_.api_keys.end()) return StoreError::kNotFound;
+  if (!it->second.revoked_at) it->second.revoked_at = at;
+  ++generation_;
+  return Ok{};
+}
+
+StoreResult<std::uint64_t> MemoryStore::TenantGeneration() {
+  std::lock_guard lock(mu_);
+  return generation_;
+}
+
+StoreResult<TenantSnapshot> MemoryStore::LoadTenants() {
+  std::lock_guard lock(mu_);
+  return tenants_;
+}
+
+StoreResult<PairState> MemoryStore::LoadPair(const PairKey& key) {
+  std::lock_guard lock(mu_);
+  const auto it = pairs_.find({key.channel_id, key.destination});
+  return it == pairs_.end() ? PairState{} : it->second.state;
+}
+
+void MemoryStore::UpdatePair(const PairKey& key, PairMutation mutation, UpdateDone done) {
+  {
+    std::lock_guard lock(mu_);
+    Pair& pair = pairs_[{key.channel_id, key.destination}];
+    PairState next = pair.state;
+    std::vector<HistoryEntry> history;
+    if (mutation(next, history)) {
+      pair.state = std::move(next);
+      for (HistoryEntry& entry : history) {
+        const bool seen =
+            std::any_of(pair.history.begin(), pair.history.end(),
+                        [&](const auto& kv) { return kv.second.event_key == entry.event_key; });
+        if (seen) continue;
+        entry.seq = next_seq_++;
+        pair.history.emplace(entry.seq, std::move(entry));
+      }
+    }
+  }
+  done(Ok{});
+}
+
+StoreResult<std::vector<HistoryEntry>> MemoryStore::LoadHistory(const PairKey& key,
+                                                                std::int64_t before_seq,
+                                                                int limit) {
+  std::lock_guard lock(mu_);
+  std::vector<HistoryEntry> out;
+  const auto it = pairs_.find({key.channel_id, key.destination});
+  if (it == pairs_.end()) return out;
+  for (auto h = it->second.history.rbegin(); h != it->second.history.rend(); ++h) {
+    if (static_cast<int>(out.size()) >= limit) break;
+    if (before_seq == 0 || h->first < before_seq) out.push_back(h->second);
+  }
+  return out;
+}
+
+}  // namespace callgate

@@ -1,0 +1,43 @@
+// MemoryStore: the whole store in process memory, behind one mutex. For tests and tools that
+// want the Store contract without a file; nothing survives the process. Thread-safe; UpdatePair
+// runs the mutation and the callback inline.
+#pragma once
+
+#include <map>
+#include <mutex>
+
+#include "store/store.h"
+
+namespace callgate {
+
+class MemoryStore final : public Store {
+ public:
+  StoreStatus CreateAccount(const Account& account) override;
+  StoreStatus CreateSubaccount(const Subaccount& subaccount) override;
+  StoreStatus CreateChannel(const Channel& channel) override;
+  StoreStatus SetCallbackPermission(const std::string& channel_id, bool enabled) override;
+  StoreStatus AddApiKey(const ApiKey& key) override;
+  StoreStatus RevokeApiKey(const std::string& key_id, Instant at) override;
+  StoreResult<std::uint64_t> TenantGeneration() override;
+  StoreResult<TenantSnapshot> LoadTenants() override;
+
+  StoreResult<PairState> LoadPair(const PairKey& key) override;
+  void UpdatePair(const PairKey& key, PairMutation mutation, UpdateDone done) override;
+  StoreResult<std::vector<HistoryEntry>> LoadHistory(const PairKey& key, std::int64_t before_seq,
+                                                     int limit) override;
+
+ private:
+  using Key = std::pair<std::string, std::string>;
+  struct Pair {
+    PairState state;
+    std::map<std::int64_t, HistoryEntry> history;  // by seq
+  };
+
+  std::mutex mu_;
+  TenantSnapshot tenants_;
+  std::uint64_t generation_ = 0;
+  std::map<Key, Pair> pairs_;
+  std::int64_t next_seq_ = 1;
+};
+
+}  // namespace callgate

@@ -1,0 +1,87 @@
+// SqliteStore: the default, embedded, durable backend: one SQLite file in WAL mode with
+// synchronous=FULL, so an acknowledged write survives kill -9 (and power loss, as far as the
+// disk honours fsync).
+//
+// Pair updates go through one writer thread that takes every queued mutation, runs them all in
+// one IMMEDIATE transaction and commits once: group commit, so throughput is not capped by the
+// fsync rate. Reads use a pool of connections and never block on the writer (WAL).
+// Several processes may share the file: writes serialise on SQLite's write lock, and each
+// transaction re-reads what it changes, so pair updates stay atomic across processes.
+//
+// Thread-safe. UpdatePair callbacks run on the writer thread.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "store/store.h"
+
+struct sqlite3;
+
+namespace callgate {
+
+class SqliteDb;  // one connection with its prepared statements (sqlite_store.cc)
+
+class SqliteStore final : public Store {
+ public:
+  struct Options {
+    std::string path;
+    int max_batch = 1024;  // mutations per group commit
+  };
+
+  // Opens (creating if needed) the database and starts the writer. Error: a readable reason.
+  static Result<std::unique_ptr<SqliteStore>, std::string> Open(const Options& options);
+  ~SqliteStore() override;  // finishes queued updates, then stops the writer
+
+  StoreStatus CreateAccount(const Account& account) override;
+  StoreStatus CreateSubaccount(const Subaccount& subaccount) override;
+  StoreStatus CreateChannel(const Channel& channel) override;
+  StoreStatus SetCallbackPermission(const std::string& channel_id, bool enabled) override;
+  StoreStatus AddApiKey(const ApiKey& key) override;
+  StoreStatus RevokeApiKey(const std::string& key_id, Instant at) override;
+  StoreResult<std::uint64_t> TenantGeneration() override;
+  StoreResult<TenantSnapshot> LoadTenants() override;
+
+  StoreResult<PairState> LoadPair(const PairKey& key) override;
+  void UpdatePair(const PairKey& key, PairMutation mutation, UpdateDone done) override;
+  StoreResult<std::vector<HistoryEntry>> LoadHistory(const PairKey& key, std::int64_t before_seq,
+                                                     int limit) override;
+
+ private:
+  struct Write {
+    PairKey key;
+    PairMutation mutation;
+    UpdateDone done;
+  };
+  class Reader;  // a pooled connection, returned on destruction
+
+  explicit SqliteStore(Options options);
+  Result<std::unique_ptr<SqliteDb>, std::string> Connect();
+  Reader AcquireReader();
+  void WriterLoop();
+  void CommitBatch(std::vector<Write>& batch);
+  // Runs `body` in an IMMEDIATE transaction on the tenant connection and bumps the generation.
+  template <class Body>
+  StoreStatus TenantWrite(Body&& body);
+
+  Options options_;
+
+  std::mutex readers_mu_;
+  std::vector<std::unique_ptr<SqliteDb>> idle_readers_;
+
+  std::mutex tenant_mu_;
+  std::unique_ptr<SqliteDb> tenant_db_;
+
+  std::unique_ptr<SqliteDb> writer_db_;  // only the writer thread touches it
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::deque<Write> queue_;
+  bool stopping_ = false;
+  std::thread writer_;
+};
+
+}  // namespace callgate

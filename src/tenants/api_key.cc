@@ -1,0 +1,80 @@
+#include "tenants/api_key.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+namespace callgate {
+namespace {
+
+constexpr std::string_view kPrefix = "cgk_";
+constexpr std::size_t kKeyIdBytes = 8;
+constexpr std::size_t kSecretBytes = 32;
+constexpr std::size_t kKeyIdChars = kKeyIdBytes * 2;
+
+std::string Hex(const unsigned char* data, std::size_t size) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (std::size_t i = 0; i < size; ++i) {
+    out.push_back(kDigits[data[i] >> 4]);
+    out.push_back(kDigits[data[i] & 0xf]);
+  }
+  return out;
+}
+
+std::string Base64Url(const unsigned char* data, std::size_t size) {
+  std::string out(4 * ((size + 2) / 3) + 1, '\0');
+  const int n =
+      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(size));
+  out.resize(static_cast<std::size_t>(n));
+  while (!out.empty() && out.back() == '=') out.pop_back();
+  for (char& c : out) {
+    if (c == '+') c = '-';
+    if (c == '/') c = '_';
+  }
+  return out;
+}
+
+Sha256 HashSecret(std::string_view secret) {
+  Sha256 hash;
+  SHA256(reinterpret_cast<const unsigned char*>(secret.data()), secret.size(), hash.data());
+  return hash;
+}
+
+}  // namespace
+
+std::optional<NewApiKey> GenerateApiKey(const std::string& account_id, Instant now) {
+  unsigned char id[kKeyIdBytes];
+  unsigned char secret[kSecretBytes];
+  if (RAND_bytes(id, sizeof id) != 1 || RAND_bytes(secret, sizeof secret) != 1) {
+    return std::nullopt;
+  }
+  NewApiKey key;
+  const std::string secret_text = Base64Url(secret, sizeof secret);
+  key.record.key_id = Hex(id, sizeof id);
+  key.record.account_id = account_id;
+  key.record.secret_hash = HashSecret(secret_text);
+  key.record.created_at = now;
+  key.plaintext = std::string(kPrefix) + key.record.key_id + "_" + secret_text;
+  OPENSSL_cleanse(secret, sizeof secret);
+  return key;
+}
+
+const Account* Authenticate(const TenantSnapshot& tenants, std::string_view presented) {
+  if (presented.size() <= kPrefix.size() + kKeyIdChars + 1 || !presented.starts_with(kPrefix) ||
+      presented[kPrefix.size() + kKeyIdChars] != '_') {
+    return nullptr;
+  }
+  const std::string key_id(presented.substr(kPrefix.size(), kKeyIdChars));
+  const auto it = tenants.api_keys.find(key_id);
+  if (it == tenants.api_keys.end()) return nullptr;
+  const ApiKey& key = it->second;
+  const Sha256 hash = HashSecret(presented.substr(kPrefix.size() + kKeyIdChars + 1));
+  if (CRYPTO_memcmp(hash.data(), key.secret_hash.data(), hash.size()) != 0) return nullptr;
+  if (key.revoked_at) return nullptr;
+  const auto account = tenants.accounts.find(key.account_id);
+  return account == tenants.accounts.end() ? nullptr : &account->second;
+}
+
+}  // namespace callgate

@@ -1,0 +1,25 @@
+// API keys: `cgk_<key id: 16 hex>_<secret: 32 random bytes, base64url>`. The key id is public
+// (listed, logged, used to revoke); only SHA-256 of the secret is stored — a 256-bit random
+// secret needs no slow hash — and it is compared in constant time. Thread-safe.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "tenants/tenants.h"
+
+namespace callgate {
+
+struct NewApiKey {
+  std::string plaintext;  // shown once, never stored
+  ApiKey record;
+};
+
+// Draws the key from OpenSSL's CSPRNG; nullopt only if the CSPRNG fails.
+std::optional<NewApiKey> GenerateApiKey(const std::string& account_id, Instant now);
+
+// The account the presented key belongs to, if it is well-formed, known and not revoked.
+const Account* Authenticate(const TenantSnapshot& tenants, std::string_view presented_key);
+
+}  // namespace callgate

@@ -1,0 +1,39 @@
+#include "tenants/directory.h"
+
+namespace callgate {
+
+TenantDirectory::TenantDirectory(Store& store, Millis refresh_interval)
+    : store_(store), refresh_interval_(refresh_interval) {}
+
+bool TenantDirectory::Start() {
+  auto generation = store_.TenantGeneration();
+  auto tenants = store_.LoadTenants();
+  if (!generation.ok() || !tenants.ok()) return false;
+  generation_ = *generation;
+  std::atomic_store(&snapshot_, std::shared_ptr<const TenantSnapshot>(
+                                    std::make_shared<TenantSnapshot>(std::move(*tenants))));
+  return true;
+}
+
+void TenantDirectory::Refresh() {
+  std::lock_guard lock(refresh_mu_);
+  const auto generation = store_.TenantGeneration();
+  if (!generation.ok() || *generation == generation_) return;
+  auto tenants = store_.LoadTenants();
+  if (!tenants.ok()) return;  // keep serving the last good snapshot
+  generation_ = *generation;
+  std::atomic_store(&snapshot_, std::shared_ptr<const TenantSnapshot>(
+                                    std::make_shared<TenantSnapshot>(std::move(*tenants))));
+}
+
+std::shared_ptr<const TenantSnapshot> TenantDirectory::Current(Instant now) {
+  const std::int64_t now_ms = ToUnixMillis(now);
+  std::int64_t next = next_check_ms_.load(std::memory_order_relaxed);
+  if (now_ms >= next && next_check_ms_.compare_exchange_strong(
+                            next, now_ms + refresh_interval_.count(), std::memory_order_relaxed)) {
+    Refresh();
+  }
+  return std::atomic_load(&snapshot_);
+}
+
+}  // namespace callgate

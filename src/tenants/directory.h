@@ -1,0 +1,35 @@
+// TenantDirectory: the request path's view of tenants. Holds an immutable snapshot and swaps in
+// a fresh one when the store's tenant generation changes, checked at most every
+// `refresh_interval`: admin changes made by another process take effect within that interval,
+// without a restart. Thread-safe; Current() is a lock-free-ish shared_ptr copy.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+
+#include "store/store.h"
+
+namespace callgate {
+
+class TenantDirectory {
+ public:
+  TenantDirectory(Store& store, Millis refresh_interval);
+
+  // Loads the first snapshot; false if the store cannot be read.
+  bool Start();
+  // The newest snapshot, refreshed first if the interval has passed. Never null after Start().
+  std::shared_ptr<const TenantSnapshot> Current(Instant now);
+  // Forces a reload now (e.g. right after this process changed tenants).
+  void Refresh();
+
+ private:
+  Store& store_;
+  const Millis refresh_interval_;
+  std::atomic<std::int64_t> next_check_ms_{0};
+  std::mutex refresh_mu_;  // one refresher at a time
+  std::uint64_t generation_ = 0;
+  std::shared_ptr<const TenantSnapshot> snapshot_;  // accessed with std::atomic_load/store
+};
+
+}  // namespace callgate

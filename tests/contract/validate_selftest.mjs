@@ -1,0 +1,54 @@
+// Proves validate.mjs can fail: runs it on fixture recordings and checks each is accepted or
+// rejected, and rejected for the intended reason (so a typo in a fixture can't pass as a
+// detected violation).
+// usage: node tests/contract/validate_selftest.mjs [openapi.json]
+//   (default: shared/contract/call-permissions.openapi.json beside the repo)
+import { spawnSync } from 'node:child_process';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const openapi = process.argv[2] ?? resolve(here, '../../../shared/contract/call-permissions.openapi.json');
+const validator = join(here, 'validate.mjs');
+
+// [fixture, expected exit code, patterns the output must contain]
+const ONE_FAILURE = /^contract: 0 passed, 1 failed$/m;
+const cases = [
+  ['valid.jsonl', 0, [/^contract: 7 passed, 0 failed, 1 skipped$/m, /^line 8: GET \/healthz 200: skipped/m]],
+  ['empty.jsonl', 1, [/^contract: 0 passed, 0 failed$/m]],
+  ['bad-status-enum.jsonl', 1, [ONE_FAILURE, /^line 1: .* 200: body\/status must be equal to one of the allowed values/m]],
+  ['missing-error-id.jsonl', 1, [ONE_FAILURE, /^line 1: .* 400: body must have required property 'errorId'/m]],
+  ['error-id-not-uuid.jsonl', 1, [ONE_FAILURE, /^line 1: .* 401: body\/errorId must match format "uuid"/m]],
+  ['timestamp-not-date-time.jsonl', 1, [ONE_FAILURE, /^line 1: .* 500: body\/timestamp must match format "date-time"/m]],
+  ['temporary-without-expiration.jsonl', 1, [ONE_FAILURE, /^line 1: .* 200: expirationTime is required when status is temporary/m]],
+  ['expiration-on-permanent.jsonl', 1, [ONE_FAILURE, /^line 1: .* 200: expirationTime must be absent when status is "permanent"/m]],
+  ['non-json-body.jsonl', 1, [ONE_FAILURE, /^line 1: .* 500: body is not JSON/m]],
+  ['wrong-content-type.jsonl', 1, [ONE_FAILURE, /^line 1: .* 401: content type must be application\/json, got "text\/html"/m]],
+  ['duplicate-error-id.jsonl', 1, [/^contract: 1 passed, 1 failed$/m, /^line 2: .* 400: errorId \S+ already used on line 1$/m]],
+  ['code-not-integer.jsonl', 1, [ONE_FAILURE, /^line 1: .* 400: body\/code must be integer/m]],
+  ['missing-start-call.jsonl', 1, [ONE_FAILURE, /^line 1: .* 200: action start_call must appear exactly once, found 0/m]],
+  ['limit-missing-current-usage.jsonl', 1, [ONE_FAILURE, /^line 1: .* 200: actions\[1\]\.limits\[0\]\.currentUsage must be an integer/m]],
+  ['limit-expiration-not-date-time.jsonl', 1, [ONE_FAILURE, /^line 1: .* 200: actions\[0\]\.limits\[0\]\.limitExpirationTime must be a date-time$/m]],
+  ['limit-expiration-below-limit.jsonl', 1, [ONE_FAILURE, /limitExpirationTime only allowed when currentUsage >= maxAllowed/]],
+  ['unknown-path-error-not-envelope.jsonl', 1, [ONE_FAILURE, /^line 1: GET \/nope 404: body must have required property 'code'/m]],
+  ['not-a-record.jsonl', 1, [ONE_FAILURE, /^line 1: not a JSON record/m]],
+];
+
+let passed = 0;
+let failed = 0;
+for (const [fixture, wantExit, patterns] of cases) {
+  const run = spawnSync(process.execPath, [validator, openapi, join(here, 'fixtures', fixture)], { encoding: 'utf8' });
+  const output = run.stdout + run.stderr;
+  const wrong = [];
+  if (run.status !== wantExit) wrong.push(`exit ${run.status}, expected ${wantExit}`);
+  for (const p of patterns) if (!p.test(output)) wrong.push(`output lacks ${p}`);
+  if (wrong.length === 0) {
+    passed++;
+    console.log(`ok   ${fixture}`);
+  } else {
+    failed++;
+    console.log(`FAIL ${fixture}: ${wrong.join('; ')}\n${output.replace(/^/gm, '    | ')}`);
+  }
+}
+console.log(`selftest: ${passed} passed, ${failed} failed`);
+process.exit(failed > 0 || passed === 0 ? 1 : 0);
