@@ -60,6 +60,9 @@ struct ServeFlags {
   double rate_limit = 0;
   std::size_t max_body = 1024 * 1024;
   int idle_timeout = 30;
+  std::vector<std::string> meta_app_secrets;
+  std::string meta_verify_token;
+  int call_hold = 90;
 };
 
 int Serve(const std::string& data_dir, const ServeFlags& flags) {
@@ -91,7 +94,14 @@ int Serve(const std::string& data_dir, const ServeFlags& flags) {
     std::cerr << "error: cannot read tenants from " << data_dir << "\n";
     return 1;
   }
-  Api api(*store, tenants, SystemNow, {.rate_limit_per_second = flags.rate_limit});
+  if (flags.meta_app_secrets.empty()) {
+    std::cerr << "callgate: no --meta-app-secret: every webhook delivery will be refused (401)\n";
+  }
+  Api api(*store, tenants, SystemNow,
+          {.rate_limit_per_second = flags.rate_limit,
+           .meta_app_secrets = flags.meta_app_secrets,
+           .meta_verify_token = flags.meta_verify_token,
+           .call_hold = std::chrono::seconds(flags.call_hold)});
   HttpServer server(
       options, [&api](HttpRequest&& req, Respond respond) { api.Handle(std::move(req), respond); },
       [&api](boost::beast::http::status status) { return api.Reject(status); });
@@ -160,6 +170,22 @@ int main(int argc, char** argv) {
       ->add_option("--idle-timeout", serve_flags.idle_timeout,
                    "Seconds an idle keep-alive connection stays open")
       ->envname("CALLGATE_IDLE_TIMEOUT")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+
+  serve
+      ->add_option("--meta-app-secret", serve_flags.meta_app_secrets,
+                   "Meta app secret that signs webhooks; repeat (or comma-separate) to rotate")
+      ->envname("CALLGATE_META_APP_SECRET")
+      ->delimiter(',');
+  serve
+      ->add_option("--meta-verify-token", serve_flags.meta_verify_token,
+                   "Token Meta echoes in the webhook subscription handshake")
+      ->envname("CALLGATE_META_VERIFY_TOKEN");
+  serve
+      ->add_option("--call-hold", serve_flags.call_hold,
+                   "Seconds a call authorisation holds a start_call slot without a webhook")
+      ->envname("CALLGATE_CALL_HOLD")
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();
 

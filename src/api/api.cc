@@ -40,11 +40,14 @@ HttpResponse JsonResponse(http::status status, std::string body) {
   return res;
 }
 
-std::string RenderStatus(const StatusView& view) {
+std::string RenderStatus(const StatusView& view, std::string_view id_name,
+                         std::string_view id_value) {
   std::string body;
   body.reserve(512);
   JsonWriter json(body);
-  json.BeginObject().Key("status").String(StatusName(view.permission.status));
+  json.BeginObject();
+  if (!id_name.empty()) json.Key(id_name).String(id_value);
+  json.Key("status").String(StatusName(view.permission.status));
   json.Key("actions").BeginArray();
   for (const Action action : {Action::kSendCallPermissionRequest, Action::kStartCall}) {
     json.BeginObject()
@@ -91,6 +94,8 @@ HttpResponse Api::Reject(http::status status) {
       return ErrorResponse(ApiError::kBodyTooLarge, now);
     case http::status::request_header_fields_too_large:
       return ErrorResponse(ApiError::kHeadersTooLarge, now);
+    case http::status::internal_server_error:
+      return ErrorResponse(ApiError::kInternal, now);
     default:
       return ErrorResponse(ApiError::kMalformedRequest, now);
   }
@@ -102,22 +107,39 @@ void Api::Handle(HttpRequest&& request, Respond respond) {
   const std::vector<std::string_view> seg = PathSegments(target.path);
   const http::verb method = request.method();
 
-  auto only = [&](http::verb allowed, auto&& handle) {
-    if (method == allowed) return respond(handle());
+  auto not_allowed = [&](std::string_view allow) {
     HttpResponse res = ErrorResponse(ApiError::kMethodNotAllowed, now);
-    res.set(http::field::allow, http::to_string(allowed));
+    res.set(http::field::allow, boost::beast::string_view(allow.data(), allow.size()));
     respond(std::move(res));
   };
 
   if (seg.size() == 1 && seg[0] == "healthz") {
-    return only(http::verb::get, [&] { return Health(now); });
+    return method == http::verb::get ? respond(Health(now)) : not_allowed("GET");
+  }
+  if (seg.size() == 2 && seg[0] == "webhooks" && seg[1] == "whatsapp") {
+    if (method == http::verb::get) return respond(VerifySubscription(target.query, now));
+    if (method == http::verb::post) return ReceiveWebhook(request, now, std::move(respond));
+    return not_allowed("GET, POST");
   }
   const bool pair_path = seg.size() >= 8 &&
                          std::equal(std::begin(kPairPrefix), std::end(kPairPrefix), seg.begin()) &&
                          seg[5] == "channels";
-  if (pair_path && seg.size() == 8 && seg[7] == "callPermissions") {
-    return only(http::verb::get,
-                [&] { return GetCallPermissions(request, seg[4], seg[6], target.query, now); });
+  if (!pair_path) return respond(ErrorResponse(ApiError::kPathNotFound, now));
+  const std::string_view sub = seg[4];
+  const std::string_view channel = seg[6];
+  if (seg.size() == 8 && seg[7] == "callPermissions") {
+    if (method != http::verb::get) return not_allowed("GET");
+    return respond(GetCallPermissions(request, sub, channel, target.query, now));
+  }
+  if (seg.size() == 9 && seg[7] == "callPermissions" && seg[8] == "history") {
+    if (method != http::verb::get) return not_allowed("GET");
+    return respond(GetHistory(request, sub, channel, target.query, now));
+  }
+  if (seg.size() == 8 && (seg[7] == "callPermissionRequests" || seg[7] == "calls")) {
+    if (method != http::verb::post) return not_allowed("POST");
+    const Reservation kind =
+        seg[7] == "calls" ? Reservation::kCall : Reservation::kPermissionRequest;
+    return Reserve(kind, request, sub, channel, now, std::move(respond));
   }
   respond(ErrorResponse(ApiError::kPathNotFound, now));
 }
@@ -141,7 +163,8 @@ Result<Api::PairRequest, ApiError> Api::ResolvePair(const HttpRequest& request,
                                                     std::string_view subaccount_id,
                                                     std::string_view channel_id,
                                                     const std::optional<std::string>& destination,
-                                                    Instant now) {
+                                                    Instant now,
+                                                    std::optional<ApiError> body_error) {
   PairRequest pair;
   pair.tenants = tenants_.Current(now);
   auto account = Authenticate(request, *pair.tenants, now);
@@ -149,6 +172,7 @@ Result<Api::PairRequest, ApiError> Api::ResolvePair(const HttpRequest& request,
   pair.account = *account;
   const Subaccount* sub = pair.tenants->FindSubaccount(std::string(subaccount_id));
   if (!sub || sub->account_id != pair.account->id) return ApiError::kSubaccountNotOwned;
+  if (body_error) return *body_error;
   auto number = NormalizeDestination(destination);
   if (!number) return number.error();
   pair.channel = pair.tenants->FindChannel(std::string(channel_id));

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "api/errors.h"
 #include "core/token_bucket.h"
@@ -22,8 +23,11 @@ namespace callgate {
 using Clock = std::function<Instant()>;
 
 struct ApiOptions {
-  double rate_limit_per_second = 0;  // per account; 0 disables
-  double rate_limit_burst = 0;       // 0: one second's worth
+  double rate_limit_per_second = 0;             // per account; 0 disables
+  double rate_limit_burst = 0;                  // 0: one second's worth
+  std::vector<std::string> meta_app_secrets;    // webhook signing secrets (rotation: several)
+  std::string meta_verify_token;                // subscription handshake token
+  Millis call_hold = std::chrono::seconds(90);  // how long an authorisation holds a call slot
 };
 
 class Api {
@@ -49,9 +53,18 @@ class Api {
                                             std::string_view subaccount_id,
                                             std::string_view channel_id,
                                             const std::optional<std::string>& destination,
-                                            Instant now);
+                                            Instant now,
+                                            std::optional<ApiError> body_error = std::nullopt);
   HttpResponse GetCallPermissions(const HttpRequest& request, std::string_view subaccount_id,
                                   std::string_view channel_id, std::string_view query, Instant now);
+  HttpResponse GetHistory(const HttpRequest& request, std::string_view subaccount_id,
+                          std::string_view channel_id, std::string_view query, Instant now);
+  // POST .../callPermissionRequests and .../calls: an atomic check-and-reserve on the pair.
+  enum class Reservation { kPermissionRequest, kCall };
+  void Reserve(Reservation kind, const HttpRequest& request, std::string_view subaccount_id,
+               std::string_view channel_id, Instant now, Respond respond);
+  HttpResponse VerifySubscription(std::string_view query, Instant now);
+  void ReceiveWebhook(const HttpRequest& request, Instant now, Respond respond);
   HttpResponse Health(Instant now);
 
   Store& store_;
@@ -63,7 +76,9 @@ class Api {
 };
 
 // JSON for a status view: the 8x8 200 body, plus limitExpirationTime on reached limits.
-std::string RenderStatus(const StatusView& view);
+// `id_name`/`id_value`, if given, lead the object (e.g. "requestId").
+std::string RenderStatus(const StatusView& view, std::string_view id_name = {},
+                         std::string_view id_value = {});
 
 // A 200/201 JSON response.
 HttpResponse JsonResponse(boost::beast::http::status status, std::string body);

@@ -1,8 +1,6 @@
 #include "api/errors.h"
 
-#include <boost/uuid/random_generator.hpp>
-#include <boost/uuid/uuid_io.hpp>
-
+#include "api/ids.h"
 #include "api/json.h"
 
 namespace callgate {
@@ -54,7 +52,6 @@ ErrorDescription Describe(ApiError error) {
 }
 
 HttpResponse ErrorResponse(ApiError error, Instant now, std::string_view extra) {
-  thread_local boost::uuids::random_generator uuids;
   const ErrorDescription d = Describe(error);
   std::string body;
   JsonWriter json(body);
@@ -64,7 +61,7 @@ HttpResponse ErrorResponse(ApiError error, Instant now, std::string_view extra) 
       .Key("message")
       .String(d.message)
       .Key("errorId")
-      .String(boost::uuids::to_string(uuids()))
+      .String(NewUuid())
       .Key("timestamp")
       .String(FormatMillis(now));
   if (!extra.empty()) body.append(",").append(extra);

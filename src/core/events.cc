@@ -6,4 +6,40 @@ Instant EventTime(const Event& event) {
   return std::visit([](const auto& e) { return e.at; }, event);
 }
 
+namespace {
+
+struct Describe {
+  std::string_view operator()(const PermissionRequested&) const {
+    return "permission_request_sent";
+  }
+  std::string_view operator()(const PermissionReplied& e) const {
+    return e.accepted ? "permission_reply_accept" : "permission_reply_reject";
+  }
+  std::string_view operator()(const CallConnected&) const { return "call_connect"; }
+  std::string_view operator()(const CallTerminated&) const { return "call_terminate"; }
+  std::string_view operator()(const CallRejected&) const { return "call_rejected"; }
+  std::string_view operator()(const CallbackGranted&) const { return "callback_grant"; }
+  std::string_view operator()(const CallAuthorized&) const { return "call_authorized"; }
+};
+
+struct Id {
+  const std::string& operator()(const PermissionRequested& e) const { return e.request_id; }
+  const std::string& operator()(const PermissionReplied& e) const { return e.message_id; }
+  const std::string& operator()(const CallConnected& e) const { return e.call_id; }
+  const std::string& operator()(const CallTerminated& e) const { return e.call_id; }
+  const std::string& operator()(const CallRejected& e) const { return e.call_id; }
+  const std::string& operator()(const CallbackGranted& e) const { return e.call_id; }
+  const std::string& operator()(const CallAuthorized& e) const { return e.authorization_id; }
+};
+
+}  // namespace
+
+std::string_view EventKind(const Event& event) { return std::visit(Describe{}, event); }
+
+const std::string& EventId(const Event& event) { return std::visit(Id{}, event); }
+
+std::string EventKey(const Event& event) {
+  return std::string(EventKind(event)) + ":" + EventId(event);
+}
+
 }  // namespace callgate

@@ -35,6 +35,7 @@ struct CallConnected {
   std::string call_id;  // wacid
   Instant at;
   CallDirection direction = CallDirection::kBusinessInitiated;
+  std::string authorization_id;  // biz_opaque_callback_data, if the business passed one
 };
 
 struct CallTerminated {
@@ -43,12 +44,14 @@ struct CallTerminated {
   CallDirection direction = CallDirection::kBusinessInitiated;
   bool picked_up = false;             // upstream sent start_time or duration
   std::optional<Instant> started_at;  // when it was picked up, if known
+  std::string authorization_id;
 };
 
 // Call status REJECTED: counts as unanswered, once per call id.
 struct CallRejected {
   std::string call_id;
   Instant at;
+  std::string authorization_id;
 };
 
 // A user-initiated call (answered or missed) on a channel with callback permission enabled.
@@ -57,8 +60,23 @@ struct CallbackGranted {
   Instant at;
 };
 
+// The service authorised one business-initiated call: it holds a provisional start_call slot
+// until a webhook of the call names this id (biz_opaque_callback_data) or `expires_at` passes.
+struct CallAuthorized {
+  std::string authorization_id;
+  Instant at;
+  Instant expires_at;
+};
+
 using Event = std::variant<PermissionRequested, PermissionReplied, CallConnected, CallTerminated,
-                           CallRejected, CallbackGranted>;
+                           CallRejected, CallbackGranted, CallAuthorized>;
+
+// Stable names, for history and logs.
+std::string_view EventKind(const Event& event);
+// The id the event is known by upstream (wamid, wacid) or here (request / authorisation id).
+const std::string& EventId(const Event& event);
+// Unique per pair and per fact: the history's de-duplication key.
+std::string EventKey(const Event& event);
 
 Instant EventTime(const Event& event);
 

@@ -1,6 +1,7 @@
 #include "core/ledger.h"
 
 #include <algorithm>
+#include <set>
 #include <tuple>
 
 namespace callgate {
@@ -149,6 +150,7 @@ std::optional<Instant> NewestFact(const PairState& state) {
   for (const auto& [id, at] : state.requests) see(at);
   for (const auto& [id, reply] : state.replies) see(reply.at);
   for (const auto& [id, call] : state.calls) see(LastSeen(call));
+  for (const auto& [id, hold] : state.holds) see(hold.at);
   return newest;
 }
 
@@ -184,6 +186,11 @@ ApplyOutcome Merge(PairState& state, const Event& event) {
     update(it->second);
     return inserted || it->second != before ? ApplyOutcome::kApplied : ApplyOutcome::kDuplicate;
   };
+  auto mark_authorization = [](CallFacts& call, const std::string& id) {
+    if (!id.empty() && (call.authorization_id.empty() || id < call.authorization_id)) {
+      call.authorization_id = id;
+    }
+  };
   auto mark_direction = [](CallFacts& call, CallDirection direction) {
     // Any event naming the call user-initiated makes it so: an order-free merge.
     if (direction == CallDirection::kUserInitiated) call.direction = direction;
@@ -193,6 +200,7 @@ ApplyOutcome Merge(PairState& state, const Event& event) {
     PairState& state;
     decltype(merge_call)& merge;
     decltype(mark_direction)& direction;
+    decltype(mark_authorization)& authorization;
 
     ApplyOutcome operator()(const PermissionRequested& e) {
       return state.requests.try_emplace(e.request_id, e.at).second ? ApplyOutcome::kApplied
@@ -206,19 +214,24 @@ ApplyOutcome Merge(PairState& state, const Event& event) {
     ApplyOutcome operator()(const CallConnected& e) {
       return merge(e.call_id, [&](CallFacts& call) {
         direction(call, e.direction);
+        authorization(call, e.authorization_id);
         KeepMin(call.connected_at, e.at);
       });
     }
     ApplyOutcome operator()(const CallTerminated& e) {
       return merge(e.call_id, [&](CallFacts& call) {
         direction(call, e.direction);
+        authorization(call, e.authorization_id);
         KeepMin(call.terminated_at, e.at);
         if (e.started_at) KeepMin(call.started_at, *e.started_at);
         call.picked_up = call.picked_up || e.picked_up;
       });
     }
     ApplyOutcome operator()(const CallRejected& e) {
-      return merge(e.call_id, [&](CallFacts& call) { KeepMin(call.rejected_at, e.at); });
+      return merge(e.call_id, [&](CallFacts& call) {
+        authorization(call, e.authorization_id);
+        KeepMin(call.rejected_at, e.at);
+      });
     }
     ApplyOutcome operator()(const CallbackGranted& e) {
       return merge(e.call_id, [&](CallFacts& call) {
@@ -226,8 +239,13 @@ ApplyOutcome Merge(PairState& state, const Event& event) {
         KeepMin(call.callback_at, e.at);
       });
     }
+    ApplyOutcome operator()(const CallAuthorized& e) {
+      return state.holds.try_emplace(e.authorization_id, Hold{e.at, e.expires_at}).second
+                 ? ApplyOutcome::kApplied
+                 : ApplyOutcome::kDuplicate;
+    }
   };
-  return std::visit(Visitor{state, merge_call, mark_direction}, event);
+  return std::visit(Visitor{state, merge_call, mark_direction, mark_authorization}, event);
 }
 
 void Compact(PairState& state, LimitsProfile profile) {
@@ -255,6 +273,8 @@ void Compact(PairState& state, LimitsProfile profile) {
   std::erase_if(state.requests, [&](const auto& kv) { return kv.second < cut; });
   std::erase_if(state.replies, [&](const auto& kv) { return kv.second.at < cut; });
   std::erase_if(state.calls, [&](const auto& kv) { return LastSeen(kv.second) < cut; });
+  std::erase_if(state.holds, [&](const auto& kv) { return kv.second.at < cut; });
+  std::erase_if(state.replays, [&](const auto& kv) { return kv.second.at < cut; });
 }
 
 ApplyOutcome Apply(PairState& state, const Event& event, LimitsProfile profile) {
@@ -315,13 +335,25 @@ StatusView View(const PairState& state, Instant now, LimitsProfile profile) {
           if (!last_connect || at > *last_connect) count(at);
         }
         break;
-      case Action::kStartCall:
+      case Action::kStartCall: {
+        std::set<std::string_view> used_authorizations;
         for (const auto& [id, call] : state.calls) {
+          if (!call.authorization_id.empty()) used_authorizations.insert(call.authorization_id);
           if (call.direction == CallDirection::kBusinessInitiated && call.Answered()) {
             count(call.ConnectTime());
           }
         }
-        break;
+        if (oldest) oldest = *oldest + rule.period;
+        // A live hold takes a slot until its call reports back or it expires.
+        for (const auto& [id, hold] : state.holds) {
+          if (hold.at <= now && now < hold.expires_at && !used_authorizations.contains(id)) {
+            ++usage.current_usage;
+            KeepMin(oldest, hold.expires_at);
+          }
+        }
+        if (oldest && usage.current_usage >= usage.max_allowed) usage.limit_expiration = oldest;
+        continue;
+      }
     }
     if (oldest && usage.current_usage >= usage.max_allowed) {
       usage.limit_expiration = *oldest + rule.period;

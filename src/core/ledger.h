@@ -55,6 +55,7 @@ struct CallFacts {
   std::optional<Instant> rejected_at;    // earliest REJECTED status
   std::optional<Instant> callback_at;    // earliest callback grant
   bool picked_up = false;                // a terminate said the call was picked up
+  std::string authorization_id;          // the authorisation it used (smallest, if several)
 
   bool Answered() const { return connected_at || picked_up; }
   // When the call connected (only meaningful if Answered()).
@@ -76,13 +77,33 @@ struct Baseline {
   friend bool operator==(const Baseline&, const Baseline&) = default;
 };
 
+// A call authorisation's provisional start_call slot (see CallAuthorized).
+struct Hold {
+  Instant at;
+  Instant expires_at;
+
+  friend bool operator==(const Hold&, const Hold&) = default;
+};
+
+// The first result of an idempotent POST, returned again to a retry with the same key.
+struct Replay {
+  Instant at;
+  std::string result_id;  // the request id or authorisation id it created
+
+  friend bool operator==(const Replay&, const Replay&) = default;
+};
+
 struct PairState {
   Baseline base;
   std::map<std::string, Instant> requests;   // request id -> sent at
   std::map<std::string, ReplyFact> replies;  // wamid -> reply
   std::map<std::string, CallFacts> calls;    // wacid -> facts
+  std::map<std::string, Hold> holds;         // authorisation id -> hold
+  std::map<std::string, Replay> replays;     // "<endpoint>:<Idempotency-Key>" -> first result
 
-  bool Empty() const { return requests.empty() && replies.empty() && calls.empty(); }
+  bool Empty() const {
+    return requests.empty() && replies.empty() && calls.empty() && holds.empty() && replays.empty();
+  }
   friend bool operator==(const PairState&, const PairState&) = default;
 };
 

@@ -5,6 +5,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
+#include <iostream>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -58,13 +59,20 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     HttpRequest req = parser_->release();
     keep_alive_ = req.keep_alive();
     const unsigned version = req.version();
-    server_.handler_(std::move(req), [self = shared_from_this(), version](HttpResponse&& res) {
+    auto respond = [self = shared_from_this(), version](HttpResponse&& res) {
       res.version(version);
       asio::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable {
         --self->server_.in_flight_;
         self->Write(std::move(res));
       });
-    });
+    };
+    try {
+      server_.handler_(std::move(req), respond);
+    } catch (const std::exception& e) {
+      // Handlers report errors as values; this is the last line of defence, not a path.
+      std::cerr << "error: handler threw: " << e.what() << "\n";
+      respond(server_.rejection_(http::status::internal_server_error));
+    }
   }
 
   void Write(HttpResponse&& res) {

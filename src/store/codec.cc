@@ -83,6 +83,115 @@ bool ReadOptionalTime(Reader& r, bool present, std::optional<Instant>& t) {
 
 }  // namespace
 
+std::string EncodeEvent(const Event& event) {
+  Writer w;
+  w.Byte(kFormatVersion);
+  w.Byte(static_cast<std::uint8_t>(event.index()));
+  struct Visitor {
+    Writer& w;
+    void operator()(const PermissionRequested& e) {
+      w.String(e.request_id);
+      w.Time(e.at);
+    }
+    void operator()(const PermissionReplied& e) {
+      w.String(e.message_id);
+      w.Time(e.at);
+      w.Byte((e.accepted ? 1 : 0) | (e.permanent ? 2 : 0) | (e.expires_at ? 4 : 0) |
+             (e.source == ReplySource::kAutomatic ? 8 : 0));
+      WriteOptionalTime(w, e.expires_at);
+    }
+    void Call(const std::string& id, Instant at, std::uint8_t bits,
+              const std::optional<Instant>& started, const std::string& authorization) {
+      w.String(id);
+      w.Time(at);
+      w.Byte(bits | (started ? 4 : 0));
+      WriteOptionalTime(w, started);
+      w.String(authorization);
+    }
+    void operator()(const CallConnected& e) {
+      Call(e.call_id, e.at, e.direction == CallDirection::kUserInitiated ? 1 : 0, std::nullopt,
+           e.authorization_id);
+    }
+    void operator()(const CallTerminated& e) {
+      Call(e.call_id, e.at,
+           (e.direction == CallDirection::kUserInitiated ? 1 : 0) | (e.picked_up ? 2 : 0),
+           e.started_at, e.authorization_id);
+    }
+    void operator()(const CallRejected& e) {
+      Call(e.call_id, e.at, 0, std::nullopt, e.authorization_id);
+    }
+    void operator()(const CallbackGranted& e) {
+      w.String(e.call_id);
+      w.Time(e.at);
+    }
+    void operator()(const CallAuthorized& e) {
+      w.String(e.authorization_id);
+      w.Time(e.at);
+      w.Time(e.expires_at);
+    }
+  };
+  std::visit(Visitor{w}, event);
+  return w.Take();
+}
+
+std::optional<Event> DecodeEvent(std::string_view bytes) {
+  Reader r(bytes);
+  std::uint8_t version, index;
+  if (!r.Byte(version) || version != kFormatVersion || !r.Byte(index)) return std::nullopt;
+  std::string id;
+  Instant at;
+  if (!r.String(id) || !r.Time(at)) return std::nullopt;
+  std::optional<Event> event;
+  std::uint8_t bits = 0;
+  std::optional<Instant> started;
+  std::string authorization;
+  auto call_fields = [&] {
+    return r.Byte(bits) && ReadOptionalTime(r, bits & 4, started) && r.String(authorization);
+  };
+  const auto direction = [&] {
+    return (bits & 1) ? CallDirection::kUserInitiated : CallDirection::kBusinessInitiated;
+  };
+  switch (index) {
+    case 0:
+      event = PermissionRequested{id, at};
+      break;
+    case 1: {
+      PermissionReplied e{id, at};
+      if (!r.Byte(bits) || !ReadOptionalTime(r, bits & 4, e.expires_at)) return std::nullopt;
+      e.accepted = bits & 1;
+      e.permanent = bits & 2;
+      e.source = (bits & 8) ? ReplySource::kAutomatic : ReplySource::kUserAction;
+      event = std::move(e);
+      break;
+    }
+    case 2:
+      if (!call_fields()) return std::nullopt;
+      event = CallConnected{id, at, direction(), authorization};
+      break;
+    case 3:
+      if (!call_fields()) return std::nullopt;
+      event = CallTerminated{id, at, direction(), (bits & 2) != 0, started, authorization};
+      break;
+    case 4:
+      if (!call_fields()) return std::nullopt;
+      event = CallRejected{id, at, authorization};
+      break;
+    case 5:
+      event = CallbackGranted{id, at};
+      break;
+    case 6: {
+      Instant expires;
+      if (!r.Time(expires)) return std::nullopt;
+      event = CallAuthorized{id, at, expires};
+      break;
+    }
+    default:
+      return std::nullopt;
+  }
+  if (!r.Done()) return std::nullopt;
+  return event;
+}
+
 std::string EncodePairState(const PairState& state) {
   Writer w;
   w.Byte(kFormatVersion);
@@ -111,11 +220,25 @@ std::string EncodePairState(const PairState& state) {
     w.String(id);
     w.Byte((call.direction == CallDirection::kUserInitiated ? 1 : 0) | (call.picked_up ? 2 : 0) |
            (call.connected_at ? 4 : 0) | (call.started_at ? 8 : 0) | (call.terminated_at ? 16 : 0) |
-           (call.rejected_at ? 32 : 0) | (call.callback_at ? 64 : 0));
+           (call.rejected_at ? 32 : 0) | (call.callback_at ? 64 : 0) |
+           (call.authorization_id.empty() ? 0 : 128));
     for (const auto& t : {call.connected_at, call.started_at, call.terminated_at, call.rejected_at,
                           call.callback_at}) {
       WriteOptionalTime(w, t);
     }
+    if (!call.authorization_id.empty()) w.String(call.authorization_id);
+  }
+  w.Varint(state.holds.size());
+  for (const auto& [id, hold] : state.holds) {
+    w.String(id);
+    w.Time(hold.at);
+    w.Time(hold.expires_at);
+  }
+  w.Varint(state.replays.size());
+  for (const auto& [key, replay] : state.replays) {
+    w.String(key);
+    w.Time(replay.at);
+    w.String(replay.result_id);
   }
   return w.Take();
 }
@@ -169,9 +292,24 @@ std::optional<PairState> DecodePairState(std::string_view bytes) {
         !ReadOptionalTime(r, bits & 64, call.callback_at)) {
       return std::nullopt;
     }
+    if ((bits & 128) && !r.String(call.authorization_id)) return std::nullopt;
     call.direction = (bits & 1) ? CallDirection::kUserInitiated : CallDirection::kBusinessInitiated;
     call.picked_up = bits & 2;
-    state.calls.emplace(std::move(id), call);
+    state.calls.emplace(std::move(id), std::move(call));
+  }
+  if (!r.Varint(n)) return std::nullopt;
+  for (std::uint64_t i = 0; i < n; ++i) {
+    std::string id;
+    Hold hold;
+    if (!r.String(id) || !r.Time(hold.at) || !r.Time(hold.expires_at)) return std::nullopt;
+    state.holds.emplace(std::move(id), hold);
+  }
+  if (!r.Varint(n)) return std::nullopt;
+  for (std::uint64_t i = 0; i < n; ++i) {
+    std::string key;
+    Replay replay;
+    if (!r.String(key) || !r.Time(replay.at) || !r.String(replay.result_id)) return std::nullopt;
+    state.replays.emplace(std::move(key), std::move(replay));
   }
   if (!r.Done()) return std::nullopt;
   return state;

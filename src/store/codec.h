@@ -14,4 +14,8 @@ std::string EncodePairState(const PairState& state);
 // nullopt if the bytes are not a state this version can read.
 std::optional<PairState> DecodePairState(std::string_view bytes);
 
+// One event, for the history (so history can be folded again into notices).
+std::string EncodeEvent(const Event& event);
+std::optional<Event> DecodeEvent(std::string_view bytes);
+
 }  // namespace callgate

@@ -74,11 +74,8 @@ CREATE TABLE IF NOT EXISTS history (
   channel_id TEXT NOT NULL,
   destination TEXT NOT NULL,
   event_key TEXT NOT NULL,
-  at INTEGER NOT NULL,
-  kind TEXT NOT NULL,
   source INTEGER NOT NULL,
-  upstream_id TEXT NOT NULL,
-  detail TEXT NOT NULL,
+  event BLOB NOT NULL,
   UNIQUE (channel_id, destination, event_key));
 CREATE INDEX IF NOT EXISTS history_by_pair ON history (channel_id, destination, seq);
 )sql";
@@ -182,16 +179,14 @@ StoreStatus WritePair(SqliteDb& db, const PairKey& key, const PairState& before,
   }
   for (const HistoryEntry& e : history) {
     Stmt insert(db,
-                "INSERT OR IGNORE INTO history (channel_id, destination, event_key, at, kind, "
-                "source, upstream_id, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+                "INSERT OR IGNORE INTO history (channel_id, destination, event_key, source, event) "
+                "VALUES (?1, ?2, ?3, ?4, ?5)");
+    const std::string event = EncodeEvent(e.event);
     StoreStatus status = Done(insert.Bind(1, key.channel_id)
                                   .Bind(2, key.destination)
                                   .Bind(3, e.event_key)
-                                  .Bind(4, ToUnixMillis(e.at))
-                                  .Bind(5, e.kind)
-                                  .Bind(6, static_cast<std::int64_t>(e.source))
-                                  .Bind(7, e.upstream_id)
-                                  .Bind(8, e.detail));
+                                  .Bind(4, static_cast<std::int64_t>(e.source))
+                                  .BindBlob(5, event.data(), event.size()));
     if (!status.ok()) return status;
   }
   return Ok{};
@@ -442,22 +437,16 @@ StoreResult<std::vector<HistoryEntry>> SqliteStore::LoadHistory(const PairKey& k
   Reader reader = AcquireReader();
   if (!reader.get()) return StoreError::kUnavailable;
   Stmt s(*reader.get(),
-         "SELECT seq, event_key, at, kind, source, upstream_id, detail FROM history "
+         "SELECT seq, event_key, source, event FROM history "
          "WHERE channel_id = ?1 AND destination = ?2 AND (?3 = 0 OR seq < ?3) "
          "ORDER BY seq DESC LIMIT ?4");
   s.Bind(1, key.channel_id).Bind(2, key.destination).Bind(3, before_seq).Bind(4, limit);
   std::vector<HistoryEntry> out;
   int rc;
   while ((rc = s.Step()) == SQLITE_ROW) {
-    HistoryEntry e;
-    e.seq = s.Int(0);
-    e.event_key = s.Text(1);
-    e.at = FromUnixMillis(s.Int(2));
-    e.kind = s.Text(3);
-    e.source = static_cast<EventSource>(s.Int(4));
-    e.upstream_id = s.Text(5);
-    e.detail = s.Text(6);
-    out.push_back(std::move(e));
+    auto event = DecodeEvent(s.Blob(3));
+    if (!event) return StoreError::kInvalid;
+    out.push_back({s.Text(1), static_cast<EventSource>(s.Int(2)), std::move(*event), s.Int(0)});
   }
   if (rc != SQLITE_DONE) return ErrorOf(rc);
   return out;

@@ -45,16 +45,14 @@ struct PairKey {
 enum class EventSource { kWebhook, kApi, kAdmin };
 std::string_view EventSourceName(EventSource source);
 
-// One entry of a pair's history. `event_key` is unique per pair: appending an entry whose key
-// is already there does nothing — the store's event de-duplication.
+// One entry of a pair's history: an applied event, how it arrived, and a key unique per pair —
+// appending an entry whose key is already there does nothing (the store's event
+// de-duplication). The event itself is kept so the history can be folded again (notices).
 struct HistoryEntry {
-  std::string event_key;  // e.g. "reply:<wamid>", "call:<wacid>:terminate"
-  Instant at;             // event time
-  std::string kind;       // e.g. "permission_reply", "call_connect"
+  std::string event_key;  // EventKey(event), e.g. "call_terminate:<wacid>"
   EventSource source = EventSource::kApi;
-  std::string upstream_id;  // wamid / wacid / request id
-  std::string detail;       // small JSON object with the event's particulars, or empty
-  std::int64_t seq = 0;     // assigned by the store, increasing per store
+  Event event;
+  std::int64_t seq = 0;  // assigned by the store, increasing per store
 };
 
 // Runs under the store's per-pair atomicity: reads and changes `state`, appends to `history`.

@@ -1,0 +1,161 @@
+// POST .../callPermissionRequests and POST .../calls: check and reserve in one atomic step on
+// the pair, durable before the 201.
+#include <simdjson.h>
+
+#include <iostream>
+
+#include "api/api.h"
+#include "api/ids.h"
+#include "core/enforcement.h"
+
+namespace callgate {
+
+namespace http = boost::beast::http;
+
+namespace {
+
+struct ReserveBody {
+  std::optional<std::string> destination;
+  std::string message_id;
+  bool malformed = false;
+};
+
+ReserveBody ParseReserveBody(const std::string& body) {
+  ReserveBody out;
+  simdjson::dom::parser parser;
+  simdjson::dom::object object;
+  if (parser.parse(body).get(object) != simdjson::SUCCESS) {
+    out.malformed = true;
+    return out;
+  }
+  simdjson::dom::element destination;
+  if (object.at_key("destination").get(destination) == simdjson::SUCCESS) {
+    std::string_view text;
+    // A non-string destination is present but not E.164: "+x" fails validation as 1002.
+    out.destination = destination.get(text) == simdjson::SUCCESS ? std::string(text) : "+x";
+  }
+  simdjson::dom::element message_id;
+  if (object.at_key("messageId").get(message_id) == simdjson::SUCCESS) {
+    std::string_view text;
+    if (message_id.get(text) != simdjson::SUCCESS || text.empty() || text.size() > 256) {
+      out.malformed = true;
+    } else {
+      out.message_id = text;
+    }
+  }
+  return out;
+}
+
+// Idempotency keys: 1–255 visible ASCII characters.
+bool ValidIdempotencyKey(std::string_view key) {
+  if (key.empty() || key.size() > 255) return false;
+  for (char c : key) {
+    if (c < 0x21 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+ApiError ErrorFor(Refusal refusal) {
+  switch (refusal) {
+    case Refusal::kPermanentPermissionExists:
+      return ApiError::kPermanentPermissionExists;
+    case Refusal::kRequestLimitReached:
+      return ApiError::kRequestLimitReached;
+    case Refusal::kNoLivePermission:
+      return ApiError::kNoLivePermission;
+    case Refusal::kCallLimitReached:
+      return ApiError::kCallLimitReached;
+  }
+  return ApiError::kInternal;
+}
+
+// When every reached limit of `action` has a slot again.
+std::optional<Instant> SlotFrees(const StatusView& view, Action action) {
+  std::optional<Instant> at;
+  for (std::size_t i = 0; i < kLimitRules.size(); ++i) {
+    const auto& expiry = view.usage[i].limit_expiration;
+    if (kLimitRules[i].action == action && expiry && (!at || *expiry > *at)) at = expiry;
+  }
+  return at;
+}
+
+}  // namespace
+
+void Api::Reserve(Reservation kind, const HttpRequest& request, std::string_view subaccount_id,
+                  std::string_view channel_id, Instant now, Respond respond) {
+  const ReserveBody body = ParseReserveBody(request.body());
+  auto pair =
+      ResolvePair(request, subaccount_id, channel_id, body.destination, now,
+                  body.malformed ? std::optional(ApiError::kMalformedRequest) : std::nullopt);
+  if (!pair) return respond(ErrorResponse(pair.error(), now));
+
+  std::string replay_key;
+  if (const auto header = request.find("Idempotency-Key"); header != request.end()) {
+    const std::string_view key(header->value().data(), header->value().size());
+    if (!ValidIdempotencyKey(key)) return respond(ErrorResponse(ApiError::kMalformedRequest, now));
+    replay_key =
+        std::string(kind == Reservation::kCall ? "calls:" : "requests:") + std::string(key);
+  }
+  const bool is_call = kind == Reservation::kCall;
+  const std::string id = !is_call && !body.message_id.empty() ? body.message_id : NewUuid();
+  const LimitsProfile limits = pair->channel->limits;
+  const Millis hold = options_.call_hold;
+
+  struct Outcome {
+    std::optional<Refusal> refusal;
+    std::string id;
+    bool replayed = false;
+    StatusView view;
+  };
+  auto outcome = std::make_shared<Outcome>();
+  auto mutation = [=](PairState& state, std::vector<HistoryEntry>& history) {
+    *outcome = {};
+    if (const auto replay = state.replays.find(replay_key);
+        !replay_key.empty() && replay != state.replays.end()) {
+      outcome->id = replay->second.result_id;
+      outcome->replayed = true;
+      outcome->view = View(state, now, limits);
+      return false;
+    }
+    outcome->refusal = is_call ? AuthorizeCall(state, id, now, hold, limits)
+                               : ReserveRequest(state, id, now, limits);
+    outcome->view = View(state, now, limits);
+    if (outcome->refusal) return false;
+    outcome->id = id;
+    if (!replay_key.empty()) state.replays[replay_key] = {now, id};
+    const Event event =
+        is_call ? Event(CallAuthorized{id, now, now + hold}) : Event(PermissionRequested{id, now});
+    history.push_back({EventKey(event), EventSource::kApi, event});
+    return true;
+  };
+  auto done = [outcome, is_call, now, respond = std::move(respond)](StoreStatus status) {
+    if (!status.ok()) {
+      std::cerr << "error: reservation not stored: " << StoreErrorName(status.error()) << "\n";
+      return respond(ErrorResponse(ApiError::kInternal, now));
+    }
+    if (outcome->refusal) {
+      std::string extra;
+      HttpResponse res;
+      const auto frees = SlotFrees(
+          outcome->view, is_call ? Action::kStartCall : Action::kSendCallPermissionRequest);
+      if (frees && (*outcome->refusal == Refusal::kRequestLimitReached ||
+                    *outcome->refusal == Refusal::kCallLimitReached)) {
+        extra = "\"limitExpirationTime\":\"" + FormatCentis(*frees) + "\"";
+        res = ErrorResponse(ErrorFor(*outcome->refusal), now, extra);
+        const auto wait = std::chrono::ceil<std::chrono::seconds>(*frees - now).count();
+        res.set(http::field::retry_after, std::to_string(std::max<std::int64_t>(wait, 1)));
+      } else {
+        res = ErrorResponse(ErrorFor(*outcome->refusal), now);
+      }
+      return respond(std::move(res));
+    }
+    HttpResponse res = JsonResponse(
+        http::status::created,
+        RenderStatus(outcome->view, is_call ? "callAuthorizationId" : "requestId", outcome->id));
+    if (outcome->replayed) res.set("Idempotent-Replayed", "true");
+    respond(std::move(res));
+  };
+  store_.UpdatePair(pair->key, std::move(mutation), std::move(done));
+}
+
+}  // namespace callgate

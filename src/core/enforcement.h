@@ -1,0 +1,31 @@
+// Enforcement: the checks the service makes before a business sends a call permission request
+// or places a call, applied to a pair's state in the same atomic step that records the
+// reservation — so concurrent senders can never exceed a limit (RULES.md §3–4, §6).
+// Pure functions; thread-compatible.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "core/ledger.h"
+
+namespace callgate {
+
+enum class Refusal {
+  kPermanentPermissionExists,  // upstream 138017
+  kRequestLimitReached,        // upstream 138009
+  kNoLivePermission,
+  kCallLimitReached,
+};
+
+// Records a permission request `request_id` sent at `now` unless refused. A request id already
+// recorded is a retry: allowed, and it takes no second slot.
+[[nodiscard]] std::optional<Refusal> ReserveRequest(PairState& state, const std::string& request_id,
+                                                    Instant now, LimitsProfile profile);
+
+// Holds one start_call slot for `authorization_id` until `now + hold` unless refused.
+[[nodiscard]] std::optional<Refusal> AuthorizeCall(PairState& state,
+                                                   const std::string& authorization_id, Instant now,
+                                                   Millis hold, LimitsProfile profile);
+
+}  // namespace callgate

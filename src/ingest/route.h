@@ -1,0 +1,55 @@
+// Routes parsed webhook items to pairs: phone_number_id -> channel, user digits -> E.164
+// destination, and applies the callback rule — a user-initiated call on a channel with callback
+// permission enabled also grants a temporary permission from the call's time (RULES.md §2).
+// Pure over a tenant snapshot; thread-safe.
+#pragma once
+
+#include <map>
+#include <vector>
+
+#include "ingest/meta_webhook.h"
+#include "store/store.h"
+
+namespace callgate {
+
+struct PairEvents {
+  LimitsProfile limits = LimitsProfile::kProduction;
+  std::vector<Event> events;
+};
+
+struct RoutedWebhook {
+  std::map<std::pair<std::string, std::string>, PairEvents> pairs;  // (channel, destination)
+  int unknown_channel = 0;  // items for a phone_number_id no channel has
+  int invalid_user = 0;     // items whose user id is not an E.164 number (e.g. BSUID only)
+};
+
+// The callback grant a user-initiated call event implies: from the call's start.
+Event CallbackGrantFor(const Event& call_event);
+
+// `normalize` turns "+digits" into the canonical destination, or nullopt if invalid.
+template <class Normalize>
+RoutedWebhook RouteWebhook(const ParsedWebhook& parsed, const TenantSnapshot& tenants,
+                           Normalize&& normalize) {
+  RoutedWebhook routed;
+  for (const WebhookItem& item : parsed.items) {
+    const Channel* channel = tenants.FindChannelByPhoneNumberId(item.phone_number_id);
+    if (!channel) {
+      ++routed.unknown_channel;
+      continue;
+    }
+    const std::optional<std::string> destination = normalize("+" + item.user_digits);
+    if (!destination) {
+      ++routed.invalid_user;
+      continue;
+    }
+    PairEvents& pair = routed.pairs[{channel->id, *destination}];
+    pair.limits = channel->limits;
+    pair.events.push_back(item.event);
+    if (item.user_initiated_call && channel->callback_permission_enabled) {
+      pair.events.push_back(CallbackGrantFor(item.event));
+    }
+  }
+  return routed;
+}
+
+}  // namespace callgate
