@@ -4,6 +4,7 @@
 
 #include <charconv>
 #include <optional>
+#include <vector>
 
 namespace callgate {
 namespace {
@@ -26,11 +27,13 @@ bool Has(E e, std::string_view key) {
   return e.at_key(key).error() == simdjson::SUCCESS;
 }
 
+// The elements of an array field; none if it is missing or not an array. (A default dom::array
+// must not be iterated, so absent arrays never reach a loop.)
 template <class E>
-array Items(E e, std::string_view key) {
+std::vector<element> Items(E e, std::string_view key) {
   array items;
   if (e.at_key(key).get(items) != simdjson::SUCCESS) return {};
-  return items;
+  return std::vector<element>(items.begin(), items.end());
 }
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {

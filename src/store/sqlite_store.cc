@@ -42,6 +42,9 @@ class SqliteDb {
 
 namespace {
 
+// Bump on any change to the tables or to the blob encodings (store/codec.cc).
+constexpr std::int64_t kSchemaVersion = 2;
+
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 INSERT OR IGNORE INTO meta VALUES ('tenant_generation', 0);
@@ -231,9 +234,23 @@ Result<std::unique_ptr<SqliteStore>, std::string> SqliteStore::Open(const Option
   std::unique_ptr<SqliteStore> store(new SqliteStore(options));
   auto tenant_db = store->Connect();
   if (!tenant_db) return tenant_db.error();
-  if (!(*tenant_db)->Exec("BEGIN IMMEDIATE") || !(*tenant_db)->Exec(kSchema) ||
-      !(*tenant_db)->Exec("COMMIT")) {
-    return "cannot create schema in " + options.path + ": " + (*tenant_db)->Error();
+  SqliteDb& db = **tenant_db;
+  if (!db.Exec("BEGIN IMMEDIATE")) return "cannot lock " + options.path + ": " + db.Error();
+  // The file's layout version: a file from another layout is refused, never misread.
+  std::int64_t version = 0;
+  {
+    Stmt stmt(db, "PRAGMA user_version");
+    if (stmt.Step() == SQLITE_ROW) version = stmt.Int(0);
+  }
+  if (version != 0 && version != kSchemaVersion) {
+    db.Exec("ROLLBACK");
+    return options.path + " has storage layout " + std::to_string(version) +
+           "; this callgate reads layout " + std::to_string(kSchemaVersion);
+  }
+  if (!db.Exec(kSchema) ||
+      !db.Exec(("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str()) ||
+      !db.Exec("COMMIT")) {
+    return "cannot create schema in " + options.path + ": " + db.Error();
   }
   store->tenant_db_ = std::move(*tenant_db);
   auto writer_db = store->Connect();

@@ -1,0 +1,114 @@
+#include "core/enforcement.h"
+
+#include <gtest/gtest.h>
+
+namespace callgate {
+namespace {
+
+using std::chrono::hours;
+using std::chrono::minutes;
+using std::chrono::seconds;
+
+constexpr Instant kT0{seconds(1'767'225'600)};  // 2026-01-01T00:00:00Z
+constexpr Millis kHold = seconds(90);
+constexpr auto kProd = LimitsProfile::kProduction;
+
+int CallUsage(const PairState& state, Instant now) {
+  return View(state, now, kProd).usage[2].current_usage;
+}
+
+PairState Permanent() {
+  PairState state;
+  (void)Apply(state, PermissionReplied{"wamid.p", kT0, true, true}, kProd);
+  return state;
+}
+
+TEST(ReserveRequestTest, RecordsTheRequestWhenAllowed) {
+  PairState state;
+  EXPECT_EQ(ReserveRequest(state, "r1", kT0, kProd), std::nullopt);
+  EXPECT_EQ(View(state, kT0, kProd).usage[0].current_usage, 1);
+}
+
+TEST(ReserveRequestTest, RefusesOverTheDailyLimit) {
+  PairState state;
+  ASSERT_EQ(ReserveRequest(state, "r1", kT0, kProd), std::nullopt);
+  EXPECT_EQ(ReserveRequest(state, "r2", kT0 + hours(1), kProd), Refusal::kRequestLimitReached);
+  EXPECT_EQ(state.requests.size(), 1u);
+  EXPECT_EQ(ReserveRequest(state, "r2", kT0 + hours(24), kProd), std::nullopt);
+}
+
+TEST(ReserveRequestTest, RetryOfTheSameRequestIdTakesNoSecondSlot) {
+  PairState state;
+  ASSERT_EQ(ReserveRequest(state, "wamid.r", kT0, kProd), std::nullopt);
+  EXPECT_EQ(ReserveRequest(state, "wamid.r", kT0 + minutes(1), kProd), std::nullopt);
+  EXPECT_EQ(View(state, kT0 + minutes(1), kProd).usage[0].current_usage, 1);
+}
+
+TEST(ReserveRequestTest, RefusesWhenAPermanentPermissionExists) {
+  PairState state = Permanent();
+  EXPECT_EQ(ReserveRequest(state, "r1", kT0, kProd), Refusal::kPermanentPermissionExists);
+}
+
+TEST(AuthorizeCallTest, RefusesWithoutALivePermission) {
+  PairState state;
+  EXPECT_EQ(AuthorizeCall(state, "a1", kT0, kHold, kProd), Refusal::kNoLivePermission);
+  EXPECT_TRUE(state.holds.empty());
+}
+
+TEST(AuthorizeCallTest, AHoldTakesASlotUntilItExpires) {
+  PairState state = Permanent();
+  ASSERT_EQ(AuthorizeCall(state, "a1", kT0, kHold, kProd), std::nullopt);
+  EXPECT_EQ(CallUsage(state, kT0), 1);
+  EXPECT_EQ(CallUsage(state, kT0 + kHold - Millis(1)), 1);
+  EXPECT_EQ(CallUsage(state, kT0 + kHold), 0);
+}
+
+TEST(AuthorizeCallTest, TheCallsOwnWebhookReleasesTheHold) {
+  PairState state = Permanent();
+  ASSERT_EQ(AuthorizeCall(state, "a1", kT0, kHold, kProd), std::nullopt);
+  (void)Apply(state,
+              CallTerminated{"wacid.1", kT0 + seconds(30), CallDirection::kBusinessInitiated, false,
+                             std::nullopt, "a1"},
+              kProd);
+  EXPECT_EQ(CallUsage(state, kT0 + seconds(31)), 0);
+}
+
+TEST(AuthorizeCallTest, AConnectedCallCountsOnceNotAlsoAsItsHold) {
+  PairState state = Permanent();
+  ASSERT_EQ(AuthorizeCall(state, "a1", kT0, kHold, kProd), std::nullopt);
+  (void)Apply(state,
+              CallConnected{"wacid.1", kT0 + seconds(10), CallDirection::kBusinessInitiated, "a1"},
+              kProd);
+  EXPECT_EQ(CallUsage(state, kT0 + seconds(11)), 1);
+}
+
+TEST(AuthorizeCallTest, HoldsAndConnectedCallsTogetherNeverExceedTheLimit) {
+  PairState state = Permanent();
+  for (int i = 0; i < 60; ++i) {
+    (void)Apply(state,
+                CallConnected{"wacid." + std::to_string(i), kT0 + seconds(i),
+                              CallDirection::kBusinessInitiated},
+                kProd);
+  }
+  const Instant now = kT0 + minutes(5);
+  int granted = 0;
+  for (int i = 0; i < 80; ++i) {
+    if (!AuthorizeCall(state, "a" + std::to_string(i), now, kHold, kProd)) ++granted;
+  }
+  EXPECT_EQ(granted, 40);
+  EXPECT_EQ(AuthorizeCall(state, "late", now, kHold, kProd), Refusal::kCallLimitReached);
+  const StatusView view = View(state, now, kProd);
+  EXPECT_EQ(view.usage[2].current_usage, 100);
+  // The first slot to free is a hold expiring, before any connected call leaves the window.
+  EXPECT_EQ(view.usage[2].limit_expiration, now + kHold);
+}
+
+TEST(AuthorizeCallTest, RepeatedAuthorizationIdIsARetry) {
+  PairState state = Permanent();
+  ASSERT_EQ(AuthorizeCall(state, "a1", kT0, kHold, kProd), std::nullopt);
+  EXPECT_EQ(AuthorizeCall(state, "a1", kT0 + seconds(1), kHold, kProd), std::nullopt);
+  EXPECT_EQ(CallUsage(state, kT0 + seconds(1)), 1);
+}
+
+}  // namespace
+}  // namespace callgate

@@ -1,0 +1,506 @@
+// SqliteStore beyond the shared contract: durability across close, kill -9 and several
+// instances on one file, and how it treats bytes it cannot read.
+#include "store/sqlite_store.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <cstdint>
+#include <cstring>
+#include <future>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "store/store_test_util.h"
+
+namespace callgate {
+namespace {
+
+const PairKey kPair{"ch-1", "+15551230001"};
+
+std::unique_ptr<SqliteStore> OpenOrFail(const std::string& path) {
+  auto store = SqliteStore::Open({.path = path});
+  EXPECT_TRUE(store.ok()) << (store.ok() ? "" : store.error());
+  return store.ok() ? std::move(*store) : nullptr;
+}
+
+// A plain connection for looking at (or damaging) the file behind the store's back.
+class RawDb {
+ public:
+  explicit RawDb(const std::string& path) {
+    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
+      ADD_FAILURE() << "cannot open " << path << ": " << sqlite3_errmsg(db_);
+    }
+    sqlite3_busy_timeout(db_, 10000);
+  }
+  ~RawDb() { sqlite3_close_v2(db_); }
+  RawDb(const RawDb&) = delete;
+  RawDb& operator=(const RawDb&) = delete;
+
+  // The first column of the first row, as text.
+  std::string Query(const std::string& sql) {
+    sqlite3_stmt* stmt = nullptr;
+    std::string out;
+    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
+      ADD_FAILURE() << sql << ": " << sqlite3_errmsg(db_);
+      return out;
+    }
+    if (sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_text(stmt, 0) != nullptr) {
+      out = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+    }
+    sqlite3_finalize(stmt);
+    return out;
+  }
+
+  void SetStateBlob(const PairKey& key, const std::string& bytes) {
+    sqlite3_stmt* stmt = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(db_,
+                                 "UPDATE pairs SET state = ?1 WHERE channel_id = ?2 AND "
+                                 "destination = ?3",
+                                 -1, &stmt, nullptr),
+              SQLITE_OK)
+        << sqlite3_errmsg(db_);
+    sqlite3_bind_blob(stmt, 1, bytes.data(), static_cast<int>(bytes.size()), SQLITE_TRANSIENT);
+    sqlite3_bind_text(stmt, 2, key.channel_id.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(stmt, 3, key.destination.c_str(), -1, SQLITE_TRANSIENT);
+    EXPECT_EQ(sqlite3_step(stmt), SQLITE_DONE) << sqlite3_errmsg(db_);
+    sqlite3_finalize(stmt);
+    EXPECT_EQ(sqlite3_changes(db_), 1);
+  }
+
+  void Exec(const std::string& sql) {
+    char* error = nullptr;
+    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error) != SQLITE_OK) {
+      ADD_FAILURE() << sql << ": " << (error ? error : "?");
+    }
+    sqlite3_free(error);
+  }
+
+  std::string StateBlob(const PairKey& key) {
+    return Query("SELECT hex(state) FROM pairs WHERE channel_id = '" + key.channel_id +
+                 "' AND destination = '" + key.destination + "'");
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+TEST(SqliteStoreTest, OpenReportsAnUnopenablePath) {
+  TempDir dir;
+  auto store = SqliteStore::Open({.path = dir.File("no-such-dir/store.db")});
+  ASSERT_FALSE(store.ok());
+  EXPECT_NE(store.error().find("no-such-dir/store.db"), std::string::npos) << store.error();
+}
+
+TEST(SqliteStoreTest, FileIsInWalMode) {
+  TempDir dir;
+  const std::string path = dir.File("store.db");
+  ASSERT_NE(OpenOrFail(path), nullptr);
+  RawDb raw(path);
+  EXPECT_EQ(raw.Query("PRAGMA journal_mode"), "wal");
+}
+
+TEST(SqliteStoreTest, FileOfAnotherStorageLayoutIsRefusedNotMisread) {
+  TempDir dir;
+  const std::string path = dir.File("store.db");
+  ASSERT_NE(OpenOrFail(path), nullptr);
+  RawDb(path).Query("PRAGMA user_version = 99");
+  auto store = SqliteStore::Open({.path = path});
+  ASSERT_FALSE(store.ok());
+  EXPECT_NE(store.error().find("layout 99"), std::string::npos) << store.error();
+}
+
+TEST(SqliteStoreTest, DataSurvivesCloseAndReopen) {
+  TempDir dir;
+  const std::string path = dir.File("store.db");
+  std::uint64_t generation = 0;
+  PairState state;
+  std::size_t history_size = 0;
+  {
+    auto store = OpenOrFail(path);
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->CreateAccount({"acc-1", kT0}).ok());
+    ASSERT_TRUE(store->CreateSubaccount({"sub-1", "acc-1", kT0}).ok());
+    ASSERT_TRUE(
+        store->CreateChannel({"ch-1", "sub-1", "pn-1", true, LimitsProfile::kSandbox, kT0}).ok());
+    ApiKey key{"key-1", "acc-1", {}, kT0, std::nullopt};
+    key.secret_hash.fill(0x5a);
+    ASSERT_TRUE(store->AddApiKey(key).ok());
+    ASSERT_TRUE(store->RevokeApiKey("key-1", kT0 + Millis(7)).ok());
+    for (int i = 0; i < 5; ++i) {
+      ASSERT_TRUE(
+          UpdatePairSync(*store, kPair, Request("req-" + std::to_string(i), kT0 + Millis(i))).ok());
+    }
+    auto g = store->TenantGeneration();
+    ASSERT_TRUE(g.ok());
+    generation = *g;
+    auto s = store->LoadPair(kPair);
+    ASSERT_TRUE(s.ok());
+    state = *s;
+    history_size = store->LoadHistory(kPair, 0, 100)->size();
+  }
+
+  auto store = OpenOrFail(path);
+  ASSERT_NE(store, nullptr);
+  auto g = store->TenantGeneration();
+  ASSERT_TRUE(g.ok());
+  EXPECT_EQ(*g, generation);
+  auto tenants = store->LoadTenants();
+  ASSERT_TRUE(tenants.ok());
+  ASSERT_NE(tenants->FindChannel("ch-1"), nullptr);
+  EXPECT_TRUE(tenants->FindChannel("ch-1")->callback_permission_enabled);
+  EXPECT_EQ(tenants->FindChannel("ch-1")->limits, LimitsProfile::kSandbox);
+  ASSERT_NE(tenants->FindSubaccount("sub-1"), nullptr);
+  ASSERT_TRUE(tenants->api_keys.contains("key-1"));
+  EXPECT_TRUE(tenants->api_keys.at("key-1").revoked_at.has_value());
+  EXPECT_EQ(tenants->api_keys.at("key-1").secret_hash[31], 0x5a);
+
+  auto reloaded = store->LoadPair(kPair);
+  ASSERT_TRUE(reloaded.ok());
+  EXPECT_EQ(*reloaded, state);
+  EXPECT_EQ(reloaded->requests.size(), 5u);
+  auto history = store->LoadHistory(kPair, 0, 100);
+  ASSERT_TRUE(history.ok());
+  EXPECT_EQ(history->size(), history_size);
+  EXPECT_EQ(history->size(), 5u);
+
+  // Sequence numbers keep increasing after a reopen.
+  ASSERT_TRUE(UpdatePairSync(*store, kPair, Request("req-after", kT0 + Millis(9))).ok());
+  auto newest = store->LoadHistory(kPair, 0, 1);
+  ASSERT_TRUE(newest.ok());
+  ASSERT_EQ(newest->size(), 1u);
+  EXPECT_EQ(newest->front().event_key, RequestKey("req-after"));
+  EXPECT_GT(newest->front().seq, history->front().seq);
+}
+
+TEST(SqliteStoreTest, TwoInstancesOnOneFileLoseNoUpdate) {
+  TempDir dir;
+  const std::string path = dir.File("store.db");
+  auto first = OpenOrFail(path);
+  auto second = OpenOrFail(path);
+  ASSERT_NE(first, nullptr);
+  ASSERT_NE(second, nullptr);
+
+  constexpr int kThreadsPerInstance = 4;
+  constexpr int kPerThread = 150;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2 * kThreadsPerInstance; ++t) {
+    Store& store = t % 2 == 0 ? static_cast<Store&>(*first) : *second;
+    threads.emplace_back([&store, &failures, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        const std::string id = "t" + std::to_string(t) + "-" + std::to_string(i);
+        const StoreStatus status =
+            UpdatePairSync(store, kPair, Request(id, kT0 + Millis(t * kPerThread + i)));
+        if (!status.ok()) {
+          ++failures;
+          ADD_FAILURE() << id << ": " << StoreErrorName(status.error());
+        }
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+
+  constexpr std::size_t kTotal = std::size_t{2} * kThreadsPerInstance * kPerThread;
+  for (SqliteStore* store : {first.get(), second.get()}) {
+    auto state = store->LoadPair(kPair);
+    ASSERT_TRUE(state.ok());
+    EXPECT_EQ(state->requests.size(), kTotal);
+    for (int t = 0; t < 2 * kThreadsPerInstance; ++t) {
+      for (int i = 0; i < kPerThread; ++i) {
+        const std::string id = "t" + std::to_string(t) + "-" + std::to_string(i);
+        EXPECT_TRUE(state->requests.contains(id)) << id << " lost";
+      }
+    }
+    auto history = store->LoadHistory(kPair, 0, 100'000);
+    ASSERT_TRUE(history.ok());
+    EXPECT_EQ(history->size(), kTotal);
+  }
+}
+
+TEST(SqliteStoreTest, TenantChangeInOneInstanceIsSeenByAnother) {
+  TempDir dir;
+  const std::string path = dir.File("store.db");
+  auto writer = OpenOrFail(path);
+  auto reader = OpenOrFail(path);
+  ASSERT_NE(writer, nullptr);
+  ASSERT_NE(reader, nullptr);
+  auto before = reader->TenantGeneration();
+  ASSERT_TRUE(before.ok());
+
+  ASSERT_TRUE(writer->CreateAccount({"acc-1", kT0}).ok());
+
+  auto after = reader->TenantGeneration();
+  ASSERT_TRUE(after.ok());
+  EXPECT_GT(*after, *before);
+  auto tenants = reader->LoadTenants();
+  ASSERT_TRUE(tenants.ok());
+  EXPECT_TRUE(tenants->accounts.contains("acc-1"));
+}
+
+TEST(SqliteStoreTest, CorruptStateBlobLoadsAsInvalid) {
+  TempDir dir;
+  const std::string path = dir.File("store.db");
+  auto store = OpenOrFail(path);
+  ASSERT_NE(store, nullptr);
+  const PairKey healthy{"ch-1", "+15551230002"};
+  ASSERT_TRUE(UpdatePairSync(*store, kPair, Request("req-1", kT0)).ok());
+  ASSERT_TRUE(UpdatePairSync(*store, healthy, Request("req-1", kT0)).ok());
+
+  RawDb raw(path);
+  raw.SetStateBlob(kPair, std::string("\xff\x00\xde\xad\xbe\xef", 6));
+
+  auto state = store->LoadPair(kPair);
+  ASSERT_FALSE(state.ok());
+  EXPECT_EQ(state.error(), StoreError::kInvalid);
+  EXPECT_TRUE(store->LoadPair(healthy).ok());  // the damage stays with its pair
+}
+
+TEST(SqliteStoreTest, CorruptHistoryEventLoadsAsInvalid) {
+  TempDir dir;
+  const std::string path = dir.File("store.db");
+  auto store = OpenOrFail(path);
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(UpdatePairSync(*store, kPair, Request("req-1", kT0)).ok());
+  RawDb raw(path);
+  raw.Exec("UPDATE history SET event = x'ff00deadbeef'");
+
+  auto history = store->LoadHistory(kPair, 0, 10);
+  ASSERT_FALSE(history.ok());
+  EXPECT_EQ(history.error(), StoreError::kInvalid);
+}
+
+TEST(SqliteStoreTest, UpdateOfCorruptStateFailsAndKeepsTheBytes) {
+  TempDir dir;
+  const std::string path = dir.File("store.db");
+  auto store = OpenOrFail(path);
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(UpdatePairSync(*store, kPair, Request("req-1", kT0)).ok());
+  RawDb raw(path);
+  raw.SetStateBlob(kPair, std::string("\x01\x00\x05", 3));  // right version, cut short
+  const std::string damaged = raw.StateBlob(kPair);
+
+  // Writing a fresh state over unreadable facts would silently lose them.
+  const StoreStatus status = UpdatePairSync(*store, kPair, Request("req-2", kT0 + Millis(1)));
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.error(), StoreError::kInvalid);
+  EXPECT_EQ(raw.StateBlob(kPair), damaged);
+  EXPECT_EQ(store->LoadHistory(kPair, 0, 10)->size(), 1u);
+
+  // The writer keeps serving other pairs.
+  EXPECT_TRUE(UpdatePairSync(*store, {"ch-1", "+15551230002"}, Request("req-1", kT0)).ok());
+}
+
+// One group commit holding writes that fail between their state and their history: they leave
+// no trace, and the writes around them in the batch, on the same pairs, still land and see only
+// what committed before them.
+TEST(SqliteStoreTest, FailedWriteInABatchLeavesNoTraceAndSparesTheOthers) {
+  TempDir dir;
+  const std::string path = dir.File("store.db");
+  auto store = OpenOrFail(path);
+  ASSERT_NE(store, nullptr);
+  RawDb raw(path);
+  raw.Exec("CREATE TRIGGER poison BEFORE INSERT ON history WHEN NEW.event_key = '" +
+           RequestKey("poison") + "' BEGIN SELECT RAISE(ABORT, 'poisoned'); END");
+
+  // Hold the writer inside a first batch so that everything queued next forms one batch.
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::promise<void> holding;
+  store->UpdatePair(
+      {"ch-1", "+15550000000"},
+      [released, &holding](PairState&, auto&) {
+        holding.set_value();
+        released.wait();
+        return false;
+      },
+      [](StoreStatus) {});
+  holding.get_future().wait();
+
+  auto queue = [&store](const PairKey& key, PairMutation mutation) {
+    auto promise = std::make_shared<std::promise<StoreStatus>>();
+    auto future = promise->get_future();
+    store->UpdatePair(key, std::move(mutation),
+                      [promise](StoreStatus status) { promise->set_value(status); });
+    return future;
+  };
+  auto seeing = [](PairState* seen, PairMutation inner) -> PairMutation {
+    return [seen, inner = std::move(inner)](PairState& state, std::vector<HistoryEntry>& history) {
+      *seen = state;
+      return inner(state, history);
+    };
+  };
+  const PairKey other{"ch-1", "+15551230002"};
+  PairState seen_on_pair;
+  PairState seen_on_other;
+  auto first = queue(kPair, Request("req-1", kT0));
+  auto poisoned = queue(kPair, Request("poison", kT0 + Millis(1)));
+  auto after = queue(kPair, seeing(&seen_on_pair, Request("req-3", kT0 + Millis(2))));
+  auto other_poisoned = queue(other, Request("poison", kT0));
+  auto other_after = queue(other, seeing(&seen_on_other, Request("req-5", kT0 + Millis(5))));
+  release.set_value();
+
+  EXPECT_TRUE(first.get().ok());
+  EXPECT_FALSE(poisoned.get().ok());
+  EXPECT_TRUE(after.get().ok());
+  EXPECT_FALSE(other_poisoned.get().ok());
+  EXPECT_TRUE(other_after.get().ok());
+
+  PairState expected;
+  ASSERT_EQ(Apply(expected, PermissionRequested{.request_id = "req-1", .at = kT0},
+                  LimitsProfile::kProduction),
+            ApplyOutcome::kApplied);
+  EXPECT_EQ(seen_on_pair, expected);
+  EXPECT_EQ(seen_on_other, PairState{});
+
+  auto state = store->LoadPair(kPair);
+  ASSERT_TRUE(state.ok());
+  EXPECT_EQ(state->requests.size(), 2u);
+  EXPECT_TRUE(state->requests.contains("req-1"));
+  EXPECT_TRUE(state->requests.contains("req-3"));
+  auto history = store->LoadHistory(kPair, 0, 10);
+  ASSERT_TRUE(history.ok());
+  ASSERT_EQ(history->size(), 2u);
+  EXPECT_EQ((*history)[0].event_key, RequestKey("req-3"));
+  EXPECT_EQ((*history)[1].event_key, RequestKey("req-1"));
+
+  state = store->LoadPair(other);
+  ASSERT_TRUE(state.ok());
+  EXPECT_EQ(state->requests.size(), 1u);
+  EXPECT_TRUE(state->requests.contains("req-5"));
+  history = store->LoadHistory(other, 0, 10);
+  ASSERT_TRUE(history.ok());
+  ASSERT_EQ(history->size(), 1u);
+  EXPECT_EQ((*history)[0].event_key, RequestKey("req-5"));
+}
+
+// --- kill -9 ---------------------------------------------------------------------------------
+
+std::string AckId(std::int64_t i) { return "ack-" + std::to_string(i); }
+
+bool WriteAll(int fd, const void* data, std::size_t size) {
+  const char* p = static_cast<const char*>(data);
+  while (size > 0) {
+    const ssize_t n = write(fd, p, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    p += n;
+    size -= static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+// The child: opens the store (after fork, so its threads are its own) and records requests
+// forever, with up to 64 in flight, writing each id to `ack_fd` once its update is acknowledged
+// (-1 for a failed one). Never returns; the parent kills it.
+[[noreturn]] void AcknowledgeWritesUntilKilled(const std::string& path, int ack_fd) {
+  auto opened = SqliteStore::Open({.path = path});
+  if (!opened.ok()) _exit(2);
+  std::unique_ptr<SqliteStore> store = std::move(*opened);
+  std::mutex mu;
+  std::condition_variable cv;
+  int in_flight = 0;
+  for (std::int64_t i = 0;; ++i) {
+    {
+      std::unique_lock lock(mu);
+      cv.wait(lock, [&] { return in_flight < 64; });
+      ++in_flight;
+    }
+    store->UpdatePair(kPair, Request(AckId(i), kT0 + Millis(i)), [&, i](StoreStatus status) {
+      const std::int64_t ack = status.ok() ? i : -1;
+      if (!WriteAll(ack_fd, &ack, sizeof ack)) _exit(3);
+      std::lock_guard lock(mu);
+      --in_flight;
+      cv.notify_one();
+    });
+  }
+}
+
+// Reads acknowledgements until `want` arrived (0: until end of file) or `timeout_ms` passes
+// without one.
+void ReadAcks(int fd, std::size_t want, int timeout_ms, std::vector<std::int64_t>& acks) {
+  std::string buffer;
+  while (want == 0 || acks.size() < want) {
+    pollfd p{fd, POLLIN, 0};
+    const int ready = poll(&p, 1, timeout_ms);
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) return;
+    char chunk[4096];
+    const ssize_t n = read(fd, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    buffer.append(chunk, static_cast<std::size_t>(n));
+    std::size_t used = 0;
+    for (; used + sizeof(std::int64_t) <= buffer.size(); used += sizeof(std::int64_t)) {
+      std::int64_t ack;
+      std::memcpy(&ack, buffer.data() + used, sizeof ack);
+      acks.push_back(ack);
+    }
+    buffer.erase(0, used);
+  }
+}
+
+TEST(SqliteStoreTest, AcknowledgedWriteSurvivesKill9) {
+  TempDir dir;
+  const std::string path = dir.File("store.db");
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0) << "fork failed";
+  if (child == 0) {
+    close(fds[0]);
+    AcknowledgeWritesUntilKilled(path, fds[1]);
+  }
+  close(fds[1]);
+
+  std::vector<std::int64_t> acks;
+  ReadAcks(fds[0], 200, 30'000, acks);
+  const std::size_t before_kill = acks.size();
+  ASSERT_EQ(kill(child, SIGKILL), 0);
+  int wait_status = 0;
+  ASSERT_EQ(waitpid(child, &wait_status, 0), child);
+  ReadAcks(fds[0], 0, 5'000, acks);  // what was acknowledged before the kill landed
+  close(fds[0]);
+
+  ASSERT_GE(before_kill, 200u) << "the child acknowledged too little before the kill";
+  ASSERT_TRUE(WIFSIGNALED(wait_status) && WTERMSIG(wait_status) == SIGKILL)
+      << "the child ended on its own (status " << wait_status << ")";
+
+  auto store = OpenOrFail(path);
+  ASSERT_NE(store, nullptr);
+  RawDb raw(path);
+  EXPECT_EQ(raw.Query("PRAGMA integrity_check"), "ok");
+  auto state = store->LoadPair(kPair);
+  ASSERT_TRUE(state.ok()) << StoreErrorName(state.error());
+  std::size_t missing = 0;
+  for (const std::int64_t ack : acks) {
+    ASSERT_GE(ack, 0) << "the child saw a failed update";
+    if (!state->requests.contains(AckId(ack))) {
+      ++missing;
+      ADD_FAILURE() << "acknowledged " << AckId(ack) << " is gone";
+    }
+  }
+  EXPECT_EQ(missing, 0u) << "of " << acks.size() << " acknowledged";
+
+  // State and history were committed together: each fact has its entry and no entry its fact.
+  auto history = store->LoadHistory(kPair, 0, 1'000'000);
+  ASSERT_TRUE(history.ok());
+  std::set<std::string> from_history;
+  for (const HistoryEntry& e : *history) from_history.insert(EventId(e.event));
+  std::set<std::string> from_state;
+  for (const auto& [id, at] : state->requests) from_state.insert(id);
+  EXPECT_EQ(from_history, from_state);
+}
+
+}  // namespace
+}  // namespace callgate

@@ -1,0 +1,617 @@
+// The Store contract, run against every backend: what any caller may rely on, whichever store
+// is wired in. A backend passes this suite or it is not a Store.
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "store/memory_store.h"
+#include "store/sqlite_store.h"
+#include "store/store.h"
+#include "store/store_test_util.h"
+
+namespace callgate {
+namespace {
+
+constexpr LimitsProfile kProfile = LimitsProfile::kProduction;
+
+struct MemoryBackend {
+  std::unique_ptr<Store> Open() { return std::make_unique<MemoryStore>(); }
+};
+
+// A fresh database file per test, in a directory removed afterwards.
+struct SqliteBackend {
+  std::unique_ptr<Store> Open() {
+    auto store = SqliteStore::Open({.path = dir.File("store.db")});
+    if (!store) {
+      ADD_FAILURE() << store.error();
+      return nullptr;
+    }
+    return std::move(*store);
+  }
+  TempDir dir;
+};
+
+template <class Backend>
+class StoreContractTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store_ = backend_.Open();
+    ASSERT_NE(store_, nullptr);
+  }
+
+  Store& store() { return *store_; }
+
+  // An account with one subaccount and one channel: the parents most tests need.
+  void Seed() {
+    ASSERT_TRUE(store().CreateAccount({"acc-1", kT0}).ok());
+    ASSERT_TRUE(store().CreateSubaccount({"sub-1", "acc-1", kT0}).ok());
+    ASSERT_TRUE(
+        store()
+            .CreateChannel({"ch-1", "sub-1", "pn-1", false, LimitsProfile::kProduction, kT0})
+            .ok());
+  }
+
+  Backend backend_;  // declared first so the store closes before its files are removed
+  std::unique_ptr<Store> store_;
+};
+
+struct BackendNames {
+  template <class T>
+  static std::string GetName(int) {
+    if constexpr (std::is_same_v<T, MemoryBackend>) return "Memory";
+    return "Sqlite";
+  }
+};
+
+using Backends = ::testing::Types<MemoryBackend, SqliteBackend>;
+TYPED_TEST_SUITE(StoreContractTest, Backends, BackendNames);
+
+// A canonical, sorted rendering of a snapshot: equal snapshots render equally, and a failed
+// comparison shows what differs.
+std::string Describe(const TenantSnapshot& t) {
+  std::set<std::string> lines;
+  auto ms = [](Instant at) { return std::to_string(ToUnixMillis(at)); };
+  for (const auto& [id, a] : t.accounts) {
+    lines.insert("account " + id + " " + a.id + " " + ms(a.created_at));
+  }
+  for (const auto& [id, s] : t.subaccounts) {
+    lines.insert("subaccount " + id + " " + s.id + " " + s.account_id + " " + ms(s.created_at));
+  }
+  for (const auto& [id, c] : t.channels) {
+    lines.insert("channel " + id + " " + c.id + " " + c.subaccount_id + " " + c.phone_number_id +
+                 " callback=" + std::to_string(c.callback_permission_enabled) + " " +
+                 std::string(ProfileName(c.limits)) + " " + ms(c.created_at));
+  }
+  for (const auto& [pnid, id] : t.channel_by_phone_number_id) {
+    lines.insert("phone " + pnid + " -> " + id);
+  }
+  for (const auto& [id, k] : t.api_keys) {
+    std::ostringstream hash;
+    for (std::uint8_t b : k.secret_hash) hash << static_cast<int>(b) << ".";
+    lines.insert("key " + id + " " + k.key_id + " " + k.account_id + " " + hash.str() + " " +
+                 ms(k.created_at) + " revoked=" + (k.revoked_at ? ms(*k.revoked_at) : "-"));
+  }
+  std::string out;
+  for (const std::string& line : lines) out += line + "\n";
+  return out;
+}
+
+ApiKey Key(std::string key_id, std::string account_id, std::uint8_t fill) {
+  ApiKey key;
+  key.key_id = std::move(key_id);
+  key.account_id = std::move(account_id);
+  key.secret_hash.fill(fill);
+  key.secret_hash[0] = 0;  // a zero byte must survive the round trip too
+  key.created_at = kT0 + Millis(5);
+  return key;
+}
+
+HistoryEntry Entry(const Event& event, EventSource source = EventSource::kWebhook) {
+  return {.event_key = EventKey(event), .source = source, .event = event};
+}
+
+// What a caller can tell entries apart by, all but the store-assigned seq.
+auto Fields(const HistoryEntry& e) {
+  return std::make_tuple(e.event_key, e.source, std::string(EventKind(e.event)), EventId(e.event),
+                         ToUnixMillis(EventTime(e.event)));
+}
+
+PairState LoadOrFail(Store& store, const PairKey& key) {
+  auto state = store.LoadPair(key);
+  EXPECT_TRUE(state.ok()) << StoreErrorName(state.error());
+  return state.ok() ? *state : PairState{};
+}
+
+std::vector<HistoryEntry> HistoryOrFail(Store& store, const PairKey& key,
+                                        std::int64_t before_seq = 0, int limit = 1'000'000) {
+  auto history = store.LoadHistory(key, before_seq, limit);
+  EXPECT_TRUE(history.ok()) << StoreErrorName(history.error());
+  return history.ok() ? *history : std::vector<HistoryEntry>{};
+}
+
+const PairKey kPair{"ch-1", "+15551230001"};
+
+// --- Tenants ---------------------------------------------------------------------------------
+
+TYPED_TEST(StoreContractTest, CreateAccountRejectsDuplicateId) {
+  ASSERT_TRUE(this->store().CreateAccount({"acc-1", kT0}).ok());
+  const StoreStatus again = this->store().CreateAccount({"acc-1", kT0 + Millis(1)});
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error(), StoreError::kAlreadyExists);
+}
+
+TYPED_TEST(StoreContractTest, CreateSubaccountRequiresExistingAccount) {
+  const StoreStatus status = this->store().CreateSubaccount({"sub-1", "no-such-account", kT0});
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.error(), StoreError::kNotFound);
+}
+
+TYPED_TEST(StoreContractTest, CreateSubaccountRejectsDuplicateId) {
+  ASSERT_TRUE(this->store().CreateAccount({"acc-1", kT0}).ok());
+  ASSERT_TRUE(this->store().CreateAccount({"acc-2", kT0}).ok());
+  ASSERT_TRUE(this->store().CreateSubaccount({"sub-1", "acc-1", kT0}).ok());
+  const StoreStatus again = this->store().CreateSubaccount({"sub-1", "acc-2", kT0});
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error(), StoreError::kAlreadyExists);
+}
+
+TYPED_TEST(StoreContractTest, CreateChannelRequiresExistingSubaccount) {
+  ASSERT_TRUE(this->store().CreateAccount({"acc-1", kT0}).ok());
+  const StoreStatus status = this->store().CreateChannel(
+      {"ch-1", "no-such-subaccount", "pn-1", false, LimitsProfile::kProduction, kT0});
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.error(), StoreError::kNotFound);
+}
+
+TYPED_TEST(StoreContractTest, CreateChannelRejectsDuplicateId) {
+  this->Seed();
+  const StoreStatus again = this->store().CreateChannel(
+      {"ch-1", "sub-1", "pn-other", false, LimitsProfile::kProduction, kT0});
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error(), StoreError::kAlreadyExists);
+}
+
+TYPED_TEST(StoreContractTest, CreateChannelRejectsDuplicatePhoneNumberId) {
+  this->Seed();
+  const StoreStatus again =
+      this->store().CreateChannel({"ch-2", "sub-1", "pn-1", true, LimitsProfile::kSandbox, kT0});
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error(), StoreError::kAlreadyExists);
+  auto tenants = this->store().LoadTenants();
+  ASSERT_TRUE(tenants.ok());
+  EXPECT_EQ(tenants->FindChannel("ch-2"), nullptr);
+  ASSERT_NE(tenants->FindChannelByPhoneNumberId("pn-1"), nullptr);
+  EXPECT_EQ(tenants->FindChannelByPhoneNumberId("pn-1")->id, "ch-1");
+}
+
+TYPED_TEST(StoreContractTest, FailedTenantWritesChangeNothing) {
+  this->Seed();
+  ASSERT_TRUE(this->store().AddApiKey(Key("key-1", "acc-1", 7)).ok());
+  auto before = this->store().LoadTenants();
+  ASSERT_TRUE(before.ok());
+
+  EXPECT_FALSE(this->store().CreateAccount({"acc-1", kT0 + Millis(9)}).ok());
+  EXPECT_FALSE(this->store().CreateSubaccount({"sub-1", "acc-1", kT0 + Millis(9)}).ok());
+  EXPECT_FALSE(this->store().CreateSubaccount({"sub-2", "acc-x", kT0}).ok());
+  EXPECT_FALSE(this->store()
+                   .CreateChannel({"ch-2", "sub-1", "pn-1", true, LimitsProfile::kSandbox, kT0})
+                   .ok());
+  EXPECT_FALSE(this->store()
+                   .CreateChannel({"ch-1", "sub-1", "pn-2", true, LimitsProfile::kSandbox, kT0})
+                   .ok());
+  EXPECT_FALSE(this->store().SetCallbackPermission("ch-x", true).ok());
+  EXPECT_FALSE(this->store().AddApiKey(Key("key-1", "acc-1", 8)).ok());
+  EXPECT_FALSE(this->store().AddApiKey(Key("key-2", "acc-x", 8)).ok());
+  EXPECT_FALSE(this->store().RevokeApiKey("key-x", kT0).ok());
+
+  auto after = this->store().LoadTenants();
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(Describe(*after), Describe(*before));
+}
+
+TYPED_TEST(StoreContractTest, SetCallbackPermissionUpdatesTheChannel) {
+  this->Seed();
+  ASSERT_TRUE(this->store().SetCallbackPermission("ch-1", true).ok());
+  auto tenants = this->store().LoadTenants();
+  ASSERT_TRUE(tenants.ok());
+  ASSERT_NE(tenants->FindChannel("ch-1"), nullptr);
+  EXPECT_TRUE(tenants->FindChannel("ch-1")->callback_permission_enabled);
+
+  ASSERT_TRUE(this->store().SetCallbackPermission("ch-1", false).ok());
+  tenants = this->store().LoadTenants();
+  ASSERT_TRUE(tenants.ok());
+  EXPECT_FALSE(tenants->FindChannel("ch-1")->callback_permission_enabled);
+}
+
+TYPED_TEST(StoreContractTest, SetCallbackPermissionOnUnknownChannelIsNotFound) {
+  this->Seed();
+  const StoreStatus status = this->store().SetCallbackPermission("ch-x", true);
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.error(), StoreError::kNotFound);
+}
+
+TYPED_TEST(StoreContractTest, AddApiKeyRequiresExistingAccount) {
+  const StoreStatus status = this->store().AddApiKey(Key("key-1", "no-such-account", 1));
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.error(), StoreError::kNotFound);
+}
+
+TYPED_TEST(StoreContractTest, AddApiKeyRejectsDuplicateKeyId) {
+  this->Seed();
+  ASSERT_TRUE(this->store().AddApiKey(Key("key-1", "acc-1", 1)).ok());
+  const StoreStatus again = this->store().AddApiKey(Key("key-1", "acc-1", 2));
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error(), StoreError::kAlreadyExists);
+}
+
+TYPED_TEST(StoreContractTest, RevokeApiKeyKeepsTheFirstRevocationTime) {
+  this->Seed();
+  ASSERT_TRUE(this->store().AddApiKey(Key("key-1", "acc-1", 1)).ok());
+  ASSERT_TRUE(this->store().RevokeApiKey("key-1", kT0 + Millis(100)).ok());
+  ASSERT_TRUE(this->store().RevokeApiKey("key-1", kT0 + Millis(200)).ok());
+  auto tenants = this->store().LoadTenants();
+  ASSERT_TRUE(tenants.ok());
+  const ApiKey& key = tenants->api_keys.at("key-1");
+  ASSERT_TRUE(key.revoked_at.has_value());
+  EXPECT_EQ(ToUnixMillis(*key.revoked_at), ToUnixMillis(kT0 + Millis(100)));
+}
+
+TYPED_TEST(StoreContractTest, RevokeUnknownApiKeyIsNotFound) {
+  this->Seed();
+  const StoreStatus status = this->store().RevokeApiKey("key-x", kT0);
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.error(), StoreError::kNotFound);
+}
+
+TYPED_TEST(StoreContractTest, TenantGenerationIncreasesOnEveryChange) {
+  Store& store = this->store();
+  auto generation = store.TenantGeneration();
+  ASSERT_TRUE(generation.ok());
+  std::uint64_t last = *generation;
+  auto expect_increase = [&](StoreStatus status, const char* what) {
+    ASSERT_TRUE(status.ok()) << what;
+    auto now = store.TenantGeneration();
+    ASSERT_TRUE(now.ok()) << what;
+    EXPECT_GT(*now, last) << what;
+    last = *now;
+  };
+  expect_increase(store.CreateAccount({"acc-1", kT0}), "CreateAccount");
+  expect_increase(store.CreateSubaccount({"sub-1", "acc-1", kT0}), "CreateSubaccount");
+  expect_increase(
+      store.CreateChannel({"ch-1", "sub-1", "pn-1", false, LimitsProfile::kProduction, kT0}),
+      "CreateChannel");
+  expect_increase(store.SetCallbackPermission("ch-1", true), "SetCallbackPermission on");
+  expect_increase(store.SetCallbackPermission("ch-1", false), "SetCallbackPermission off");
+  expect_increase(store.AddApiKey(Key("key-1", "acc-1", 1)), "AddApiKey");
+  expect_increase(store.RevokeApiKey("key-1", kT0), "RevokeApiKey");
+}
+
+TYPED_TEST(StoreContractTest, LoadTenantsReflectsEveryChange) {
+  Store& store = this->store();
+  ASSERT_TRUE(store.CreateAccount({"acc-1", kT0}).ok());
+  ASSERT_TRUE(store.CreateAccount({"acc-2", kT0 + Millis(1)}).ok());
+  ASSERT_TRUE(store.CreateSubaccount({"sub-1", "acc-1", kT0 + Millis(2)}).ok());
+  ASSERT_TRUE(store.CreateSubaccount({"sub-2", "acc-2", kT0 + Millis(3)}).ok());
+  ASSERT_TRUE(
+      store.CreateChannel({"ch-1", "sub-1", "pn-1", false, LimitsProfile::kProduction, kT0}).ok());
+  ASSERT_TRUE(
+      store.CreateChannel({"ch-2", "sub-2", "pn-2", true, LimitsProfile::kSandbox, kT0 + Millis(4)})
+          .ok());
+  ASSERT_TRUE(store.SetCallbackPermission("ch-1", true).ok());
+  ASSERT_TRUE(store.AddApiKey(Key("key-1", "acc-1", 0xab)).ok());
+  ASSERT_TRUE(store.AddApiKey(Key("key-2", "acc-2", 0xcd)).ok());
+  ASSERT_TRUE(store.RevokeApiKey("key-2", kT0 + Millis(50)).ok());
+
+  TenantSnapshot expected;
+  expected.accounts = {{"acc-1", {"acc-1", kT0}}, {"acc-2", {"acc-2", kT0 + Millis(1)}}};
+  expected.subaccounts = {{"sub-1", {"sub-1", "acc-1", kT0 + Millis(2)}},
+                          {"sub-2", {"sub-2", "acc-2", kT0 + Millis(3)}}};
+  expected.channels = {
+      {"ch-1", {"ch-1", "sub-1", "pn-1", true, LimitsProfile::kProduction, kT0}},
+      {"ch-2", {"ch-2", "sub-2", "pn-2", true, LimitsProfile::kSandbox, kT0 + Millis(4)}}};
+  expected.channel_by_phone_number_id = {{"pn-1", "ch-1"}, {"pn-2", "ch-2"}};
+  expected.api_keys = {{"key-1", Key("key-1", "acc-1", 0xab)},
+                       {"key-2", Key("key-2", "acc-2", 0xcd)}};
+  expected.api_keys["key-2"].revoked_at = kT0 + Millis(50);
+
+  auto tenants = store.LoadTenants();
+  ASSERT_TRUE(tenants.ok());
+  EXPECT_EQ(Describe(*tenants), Describe(expected));
+}
+
+// --- Pairs -----------------------------------------------------------------------------------
+
+TYPED_TEST(StoreContractTest, NeverWrittenPairLoadsEmpty) {
+  auto state = this->store().LoadPair(kPair);
+  ASSERT_TRUE(state.ok());
+  EXPECT_TRUE(state->Empty());
+  EXPECT_EQ(*state, PairState{});
+  EXPECT_TRUE(HistoryOrFail(this->store(), kPair).empty());
+}
+
+TYPED_TEST(StoreContractTest, UpdatePairStoresWhatTheMutationMade) {
+  const std::vector<Event> events = {
+      PermissionRequested{.request_id = "req-1", .at = kT0},
+      PermissionReplied{.message_id = "wamid-1",
+                        .at = kT0 + Millis(10),
+                        .accepted = true,
+                        .expires_at = kT0 + kDays7},
+      CallConnected{.call_id = "wacid-1", .at = kT0 + Millis(20)},
+      CallTerminated{.call_id = "wacid-1",
+                     .at = kT0 + Millis(30),
+                     .picked_up = true,
+                     .started_at = kT0 + Millis(21)},
+      CallbackGranted{.call_id = "wacid-2", .at = kT0 + Millis(40)},
+  };
+  PairState expected;
+  for (const Event& event : events) {
+    ASSERT_EQ(Apply(expected, event, kProfile), ApplyOutcome::kApplied);
+  }
+
+  const StoreStatus status =
+      UpdatePairSync(this->store(), kPair, [&events](PairState& state, auto&) {
+        for (const Event& event : events) static_cast<void>(Apply(state, event, kProfile));
+        return true;
+      });
+  ASSERT_TRUE(status.ok()) << StoreErrorName(status.error());
+  EXPECT_EQ(LoadOrFail(this->store(), kPair), expected);
+}
+
+TYPED_TEST(StoreContractTest, UpdatePairMutationStartsFromTheStoredState) {
+  ASSERT_TRUE(UpdatePairSync(this->store(), kPair, Request("req-1", kT0)).ok());
+  PairState seen;
+  ASSERT_TRUE(UpdatePairSync(this->store(), kPair, [&seen](PairState& state, auto&) {
+                seen = state;
+                return false;
+              }).ok());
+  EXPECT_EQ(seen.requests.size(), 1u);
+  EXPECT_TRUE(seen.requests.contains("req-1"));
+}
+
+TYPED_TEST(StoreContractTest, RefusedMutationChangesNothing) {
+  ASSERT_TRUE(UpdatePairSync(this->store(), kPair, Request("req-1", kT0)).ok());
+  const PairState state_before = LoadOrFail(this->store(), kPair);
+  const auto history_before = HistoryOrFail(this->store(), kPair);
+  ASSERT_EQ(history_before.size(), 1u);
+
+  const StoreStatus status =
+      UpdatePairSync(this->store(), kPair, [](PairState& state, std::vector<HistoryEntry>& h) {
+        static_cast<void>(Apply(
+            state, PermissionRequested{.request_id = "req-2", .at = kT0 + Millis(1)}, kProfile));
+        state.base.consecutive_unanswered = 3;
+        h.push_back(Entry(PermissionRequested{.request_id = "req-2", .at = kT0 + Millis(1)}));
+        return false;
+      });
+  ASSERT_TRUE(status.ok()) << StoreErrorName(status.error());
+
+  EXPECT_EQ(LoadOrFail(this->store(), kPair), state_before);
+  const auto history_after = HistoryOrFail(this->store(), kPair);
+  ASSERT_EQ(history_after.size(), history_before.size());
+  EXPECT_EQ(Fields(history_after[0]), Fields(history_before[0]));
+  EXPECT_EQ(history_after[0].seq, history_before[0].seq);
+}
+
+TYPED_TEST(StoreContractTest, RefusedFirstMutationLeavesPairNeverWritten) {
+  ASSERT_TRUE(UpdatePairSync(this->store(), kPair, [](PairState& state, auto& h) {
+                static_cast<void>(
+                    Apply(state, PermissionRequested{.request_id = "req-1", .at = kT0}, kProfile));
+                h.push_back(Entry(PermissionRequested{.request_id = "req-1", .at = kT0}));
+                return false;
+              }).ok());
+  EXPECT_EQ(LoadOrFail(this->store(), kPair), PairState{});
+  EXPECT_TRUE(HistoryOrFail(this->store(), kPair).empty());
+}
+
+TYPED_TEST(StoreContractTest, HistoryKeepsOneEntryPerEventKey) {
+  auto append = [](const HistoryEntry& entry) {
+    return [entry](PairState&, std::vector<HistoryEntry>& h) {
+      h.push_back(entry);
+      return true;
+    };
+  };
+  // Two reports of the same call's end (same key), told apart by their times.
+  const HistoryEntry first = Entry(CallTerminated{.call_id = "wacid-1", .at = kT0});
+  const HistoryEntry again = Entry(CallTerminated{.call_id = "wacid-1", .at = kT0 + Millis(1)});
+  ASSERT_EQ(again.event_key, first.event_key);
+  ASSERT_TRUE(UpdatePairSync(this->store(), kPair, append(first)).ok());
+  ASSERT_TRUE(UpdatePairSync(this->store(), kPair, append(again)).ok());
+
+  const auto history = HistoryOrFail(this->store(), kPair);
+  ASSERT_EQ(history.size(), 1u);
+  EXPECT_EQ(Fields(history[0]), Fields(first));  // the first one stays
+}
+
+TYPED_TEST(StoreContractTest, HistoryKeepsOneEntryPerEventKeyWithinOneUpdate) {
+  ASSERT_TRUE(UpdatePairSync(this->store(), kPair, [](PairState&, std::vector<HistoryEntry>& h) {
+                h.push_back(Entry(CallTerminated{.call_id = "wacid-1", .at = kT0}));
+                h.push_back(Entry(CallTerminated{.call_id = "wacid-1", .at = kT0 + Millis(1)}));
+                h.push_back(Entry(CallConnected{.call_id = "wacid-1", .at = kT0}));
+                return true;
+              }).ok());
+  const auto history = HistoryOrFail(this->store(), kPair);
+  ASSERT_EQ(history.size(), 2u);
+  EXPECT_EQ(Fields(history[0]), Fields(Entry(CallConnected{.call_id = "wacid-1", .at = kT0})));
+  EXPECT_EQ(Fields(history[1]), Fields(Entry(CallTerminated{.call_id = "wacid-1", .at = kT0})));
+}
+
+TYPED_TEST(StoreContractTest, SameEventKeyOnAnotherPairIsKept) {
+  const PairKey other{"ch-1", "+15551230002"};
+  auto append = [](PairState&, std::vector<HistoryEntry>& h) {
+    h.push_back(Entry(PermissionReplied{.message_id = "wamid-1", .at = kT0, .accepted = true}));
+    return true;
+  };
+  ASSERT_TRUE(UpdatePairSync(this->store(), kPair, append).ok());
+  ASSERT_TRUE(UpdatePairSync(this->store(), other, append).ok());
+  EXPECT_EQ(HistoryOrFail(this->store(), kPair).size(), 1u);
+  EXPECT_EQ(HistoryOrFail(this->store(), other).size(), 1u);
+}
+
+TYPED_TEST(StoreContractTest, LoadHistoryIsNewestFirstAndPaginates) {
+  std::vector<HistoryEntry> written;
+  for (int i = 0; i < 10; ++i) {
+    const EventSource source = i % 3 == 0   ? EventSource::kWebhook
+                               : i % 3 == 1 ? EventSource::kApi
+                                            : EventSource::kAdmin;
+    const HistoryEntry e =
+        Entry(PermissionRequested{.request_id = "req-" + std::to_string(i), .at = kT0 + Millis(i)},
+              source);
+    written.push_back(e);
+    ASSERT_TRUE(UpdatePairSync(this->store(), kPair, [e](PairState&, auto& h) {
+                  h.push_back(e);
+                  return true;
+                }).ok());
+  }
+  // Noise on another pair, interleaved in seq order, must not show up.
+  ASSERT_TRUE(UpdatePairSync(this->store(), {"ch-2", kPair.destination}, [](PairState&, auto& h) {
+                h.push_back(Entry(PermissionRequested{.request_id = "other", .at = kT0}));
+                return true;
+              }).ok());
+
+  const auto all = HistoryOrFail(this->store(), kPair);
+  ASSERT_EQ(all.size(), 10u);
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    EXPECT_EQ(Fields(all[i]), Fields(written[9 - i])) << "position " << i;
+    if (i > 0) {
+      EXPECT_LT(all[i].seq, all[i - 1].seq);
+    }
+  }
+
+  // Pages of 4 following before_seq reproduce the whole list, then run dry.
+  std::vector<HistoryEntry> paged;
+  std::int64_t before = 0;
+  std::vector<std::size_t> page_sizes;
+  for (;;) {
+    const auto page = HistoryOrFail(this->store(), kPair, before, 4);
+    if (page.empty()) break;
+    page_sizes.push_back(page.size());
+    paged.insert(paged.end(), page.begin(), page.end());
+    before = page.back().seq;
+    ASSERT_LE(page_sizes.size(), 10u) << "pagination does not terminate";
+  }
+  EXPECT_EQ(page_sizes, (std::vector<std::size_t>{4, 4, 2}));
+  ASSERT_EQ(paged.size(), all.size());
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    EXPECT_EQ(paged[i].seq, all[i].seq);
+    EXPECT_EQ(Fields(paged[i]), Fields(all[i]));
+  }
+
+  // before_seq is exclusive.
+  const auto after_third = HistoryOrFail(this->store(), kPair, all[2].seq, 100);
+  ASSERT_EQ(after_third.size(), 7u);
+  EXPECT_EQ(after_third.front().seq, all[3].seq);
+}
+
+TYPED_TEST(StoreContractTest, ConcurrentUpdatesOnOnePairLoseNothing) {
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 200;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        const std::string id = "t" + std::to_string(t) + "-" + std::to_string(i);
+        if (!UpdatePairSync(this->store(), kPair, Request(id, kT0 + Millis(t * kPerThread + i)))
+                 .ok()) {
+          ++failures;
+        }
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+
+  const PairState state = LoadOrFail(this->store(), kPair);
+  EXPECT_EQ(state.requests.size(), static_cast<std::size_t>(kThreads * kPerThread));
+  for (int t = 0; t < kThreads; ++t) {
+    for (int i = 0; i < kPerThread; ++i) {
+      const std::string id = "t" + std::to_string(t) + "-" + std::to_string(i);
+      EXPECT_TRUE(state.requests.contains(id)) << id << " lost";
+    }
+  }
+  EXPECT_EQ(HistoryOrFail(this->store(), kPair).size(),
+            static_cast<std::size_t>(kThreads * kPerThread));
+}
+
+TYPED_TEST(StoreContractTest, UpdatesToDifferentPairsDoNotInterfere) {
+  const std::vector<PairKey> pairs = {
+      {"ch-1", "+15551230001"}, {"ch-1", "+15551230002"}, {"ch-2", "+15551230001"}};
+  constexpr int kPerPair = 100;
+  std::vector<std::thread> threads;
+  for (std::size_t p = 0; p < pairs.size(); ++p) {
+    threads.emplace_back([&, p] {
+      for (int i = 0; i < kPerPair; ++i) {
+        const std::string id = "p" + std::to_string(p) + "-" + std::to_string(i);
+        EXPECT_TRUE(UpdatePairSync(this->store(), pairs[p], Request(id, kT0 + Millis(i))).ok());
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+
+  for (std::size_t p = 0; p < pairs.size(); ++p) {
+    const PairState state = LoadOrFail(this->store(), pairs[p]);
+    EXPECT_EQ(state.requests.size(), static_cast<std::size_t>(kPerPair)) << "pair " << p;
+    for (const auto& [id, at] : state.requests) {
+      EXPECT_TRUE(id.starts_with("p" + std::to_string(p) + "-")) << id << " in pair " << p;
+    }
+    const auto history = HistoryOrFail(this->store(), pairs[p]);
+    EXPECT_EQ(history.size(), static_cast<std::size_t>(kPerPair)) << "pair " << p;
+    for (const HistoryEntry& e : history) {
+      EXPECT_TRUE(EventId(e.event).starts_with("p" + std::to_string(p) + "-"))
+          << e.event_key << " in pair " << p;
+    }
+  }
+}
+
+TYPED_TEST(StoreContractTest, DoneIsCalledExactlyOncePerUpdate) {
+  constexpr int kUpdates = 300;
+  std::vector<std::atomic<int>> calls(kUpdates);
+  std::mutex mu;
+  std::condition_variable cv;
+  int finished = 0;
+  int failed = 0;
+
+  // A burst without waiting, so a backend that batches sees the same pair many times in one
+  // batch; every third mutation refuses, and those must be answered too.
+  for (int i = 0; i < kUpdates; ++i) {
+    const PairKey& key = i % 2 == 0 ? kPair : PairKey{"ch-1", "+15551230002"};
+    PairMutation mutation = Request("req-" + std::to_string(i), kT0 + Millis(i));
+    if (i % 3 == 0) mutation = [](PairState&, auto&) { return false; };
+    this->store().UpdatePair(key, std::move(mutation), [&, i](StoreStatus status) {
+      calls[i].fetch_add(1);
+      std::lock_guard lock(mu);
+      ++finished;
+      if (!status.ok()) ++failed;
+      cv.notify_all();
+    });
+  }
+  bool all_arrived;
+  {
+    std::unique_lock lock(mu);
+    all_arrived = cv.wait_for(lock, std::chrono::seconds(60), [&] { return finished >= kUpdates; });
+  }
+  EXPECT_TRUE(all_arrived) << "callbacks missing after 60 s";
+  const PairState even = LoadOrFail(this->store(), kPair);
+  const PairState odd = LoadOrFail(this->store(), {"ch-1", "+15551230002"});
+  // Closing drains every queued update, so no late second call can hide, and no callback
+  // outlives the locals it refers to.
+  this->store_.reset();
+
+  for (int i = 0; i < kUpdates; ++i) EXPECT_EQ(calls[i].load(), 1) << "update " << i;
+  EXPECT_EQ(failed, 0);
+  for (int i = 0; i < kUpdates; ++i) {
+    const bool applied = i % 3 != 0;
+    const PairState& state = i % 2 == 0 ? even : odd;
+    EXPECT_EQ(state.requests.contains("req-" + std::to_string(i)), applied) << i;
+  }
+}
+
+}  // namespace
+}  // namespace callgate
