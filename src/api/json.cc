@@ -24,8 +24,9 @@ JsonWriter& JsonWriter::Close(char c) {
 
 JsonWriter& JsonWriter::Key(std::string_view key) {
   Separate();
-  Escaped(key);
-  out_.push_back(':');
+  out_.push_back('"');
+  out_.append(key);
+  out_.append("\":", 2);
   need_comma_ = false;
   return *this;
 }
@@ -65,19 +66,23 @@ JsonWriter& JsonWriter::Raw(std::string_view json) {
 void JsonWriter::Escaped(std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
   out_.push_back('"');
-  for (const char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
+  // Most strings need no escaping: copy runs of plain characters in one append.
+  std::size_t run = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto u = static_cast<unsigned char>(s[i]);
+    if (u >= 0x20 && u != '"' && u != '\\') continue;
+    out_.append(s.data() + run, i - run);
+    run = i + 1;
+    if (u == '"' || u == '\\') {
       out_.push_back('\\');
-      out_.push_back(c);
-    } else if (u < 0x20) {
+      out_.push_back(static_cast<char>(u));
+    } else {
       out_.append("\\u00");
       out_.push_back(kHex[u >> 4]);
       out_.push_back(kHex[u & 0xf]);
-    } else {
-      out_.push_back(c);
     }
   }
+  out_.append(s.data() + run, s.size() - run);
   out_.push_back('"');
 }
 
