@@ -20,7 +20,8 @@ constexpr int kMaxEvents = 100000;  // a pair's history beyond this is not read 
 
 struct Item {
   Instant at;
-  std::string key;  // unique; orders items with equal times
+  bool derived = false;  // a notice: at equal times it follows (reads above) its cause
+  std::string key;       // unique; orders items with equal times
   std::string_view kind;
   std::string_view source;
   std::string upstream_id;
@@ -28,13 +29,14 @@ struct Item {
 };
 
 bool NewerFirst(const Item& a, const Item& b) {
-  return std::tie(a.at, a.key) > std::tie(b.at, b.key);
+  return std::tie(a.at, a.derived, a.key) > std::tie(b.at, b.derived, b.key);
 }
 
 // Cursors are opaque: hex of "<millis>|<key>" of the last item returned.
 std::string EncodeCursor(const Item& item) {
   static constexpr char kHex[] = "0123456789abcdef";
-  const std::string raw = std::to_string(ToUnixMillis(item.at)) + "|" + item.key;
+  const std::string raw =
+      std::to_string(ToUnixMillis(item.at)) + (item.derived ? "|d|" : "|e|") + item.key;
   std::string out;
   for (unsigned char c : raw) {
     out.push_back(kHex[c >> 4]);
@@ -54,13 +56,15 @@ std::optional<Item> DecodeCursor(std::string_view hex) {
   }
   const auto bar = raw.find('|');
   std::int64_t millis = 0;
-  if (bar == std::string::npos ||
+  if (bar == std::string::npos || raw.size() < bar + 3 || raw[bar + 2] != '|' ||
+      (raw[bar + 1] != 'd' && raw[bar + 1] != 'e') ||
       std::from_chars(raw.data(), raw.data() + bar, millis).ptr != raw.data() + bar) {
     return std::nullopt;
   }
   Item item;
   item.at = FromUnixMillis(millis);
-  item.key = raw.substr(bar + 1);
+  item.derived = raw[bar + 1] == 'd';
+  item.key = raw.substr(bar + 3);
   return item;
 }
 
@@ -132,13 +136,11 @@ HttpResponse Api::GetHistory(const HttpRequest& request, std::string_view subacc
   items.reserve(stored->size());
   for (const HistoryEntry& entry : *stored) {
     (void)Merge(whole, entry.event);
-    items.push_back({EventTime(entry.event), entry.event_key, EventKind(entry.event),
+    items.push_back({EventTime(entry.event), false, entry.event_key, EventKind(entry.event),
                      EventSourceName(entry.source), EventId(entry.event), &entry.event});
   }
   for (const Notice& notice : Notices(whole, now, pair->channel->limits)) {
-    items.push_back({notice.at,
-                     "notice:" + std::string(NoticeName(notice.kind)) + ":" + notice.cause_id +
-                         ":" + std::to_string(ToUnixMillis(notice.at)),
+    items.push_back({notice.at, true, std::string(NoticeName(notice.kind)) + ":" + notice.cause_id,
                      NoticeName(notice.kind), "derived", notice.cause_id, nullptr});
   }
   std::sort(items.begin(), items.end(), NewerFirst);

@@ -2,6 +2,7 @@
 // the pair, durable before the 201.
 #include <simdjson.h>
 
+#include <algorithm>
 #include <iostream>
 
 #include "api/api.h"
@@ -106,25 +107,31 @@ void Api::Reserve(Reservation kind, const HttpRequest& request, std::string_view
     std::string id;
     bool replayed = false;
     StatusView view;
+    Instant at;  // when the check ran (see the mutation)
   };
   auto outcome = std::make_shared<Outcome>();
   auto mutation = [=](PairState& state, std::vector<HistoryEntry>& history) {
     *outcome = {};
+    // Reservations read the clock on arrival but reach the pair one at a time, not necessarily in
+    // clock order (threads; processes sharing the store): one checked at an instant before a fact
+    // already recorded would not count that fact, so check no earlier than the newest.
+    const Instant at = std::max(now, NewestFact(state).value_or(now));
+    outcome->at = at;
     if (const auto replay = state.replays.find(replay_key);
         !replay_key.empty() && replay != state.replays.end()) {
       outcome->id = replay->second.result_id;
       outcome->replayed = true;
-      outcome->view = View(state, now, limits);
+      outcome->view = View(state, at, limits);
       return false;
     }
-    outcome->refusal = is_call ? AuthorizeCall(state, id, now, hold, limits)
-                               : ReserveRequest(state, id, now, limits);
-    outcome->view = View(state, now, limits);
+    outcome->refusal = is_call ? AuthorizeCall(state, id, at, hold, limits)
+                               : ReserveRequest(state, id, at, limits);
+    outcome->view = View(state, at, limits);
     if (outcome->refusal) return false;
     outcome->id = id;
-    if (!replay_key.empty()) state.replays[replay_key] = {now, id};
+    if (!replay_key.empty()) state.replays[replay_key] = {at, id};
     const Event event =
-        is_call ? Event(CallAuthorized{id, now, now + hold}) : Event(PermissionRequested{id, now});
+        is_call ? Event(CallAuthorized{id, at, at + hold}) : Event(PermissionRequested{id, at});
     history.push_back({EventKey(event), EventSource::kApi, event});
     return true;
   };
@@ -142,7 +149,7 @@ void Api::Reserve(Reservation kind, const HttpRequest& request, std::string_view
                     *outcome->refusal == Refusal::kCallLimitReached)) {
         extra = "\"limitExpirationTime\":\"" + FormatCentis(*frees) + "\"";
         res = ErrorResponse(ErrorFor(*outcome->refusal), now, extra);
-        const auto wait = std::chrono::ceil<std::chrono::seconds>(*frees - now).count();
+        const auto wait = std::chrono::ceil<std::chrono::seconds>(*frees - outcome->at).count();
         res.set(http::field::retry_after, std::to_string(std::max<std::int64_t>(wait, 1)));
       } else {
         res = ErrorResponse(ErrorFor(*outcome->refusal), now);

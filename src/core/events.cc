@@ -38,8 +38,12 @@ std::string_view EventKind(const Event& event) { return std::visit(Describe{}, e
 
 const std::string& EventId(const Event& event) { return std::visit(Id{}, event); }
 
+// Short prefixes: the key is stored with every history entry.
 std::string EventKey(const Event& event) {
-  return std::string(EventKind(event)) + ":" + EventId(event);
+  static constexpr std::string_view kPrefix[] = {
+      "req:", "reply:", "connect:", "terminate:", "rejected:", "callback:", "auth:"};
+  static_assert(std::size(kPrefix) == std::variant_size_v<Event>);
+  return std::string(kPrefix[event.index()]) + EventId(event);
 }
 
 }  // namespace callgate

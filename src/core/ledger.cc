@@ -142,6 +142,8 @@ Instant LastSeen(const CallFacts& call) {
   return last;
 }
 
+}  // namespace
+
 std::optional<Instant> NewestFact(const PairState& state) {
   std::optional<Instant> newest;
   auto see = [&](Instant t) {
@@ -153,8 +155,6 @@ std::optional<Instant> NewestFact(const PairState& state) {
   for (const auto& [id, hold] : state.holds) see(hold.at);
   return newest;
 }
-
-}  // namespace
 
 Instant CallFacts::ConnectTime() const {
   if (connected_at) return *connected_at;

@@ -119,6 +119,9 @@ enum class ApplyOutcome {
 // Folds facts that fell behind the reorder horizon into the baseline and drops them.
 void Compact(PairState& state, LimitsProfile profile);
 
+// The time of the newest fact the state holds, if any.
+std::optional<Instant> NewestFact(const PairState& state);
+
 // Merge, then Compact: what every writer uses.
 [[nodiscard]] ApplyOutcome Apply(PairState& state, const Event& event, LimitsProfile profile);
 

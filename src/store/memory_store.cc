@@ -85,12 +85,17 @@ void MemoryStore::UpdatePair(const PairKey& key, PairMutation mutation, UpdateDo
     if (mutation(next, history)) {
       pair.state = std::move(next);
       for (HistoryEntry& entry : history) {
-        const bool seen =
-            std::any_of(pair.history.begin(), pair.history.end(),
-                        [&](const auto& kv) { return kv.second.event_key == entry.event_key; });
-        if (seen) continue;
-        entry.seq = next_seq_++;
-        pair.history.emplace(entry.seq, std::move(entry));
+        auto seen = std::find_if(pair.history.begin(), pair.history.end(), [&](const auto& kv) {
+          return kv.second.event_key == entry.event_key;
+        });
+        if (seen == pair.history.end()) {
+          entry.seq = next_seq_++;
+          pair.history.emplace(entry.seq, std::move(entry));
+        } else if (EventTime(entry.event) < EventTime(seen->second.event)) {
+          // The earliest version of a fact wins, as in the pair state.
+          seen->second.source = entry.source;
+          seen->second.event = std::move(entry.event);
+        }
       }
     }
   }

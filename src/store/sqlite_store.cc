@@ -43,7 +43,7 @@ class SqliteDb {
 namespace {
 
 // Bump on any change to the tables or to the blob encodings (store/codec.cc).
-constexpr std::int64_t kSchemaVersion = 2;
+constexpr std::int64_t kSchemaVersion = 3;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -73,14 +73,14 @@ CREATE TABLE IF NOT EXISTS pairs (
   state BLOB NOT NULL,
   PRIMARY KEY (channel_id, destination)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS history (
-  seq INTEGER PRIMARY KEY,
   channel_id TEXT NOT NULL,
   destination TEXT NOT NULL,
   event_key TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  at INTEGER NOT NULL,
   source INTEGER NOT NULL,
   event BLOB NOT NULL,
-  UNIQUE (channel_id, destination, event_key));
-CREATE INDEX IF NOT EXISTS history_by_pair ON history (channel_id, destination, seq);
+  PRIMARY KEY (channel_id, destination, event_key)) WITHOUT ROWID;
 )sql";
 
 // Binds, steps and resets a cached statement. Bind indexes start at 1.
@@ -167,8 +167,12 @@ StoreResult<PairState> ReadPair(SqliteDb& db, const PairKey& key) {
   return std::move(*state);
 }
 
+// `next_seq` numbers history entries: increasing within a process, and across processes and
+// restarts roughly in time order (it never falls behind the clock in microseconds).
+template <class NextSeq>
 StoreStatus WritePair(SqliteDb& db, const PairKey& key, const PairState& before,
-                      const PairState& after, const std::vector<HistoryEntry>& history) {
+                      const PairState& after, const std::vector<HistoryEntry>& history,
+                      NextSeq&& next_seq) {
   if (after != before) {
     const std::string blob = EncodePairState(after);
     Stmt upsert(db,
@@ -181,15 +185,20 @@ StoreStatus WritePair(SqliteDb& db, const PairKey& key, const PairState& before,
     if (!status.ok()) return status;
   }
   for (const HistoryEntry& e : history) {
+    // One entry per event key; an earlier version of the same fact replaces a later one, as the
+    // pair state merges it (min of times), so history does not depend on delivery order.
     Stmt insert(db,
-                "INSERT OR IGNORE INTO history (channel_id, destination, event_key, source, event) "
-                "VALUES (?1, ?2, ?3, ?4, ?5)");
+                "INSERT INTO history (channel_id, destination, event_key, seq, at, source, event) "
+                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO UPDATE SET at = excluded.at, "
+                "source = excluded.source, event = excluded.event WHERE excluded.at < history.at");
     const std::string event = EncodeEvent(e.event);
     StoreStatus status = Done(insert.Bind(1, key.channel_id)
                                   .Bind(2, key.destination)
                                   .Bind(3, e.event_key)
-                                  .Bind(4, static_cast<std::int64_t>(e.source))
-                                  .BindBlob(5, event.data(), event.size()));
+                                  .Bind(4, next_seq())
+                                  .Bind(5, ToUnixMillis(EventTime(e.event)))
+                                  .Bind(6, static_cast<std::int64_t>(e.source))
+                                  .BindBlob(7, event.data(), event.size()));
     if (!status.ok()) return status;
   }
   return Ok{};
@@ -528,7 +537,13 @@ void SqliteStore::CommitBatch(std::vector<Write>& batch) {
       results[i] = StoreError::kUnavailable;
       continue;
     }
-    results[i] = WritePair(db, w.key, current, next, history);
+    results[i] = WritePair(db, w.key, current, next, history, [this] {
+      const std::int64_t micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                                      std::chrono::system_clock::now().time_since_epoch())
+                                      .count();
+      last_seq_ = std::max(last_seq_ + 1, micros);
+      return last_seq_;
+    });
     if (!results[i].ok()) {
       db.Exec("ROLLBACK TO write");
     } else if (next != current) {

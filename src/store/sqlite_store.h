@@ -81,6 +81,7 @@ class SqliteStore final : public Store {
   std::condition_variable queue_cv_;
   std::deque<Write> queue_;
   bool stopping_ = false;
+  std::int64_t last_seq_ = 0;  // writer thread only
   std::thread writer_;
 };
 

@@ -46,8 +46,10 @@ enum class EventSource { kWebhook, kApi, kAdmin };
 std::string_view EventSourceName(EventSource source);
 
 // One entry of a pair's history: an applied event, how it arrived, and a key unique per pair —
-// appending an entry whose key is already there does nothing (the store's event
-// de-duplication). The event itself is kept so the history can be folded again (notices).
+// appending an entry whose key is already there keeps one entry (the store's event
+// de-duplication): the version with the earlier event time, as the pair state merges facts, so
+// the history reads the same whatever order deliveries came in. The event itself is kept so the
+// history can be folded again (notices).
 struct HistoryEntry {
   std::string event_key;  // EventKey(event), e.g. "call_terminate:<wacid>"
   EventSource source = EventSource::kApi;

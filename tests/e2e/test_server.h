@@ -10,13 +10,16 @@
 #include <boost/beast/http.hpp>
 #include <filesystem>
 #include <fstream>
+#include <latch>
 #include <map>
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "api/api.h"
 #include "api/json.h"
+#include "ingest/signature.h"
 #include "store/sqlite_store.h"
 #include "tenants/api_key.h"
 #include "tenants/directory.h"
@@ -71,6 +74,14 @@ class TestServer {
     (void)store_->CreateSubaccount({sub, account, Now()});
     (void)store_->CreateChannel({channel, sub, phone_number_id, false, limits, Now()});
     return AddKey(account);
+  }
+  // Adds a channel to an existing subaccount.
+  void AddChannel(const std::string& sub, const std::string& channel,
+                  const std::string& phone_number_id, bool callback_permission_enabled,
+                  LimitsProfile limits = LimitsProfile::kProduction) {
+    auto status = store_->CreateChannel(
+        {channel, sub, phone_number_id, callback_permission_enabled, limits, Now()});
+    if (!status.ok()) throw std::runtime_error("channel " + channel);
   }
   std::string AddKey(const std::string& account) {
     auto key = GenerateApiKey(account, Now());
@@ -131,6 +142,13 @@ class HttpClient {
   Reply Get(const std::string& target, const std::map<std::string, std::string>& headers = {}) {
     return Send(boost::beast::http::verb::get, target, headers);
   }
+  // POST /webhooks/whatsapp with `body` signed by `secret`, as Meta delivers it.
+  Reply PostWebhook(const std::string& body, const std::string& secret) {
+    return Send(boost::beast::http::verb::post, "/webhooks/whatsapp",
+                {{"Content-Type", "application/json"},
+                 {"X-Hub-Signature-256", SignMetaPayload(body, secret)}},
+                body);
+  }
   // Writes raw bytes (e.g. several pipelined requests) and reads one response.
   void WriteRaw(const std::string& bytes) {
     boost::asio::write(stream_, boost::asio::buffer(bytes));
@@ -178,5 +196,52 @@ class HttpClient {
   boost::beast::tcp_stream stream_;
   boost::beast::flat_buffer buffer_;
 };
+
+// Fires `total` identical POSTs at once: `threads_per_port` threads per port, each on its own
+// connection with its share of the requests pipelined, all released together. Returns every
+// reply (in no particular order).
+inline std::vector<Reply> FireConcurrently(const std::vector<unsigned short>& ports,
+                                           int threads_per_port, int total,
+                                           const std::string& target,
+                                           const std::map<std::string, std::string>& headers,
+                                           const std::string& body) {
+  std::string request = "POST " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+  for (const auto& [name, value] : headers) request += name + ": " + value + "\r\n";
+  request += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+             "\r\n\r\n" + body;
+  const int threads = static_cast<int>(ports.size()) * threads_per_port;
+  std::vector<std::vector<Reply>> replies(threads);
+  std::latch connected(threads);
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    const int share = total / threads + (t < total % threads ? 1 : 0);
+    workers.emplace_back([&, t, share] {
+      // A failure is a reply with status -1, so the caller's counts show it.
+      std::unique_ptr<HttpClient> client;
+      std::string error;
+      try {
+        client = std::make_unique<HttpClient>(ports[t % ports.size()]);
+      } catch (const std::exception& e) {
+        error = e.what();
+      }
+      connected.arrive_and_wait();
+      try {
+        if (!client) throw std::runtime_error(error);
+        std::string bytes;
+        for (int i = 0; i < share; ++i) bytes += request;
+        client->WriteRaw(bytes);
+        for (int i = 0; i < share; ++i) {
+          replies[t].push_back(client->Read(boost::beast::http::verb::post, target));
+        }
+      } catch (const std::exception& e) {
+        replies[t].push_back({-1, "", e.what(), {}});
+      }
+    });
+  }
+  for (std::thread& worker : workers) worker.join();
+  std::vector<Reply> all;
+  for (auto& some : replies) all.insert(all.end(), some.begin(), some.end());
+  return all;
+}
 
 }  // namespace callgate::testing
