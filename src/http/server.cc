@@ -1,9 +1,9 @@
 #include "http/server.h"
 
 #include <boost/asio/bind_executor.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <iostream>
 #include <optional>
@@ -59,19 +59,34 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     HttpRequest req = parser_->release();
     keep_alive_ = req.keep_alive();
     const unsigned version = req.version();
+    // A response given while the handler is still on this connection's thread is written right
+    // after it returns; one given later, from another thread (a durable write's completion),
+    // is posted to this connection's thread.
     auto respond = [self = shared_from_this(), version](HttpResponse&& res) {
       res.version(version);
+      if (self->handler_thread_.load() == std::this_thread::get_id()) {
+        self->pending_.emplace(std::move(res));
+        return;
+      }
       asio::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable {
         --self->server_.in_flight_;
         self->Write(std::move(res));
       });
     };
+    handler_thread_ = std::this_thread::get_id();
     try {
       server_.handler_(std::move(req), respond);
     } catch (const std::exception& e) {
       // Handlers report errors as values; this is the last line of defence, not a path.
       std::cerr << "error: handler threw: " << e.what() << "\n";
-      respond(server_.rejection_(http::status::internal_server_error));
+      if (!pending_) respond(server_.rejection_(http::status::internal_server_error));
+    }
+    handler_thread_ = std::thread::id();
+    if (pending_) {
+      --server_.in_flight_;
+      HttpResponse res = std::move(*pending_);
+      pending_.reset();
+      Write(std::move(res));
     }
   }
 
@@ -98,14 +113,24 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   bool keep_alive_ = true;
+  std::atomic<std::thread::id> handler_thread_;  // set while the handler runs
+  std::optional<HttpResponse> pending_;          // a response given during the handler
 };
 
 HttpServer::HttpServer(ServerOptions options, Handler handler, Rejection rejection)
     : options_(std::move(options)),
       handler_(std::move(handler)),
       rejection_(std::move(rejection)),
-      io_(options_.threads),
-      acceptor_(asio::make_strand(io_)) {}
+      contexts_([&] {
+        std::vector<std::unique_ptr<asio::io_context>> contexts;
+        for (int i = 0; i < std::max(1, options_.threads); ++i) {
+          contexts.push_back(std::make_unique<asio::io_context>(1));
+        }
+        return contexts;
+      }()),
+      acceptor_(*contexts_.front()) {
+  for (auto& context : contexts_) guards_.push_back(asio::make_work_guard(*context));
+}
 
 HttpServer::~HttpServer() = default;
 
@@ -127,7 +152,8 @@ Result<unsigned short, std::string> HttpServer::Listen() {
 }
 
 void HttpServer::Accept() {
-  acceptor_.async_accept(asio::make_strand(io_), [this](beast::error_code ec, tcp::socket socket) {
+  asio::io_context& context = *contexts_[next_context_++ % contexts_.size()];
+  acceptor_.async_accept(context, [this](beast::error_code ec, tcp::socket socket) {
     if (!acceptor_.is_open()) return;
     if (!ec) {
       socket.set_option(tcp::no_delay(true), ec);
@@ -140,8 +166,10 @@ void HttpServer::Accept() {
 void HttpServer::Run() {
   Accept();
   std::vector<std::thread> extra;
-  for (int i = 1; i < options_.threads; ++i) extra.emplace_back([this] { io_.run(); });
-  io_.run();
+  for (std::size_t i = 1; i < contexts_.size(); ++i) {
+    extra.emplace_back([this, i] { contexts_[i]->run(); });
+  }
+  contexts_.front()->run();
   for (auto& t : extra) t.join();
 }
 
@@ -156,10 +184,12 @@ void HttpServer::Stop() {
 
 void HttpServer::DrainThenHalt(std::chrono::steady_clock::time_point deadline) {
   if (in_flight_ == 0 || std::chrono::steady_clock::now() >= deadline) {
-    io_.stop();
+    guards_.clear();
+    for (auto& context : contexts_) context->stop();
     return;
   }
-  auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(10));
+  auto timer =
+      std::make_shared<asio::steady_timer>(*contexts_.front(), std::chrono::milliseconds(10));
   timer->async_wait([this, timer, deadline](beast::error_code) { DrainThenHalt(deadline); });
 }
 

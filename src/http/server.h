@@ -3,10 +3,13 @@
 // stop. It knows nothing of the API: every request goes to one Handler, which answers through
 // `Respond` — at once or later from any thread (e.g. after a durable write).
 //
-// Thread-safe: Run() may be called from several threads; Stop() from any thread.
+// Threads: one io_context per thread, each connection pinned to one of them, so a connection's
+// handlers never run concurrently and need no strand. Run() is called once; Stop() from any
+// thread.
 #pragma once
 
 #include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/http.hpp>
@@ -14,6 +17,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/result.h"
 
@@ -59,7 +63,9 @@ class HttpServer {
   ServerOptions options_;
   Handler handler_;
   Rejection rejection_;
-  boost::asio::io_context io_;
+  std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;  // one per thread
+  std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guards_;
+  std::size_t next_context_ = 0;  // round robin for accepted connections
   boost::asio::ip::tcp::acceptor acceptor_;
   unsigned short port_ = 0;
   std::atomic<bool> stopping_{false};

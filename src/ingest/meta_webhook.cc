@@ -237,7 +237,7 @@ class Parser {
 }  // namespace
 
 Result<ParsedWebhook, WebhookError> ParseMetaWebhook(std::string_view body, Instant now) {
-  simdjson::dom::parser json;
+  thread_local simdjson::dom::parser json;  // keeps its buffers between deliveries
   element root;
   if (json.parse(body.data(), body.size()).get(root) != simdjson::SUCCESS) {
     return WebhookError::kMalformedJson;

@@ -24,6 +24,14 @@ class SqliteDb {
   bool Exec(const char* sql) {
     return sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) == SQLITE_OK;
   }
+  // Runs one statement from the cache (no re-parse): transaction control on the write path.
+  bool Run(const char* sql) {
+    sqlite3_stmt* stmt = Statement(sql);
+    if (!stmt) return false;
+    const int rc = sqlite3_step(stmt);
+    sqlite3_reset(stmt);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW;
+  }
   std::string Error() const { return sqlite3_errmsg(db_); }
   sqlite3_stmt* Statement(const char* sql) {
     auto [it, inserted] = statements_.try_emplace(sql, nullptr);
@@ -512,7 +520,7 @@ void SqliteStore::CommitBatch(std::vector<Write>& batch) {
   auto fail_all = [&](StoreError error) {
     for (Write& w : batch) w.done(error);
   };
-  if (!db.Exec("BEGIN IMMEDIATE")) return fail_all(StoreError::kUnavailable);
+  if (!db.Run("BEGIN IMMEDIATE")) return fail_all(StoreError::kUnavailable);
 
   // A pair written twice in one batch: the second mutation must see the first's result.
   std::map<std::pair<std::string, std::string>, PairState> written;
@@ -533,7 +541,7 @@ void SqliteStore::CommitBatch(std::vector<Write>& batch) {
     std::vector<HistoryEntry> history;
     if (!w.mutation(next, history)) continue;
     // Each write is all or nothing inside the batch.
-    if (!db.Exec("SAVEPOINT write")) {
+    if (!db.Run("SAVEPOINT write")) {
       results[i] = StoreError::kUnavailable;
       continue;
     }
@@ -545,14 +553,14 @@ void SqliteStore::CommitBatch(std::vector<Write>& batch) {
       return last_seq_;
     });
     if (!results[i].ok()) {
-      db.Exec("ROLLBACK TO write");
+      db.Run("ROLLBACK TO write");
     } else if (next != current) {
       written[map_key] = std::move(next);
     }
-    db.Exec("RELEASE write");
+    db.Run("RELEASE write");
   }
-  if (!db.Exec("COMMIT")) {
-    db.Exec("ROLLBACK");
+  if (!db.Run("COMMIT")) {
+    db.Run("ROLLBACK");
     return fail_all(StoreError::kUnavailable);
   }
   for (std::size_t i = 0; i < batch.size(); ++i) batch[i].done(results[i]);
