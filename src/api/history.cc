@@ -6,6 +6,7 @@
 
 #include "api/api.h"
 #include "api/json.h"
+#include "core/hex.h"
 #include "http/url.h"
 
 namespace callgate {
@@ -34,25 +35,19 @@ bool NewerFirst(const Item& a, const Item& b) {
 
 // Cursors are opaque: hex of "<millis>|<key>" of the last item returned.
 std::string EncodeCursor(const Item& item) {
-  static constexpr char kHex[] = "0123456789abcdef";
   const std::string raw =
       std::to_string(ToUnixMillis(item.at)) + (item.derived ? "|d|" : "|e|") + item.key;
-  std::string out;
-  for (unsigned char c : raw) {
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 0xf]);
-  }
-  return out;
+  return HexEncode(raw);
 }
 
 std::optional<Item> DecodeCursor(std::string_view hex) {
   if (hex.empty() || hex.size() % 2 != 0) return std::nullopt;
   std::string raw;
   for (std::size_t i = 0; i < hex.size(); i += 2) {
-    unsigned value = 0;
-    const auto [end, ec] = std::from_chars(hex.data() + i, hex.data() + i + 2, value, 16);
-    if (ec != std::errc() || end != hex.data() + i + 2) return std::nullopt;
-    raw.push_back(static_cast<char>(value));
+    const int hi = HexDigit(hex[i]);
+    const int lo = HexDigit(hex[i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    raw.push_back(static_cast<char>(hi * 16 + lo));
   }
   const auto bar = raw.find('|');
   std::int64_t millis = 0;

@@ -6,6 +6,8 @@
 
 #include <array>
 
+#include "core/hex.h"
+
 namespace callgate {
 namespace {
 
@@ -19,13 +21,6 @@ Digest Hmac(std::string_view body, std::string_view secret) {
   return digest;
 }
 
-int Nibble(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 }  // namespace
 
 bool VerifyMetaSignature(std::string_view body, std::string_view header,
@@ -34,8 +29,8 @@ bool VerifyMetaSignature(std::string_view body, std::string_view header,
   if (!header.starts_with(kPrefix) || header.size() != kPrefix.size() + 64) return false;
   Digest presented{};
   for (std::size_t i = 0; i < presented.size(); ++i) {
-    const int hi = Nibble(header[kPrefix.size() + 2 * i]);
-    const int lo = Nibble(header[kPrefix.size() + 2 * i + 1]);
+    const int hi = HexDigit(header[kPrefix.size() + 2 * i]);
+    const int lo = HexDigit(header[kPrefix.size() + 2 * i + 1]);
     if (hi < 0 || lo < 0) return false;
     presented[i] = static_cast<unsigned char>(hi * 16 + lo);
   }
@@ -49,14 +44,9 @@ bool VerifyMetaSignature(std::string_view body, std::string_view header,
 }
 
 std::string SignMetaPayload(std::string_view body, std::string_view secret) {
-  static constexpr char kHex[] = "0123456789abcdef";
   const Digest digest = Hmac(body, secret);
-  std::string out = "sha256=";
-  for (unsigned char b : digest) {
-    out.push_back(kHex[b >> 4]);
-    out.push_back(kHex[b & 0xf]);
-  }
-  return out;
+  return "sha256=" +
+         HexEncode(std::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
 }
 
 }  // namespace callgate

@@ -7,6 +7,8 @@
 
 #include <memory>
 
+#include "core/hex.h"
+
 namespace callgate {
 namespace {
 
@@ -14,16 +16,6 @@ constexpr std::string_view kPrefix = "cgk_";
 constexpr std::size_t kKeyIdBytes = 8;
 constexpr std::size_t kSecretBytes = 32;
 constexpr std::size_t kKeyIdChars = kKeyIdBytes * 2;
-
-std::string Hex(const unsigned char* data, std::size_t size) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (std::size_t i = 0; i < size; ++i) {
-    out.push_back(kDigits[data[i] >> 4]);
-    out.push_back(kDigits[data[i] & 0xf]);
-  }
-  return out;
-}
 
 std::string Base64Url(const unsigned char* data, std::size_t size) {
   std::string out(4 * ((size + 2) / 3) + 1, '\0');
@@ -65,7 +57,7 @@ std::optional<NewApiKey> GenerateApiKey(const std::string& account_id, Instant n
   }
   NewApiKey key;
   const std::string secret_text = Base64Url(secret, sizeof secret);
-  key.record.key_id = Hex(id, sizeof id);
+  key.record.key_id = HexEncode(std::string_view(reinterpret_cast<const char*>(id), sizeof id));
   key.record.account_id = account_id;
   key.record.secret_hash = HashSecret(secret_text);
   key.record.created_at = now;
