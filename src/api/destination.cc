@@ -22,6 +22,8 @@ bool PossibleFast(const PhoneNumberUtil& util, std::string_view digits) {
     if (national.size() > 17) return false;
     std::size_t zeros = 0;
     while (zeros < national.size() && national[zeros] == '0') ++zeros;
+    // An all-zero national number is the number 0 ("0") after zeros - 1 leading zeros.
+    if (zeros == national.size()) --zeros;
     PhoneNumber number;
     number.set_country_code(cc);
     number.set_national_number(std::stoull(std::string(national)));
@@ -43,6 +45,10 @@ bool PossibleParsed(const PhoneNumberUtil& util, const std::string& number) {
 }
 
 }  // namespace
+
+bool PossibleWithoutParse(std::string_view digits) {
+  return PossibleFast(*PhoneNumberUtil::GetInstance(), digits);
+}
 
 Result<std::string, ApiError> NormalizeDestination(const std::optional<std::string>& raw) {
   if (!raw || raw->empty()) return ApiError::kDestinationMissing;

@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "api/errors.h"
 #include "core/result.h"
@@ -13,5 +14,9 @@ namespace callgate {
 
 // The E.164 form ("+digits") or kDestinationMissing / kDestinationInvalid.
 Result<std::string, ApiError> NormalizeDestination(const std::optional<std::string>& raw);
+
+// The possible-number test on E.164 digits (no '+') without libphonenumber's regex parser: what
+// NormalizeDestination tries first. Exposed so tests can check it covers common numbers.
+bool PossibleWithoutParse(std::string_view digits);
 
 }  // namespace callgate

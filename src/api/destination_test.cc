@@ -30,6 +30,15 @@ TEST(DestinationTest, AcceptsPossibleNumbersOfManyRegions) {
   }
 }
 
+// Regression: an all-zero national number (the published example) fell through to the ~6 us
+// regex parser on every request.
+TEST(DestinationTest, FastPathCoversCommonNumbersAndThePublishedExample) {
+  for (const char* digits : {"6500000000", "6591234567", "14155552671", "447911123456",
+                             "390612345678", "919876543210"}) {
+    EXPECT_TRUE(PossibleWithoutParse(digits)) << digits;
+  }
+}
+
 TEST(DestinationTest, LeadingSpaceIsAnUnencodedPlus) {
   const auto number = NormalizeDestination(" 6591234567");
   ASSERT_TRUE(number.ok());

@@ -114,7 +114,11 @@ void Api::ReceiveWebhook(const HttpRequest& request, Instant now, Respond respon
   tally->invalid_user += routed.invalid_user;
 
   auto finish = [tally, now, respond](void) {
-    std::cerr << "webhook: " << tally->Json() << "\n";
+    // Counted and logged when something was not applied; quiet on the normal path.
+    if (tally->failed || tally->ignored || tally->unknown_channel || tally->invalid_user ||
+        tally->too_late) {
+      std::cerr << "webhook: " << tally->Json() << "\n";
+    }
     if (tally->failed) return respond(ErrorResponse(ApiError::kInternal, now));
     respond(JsonResponse(http::status::ok, tally->Json()));
   };

@@ -241,7 +241,10 @@ Result<std::unique_ptr<SqliteDb>, std::string> SqliteStore::Connect() {
   auto db = std::make_unique<SqliteDb>(raw);
   if (rc != SQLITE_OK) return "cannot open " + options_.path + ": " + db->Error();
   sqlite3_busy_timeout(raw, 10000);
-  if (!db->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")) {
+  // Reads map the file (no pread per page) and keep up to 64 MiB of pages per connection: with a
+  // million pairs the default 2 MiB cache sent 15 % of a status request's CPU to pread.
+  if (!db->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; "
+                "PRAGMA mmap_size=1073741824; PRAGMA cache_size=-65536;")) {
     return "cannot configure " + options_.path + ": " + db->Error();
   }
   return db;

@@ -1,0 +1,395 @@
+// Turns the results of bench/run.sh into docs/benchmarks.md and the data files of the latency
+// chart (bench/latency.gp draws them).
+//   node bench/report.mjs RESULTS_DIR OUT.md PLOT_DIR
+import fs from "node:fs";
+import path from "node:path";
+
+const [resultsDir, outMd, plotDir] = process.argv.slice(2);
+if (!resultsDir || !outMd || !plotDir) {
+  console.error("usage: node bench/report.mjs RESULTS_DIR OUT.md PLOT_DIR");
+  process.exit(2);
+}
+
+const read = (name) => {
+  const file = path.join(resultsDir, name);
+  return fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, "utf8")) : null;
+};
+// Every round of one contender, in round order.
+const rounds = (prefix) =>
+  fs
+    .readdirSync(resultsDir)
+    .filter((f) => f.startsWith(`${prefix}-r`) && f.endsWith(".json"))
+    .sort((a, b) => Number(a.match(/-r(\d+)/)[1]) - Number(b.match(/-r(\d+)/)[1]))
+    .map((f) => ({ name: f.replace(/\.json$/, ""), ...read(f) }));
+
+const sorted = (xs) => [...xs].sort((a, b) => a - b);
+const median = (xs) => {
+  const s = sorted(xs);
+  return s.length ? s[Math.floor((s.length - 1) / 2)] : NaN;
+};
+const pick = (rs, f) => rs.map(f).filter((x) => Number.isFinite(x));
+
+const fmt = (x, digits) => {
+  if (!Number.isFinite(x)) return "–";
+  if (digits !== undefined) return x.toFixed(digits);
+  if (Math.abs(x) >= 1000) return Math.round(x).toLocaleString("en-US");
+  if (Math.abs(x) >= 100) return x.toFixed(0);
+  if (Math.abs(x) >= 10) return x.toFixed(1);
+  if (Math.abs(x) >= 1) return x.toFixed(2);
+  return x.toFixed(3);
+};
+// "median (min–max)"
+const mmm = (xs, digits) => {
+  if (!xs.length) return "–";
+  const s = sorted(xs);
+  return `**${fmt(median(s), digits)}** (${fmt(s[0], digits)}–${fmt(s[s.length - 1], digits)})`;
+};
+const ratio = (a, b) => a / b;
+// Per-round ratios of alternating contenders: A of round i over B of round i.
+const pairedRatios = (as, bs) => as.map((a, i) => ratio(a, bs[i])).filter(Number.isFinite);
+// CPU time other processes took during a contender's runs, in % of one core: median (max).
+const noise = (rs) => {
+  const xs = pick(rs, (r) => r.other_cpu_pct);
+  return xs.length ? `${fmt(median(xs), 0)} (${fmt(Math.max(...xs), 0)})` : "–";
+};
+const cpu = (rs) => mmm(pick(rs, (r) => r.server_cpu_pct), 0);
+const verdict = (ok) => (ok ? "met" : "**missed**");
+
+const machine = read("machine.json");
+const body = read("body.json");
+const seed1k = read("seed-1k.json");
+const seed1m = read("seed-1m.json");
+const memory = read("memory.json");
+const durability = read("durability.json");
+const elapsed = read("elapsed.json");
+
+const s1c = rounds("s1-callgate");
+const s1n = rounds("s1-nginx");
+const s2c = rounds("s2-callgate");
+const s2n = rounds("s2-nginx");
+const s2ci = rounds("s2-callgate-idle");
+const s2ni = rounds("s2-nginx-idle");
+const s31k = rounds("s3-1k");
+const s31m = rounds("s3-1m");
+const s4f = rounds("s4-fsync");
+const s4r = rounds("s4-reserve");
+const s4r1 = rounds("s4-reserve1");
+const s4w = rounds("s4-webhook");
+const s5c = rounds("s5-callgate");
+const s5p = rounds("s5-prism");
+
+const rps = (rs) => pick(rs, (r) => r.rps);
+const okps = (rs) => pick(rs, (r) => r.ok_per_s);
+const lat = (rs, p) => pick(rs, (r) => r.latency_ms?.[p]);
+const non2xx = (rs) => rs.reduce((n, r) => n + (r.non_2xx ?? 0), 0);
+const statusMix = (rs) => {
+  const all = {};
+  for (const r of rs) for (const [k, v] of Object.entries(r.status ?? {})) all[k] = (all[k] ?? 0) + v;
+  return Object.entries(all)
+    .map(([k, v]) => `${k}: ${v.toLocaleString("en-US")}`)
+    .join(", ") || "no answers";
+};
+
+// Every ratio is the median of the per-round ratios (A and B of the same round), as in the
+// sections' ratio rows.
+const getRatio = median(pairedRatios(rps(s1c), rps(s1n)));
+const p99Half = median(lat(s2c, "p99"));
+const p99HalfIdle = median(lat(s2ci, "p99"));
+const scaleRatio = median(pairedRatios(rps(s31m), rps(s31k)));
+const bytesPerPair = seed1m?.bytes_per_pair;
+const fsyncRate = median(pick(s4f, (r) => r.fsync_per_s));
+const reserveRate = median(okps(s4r));
+const webhookRate = median(okps(s4w));
+const prismRatio = median(pairedRatios(rps(s5c), rps(s5p)));
+const fsyncs = pick(s4f, (r) => r.fsync_per_s);
+const reserveRatio = median(pairedRatios(okps(s4r), fsyncs));
+const webhookRatio = median(pairedRatios(okps(s4w), fsyncs));
+const writesMeasured = s4r.some((r) => r.ok > 0) || s4w.some((r) => r.ok > 0);
+const lost =
+  durability &&
+  (durability.stored_reservations < durability.acked_reservations ||
+    durability.stored_webhooks < durability.acked_webhooks);
+
+const L = [];
+const line = (s = "") => L.push(s);
+const table = (header, rows) => {
+  line(`| ${header.join(" | ")} |`);
+  line(`|${header.map(() => "---").join("|")}|`);
+  for (const r of rows) line(`| ${r.join(" | ")} |`);
+  line();
+};
+
+line("# Benchmarks");
+line();
+line(
+  `Written by \`bench/run.sh\` from one run on ${machine.date}. Every figure is **median** ` +
+    `(min–max) over ${machine.rounds} rounds; the contenders of each comparison were measured ` +
+    `alternately (A B A B …) in the same run, so their ratio is what to read: these machines are ` +
+    `shared and noisy, absolute numbers move between runs. "Other CPU %" is the CPU time that ` +
+    `processes other than the measured server and its load generator took during a ` +
+    `contender's runs, in % of one core, median (max): the noise each figure was measured under.`,
+);
+line();
+line("## Machine and command");
+line();
+table(
+  ["", ""],
+  [
+    ["command", `\`${machine.command}\` (total ${Math.round((elapsed?.seconds ?? 0) / 60)} min, install and build included)`],
+    ["cores", `${machine.nproc} × ${machine.cpu}`],
+    ["memory", machine.memory],
+    ["kernel / OS", `${machine.kernel} / ${machine.os}`],
+    ["data filesystem", machine.fs],
+    [
+      "other work on the machine",
+      `${machine.busy_at_start} % of both cores busy before the measurements, ` +
+        `${elapsed?.busy_at_end ?? "–"} % after (1 s samples, harness idle); during the runs ` +
+        `other processes took ${noise([s1c, s1n, s2c, s2n, s2ci, s2ni, s31k, s31m, s4f, s4r, s4w, s4r1, s5c, s5p].flat())} % of one core, median (max) ` +
+        "— the \"other CPU %\" columns below give it per contender; " +
+        `${elapsed?.redone ?? 0} measurement(s) were redone because other work disturbed them`,
+    ],
+    ["callgate", `commit ${machine.commit}, Release build (${machine.cxx})`],
+    ["contenders", `nginx ${machine.nginx}, Prism ${machine.prism} on Node ${machine.node}, wrk ${machine.wrk}`],
+    [
+      "settings",
+      `load generators pinned to CPU 0, each server to CPU 1 (taskset); callgate \`--threads 1\`, ` +
+        `nginx 1 worker with access_log off; ${machine.connections} keep-alive connections, ` +
+        `${machine.warmup} s warmup then ${machine.duration} s measured; all on 127.0.0.1`,
+    ],
+  ],
+);
+
+line("## Targets");
+line();
+table(
+  ["target", "measured", "verdict"],
+  [
+    ["GET throughput ≥ 0.9 × nginx", `${fmt(getRatio, 3)} × nginx`, verdict(getRatio >= 0.9)],
+    [
+      "p99 ≤ 1 ms at 50 % of callgate's max",
+      `${fmt(p99Half, 3)} ms with the CPUs kept awake, ${fmt(p99HalfIdle, 3)} ms with idle CPUs (section 2)`,
+      verdict(p99Half <= 1),
+    ],
+    ["1M-pair throughput ≥ 0.85 × 1k-pair", `${fmt(scaleRatio, 3)} ×`, verdict(scaleRatio >= 0.85)],
+    ["≤ 300 bytes on disk per pair", `${fmt(bytesPerPair, 0)} bytes`, verdict(bytesPerPair <= 300)],
+    [
+      "durable reservations ≥ 3 × single-fsync rate",
+      writesMeasured ? `${fmt(reserveRatio, 2)} × (${fmt(reserveRate)} /s vs ${fmt(fsyncRate)} fsync/s)` : "not measured (endpoint missing)",
+      writesMeasured ? verdict(reserveRatio >= 3) : "–",
+    ],
+    [
+      "durable webhook events ≥ 3 × single-fsync rate",
+      writesMeasured ? `${fmt(webhookRatio, 2)} × (${fmt(webhookRate)} /s vs ${fmt(fsyncRate)} fsync/s)` : "not measured (endpoint missing)",
+      writesMeasured ? verdict(webhookRatio >= 3) : "–",
+    ],
+    [
+      "nothing acknowledged lost (kill -9 after the write load)",
+      durability
+        ? `${durability.stored_reservations.toLocaleString("en-US")} of ${durability.acked_reservations.toLocaleString("en-US")} reservations, ` +
+          `${durability.stored_webhooks.toLocaleString("en-US")} of ${durability.acked_webhooks.toLocaleString("en-US")} webhook events found`
+        : "–",
+      durability ? verdict(!lost) : "–",
+    ],
+    ["≥ 20 × Prism's throughput", `${fmt(prismRatio, 1)} ×`, verdict(prismRatio >= 20)],
+  ],
+);
+
+line("## 1. Status GET: callgate vs nginx serving the same body");
+line();
+line(
+  `\`wrk -t1 -c${machine.connections} --latency\`, one URL ` +
+    `(\`GET …/${body?.path?.split("/").pop()}\` with a bearer key). callgate reads the ` +
+    `pair from SQLite, checks the key, validates the number and renders the view on every ` +
+    `request; nginx returns the same ${body?.bytes}-byte body as a constant.`,
+);
+line();
+table(
+  ["", "req/s", "p50 ms", "p99 ms", "p99.9 ms", "non-2xx", "server CPU %", "other CPU %"],
+  [
+    ["callgate", mmm(rps(s1c)), mmm(lat(s1c, "p50")), mmm(lat(s1c, "p99")), mmm(lat(s1c, "p999")), non2xx(s1c), cpu(s1c), noise(s1c)],
+    ["nginx", mmm(rps(s1n)), mmm(lat(s1n, "p50")), mmm(lat(s1n, "p99")), mmm(lat(s1n, "p999")), non2xx(s1n), cpu(s1n), noise(s1n)],
+    ["callgate / nginx", mmm(pairedRatios(rps(s1c), rps(s1n)), 3), "", "", "", "", "", ""],
+  ],
+);
+line("(The ratio row is per round: callgate's rate over nginx's in the same round.)");
+line();
+const nginxCpu = median(pick(s1n, (r) => r.server_cpu_pct));
+if (nginxCpu < 90) {
+  line(
+    `nginx used ${fmt(nginxCpu, 0)} % of its core: its rate is bounded by wrk, which has the ` +
+      `other core to itself, so the hardware limit is higher than the nginx row and the true ` +
+      `callgate/nginx ratio lower than shown (about ${fmt(getRatio * nginxCpu / 100, 2)} if ` +
+      `nginx scaled linearly to a full core). On 2 cores the load generator cannot get more.`,
+  );
+  line();
+}
+
+const rate = s2c[0]?.rate_target;
+line(`## 2. Latency under load: open loop at ${fmt(rate)} req/s (50 % of callgate's median max)`);
+line();
+line(
+  `\`callgate_bench_load\`: ${machine.connections} connections, requests due at a constant rate, ` +
+    `latency counted from when each request was due (no coordinated omission). nginx gets the ` +
+    `same rate for reference. Each round runs twice: with the CPUs kept awake by a SCHED_IDLE ` +
+    `spinner per core (it only gets time nobody else wants; the bare-metal equivalent is ` +
+    `disabling C-states), and with the CPUs as they are. At half load the CPUs idle between ` +
+    `requests, and on this VM an idle vCPU can take milliseconds to wake: the second pair ` +
+    `measures that as much as the servers. The target is judged on the first.`,
+);
+line();
+const s2row = (name, rs) => [
+  name,
+  mmm(rps(rs)),
+  mmm(lat(rs, "p50"), 3),
+  mmm(lat(rs, "p90"), 3),
+  mmm(lat(rs, "p99"), 3),
+  mmm(lat(rs, "p999"), 3),
+  rs.reduce((n, r) => n + (r.unsent ?? 0) + (r.errors ?? 0), 0),
+  cpu(rs),
+  noise(rs),
+];
+table(["", "answered req/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "late/failed", "server CPU %", "other CPU %"], [
+  s2row("callgate, CPUs awake", s2c),
+  s2row("nginx, CPUs awake", s2n),
+  s2row("callgate, idle CPUs", s2ci),
+  s2row("nginx, idle CPUs", s2ni),
+]);
+line(
+  `"late/failed": requests still waiting to be sent when the run ended, or that failed. ` +
+    `"server CPU %": the server's own CPU time in % of one core (its one core is the limit): ` +
+    `half of the closed-loop maximum is not half of the core in open loop, where requests ` +
+    `arrive one by one and each costs its own wake-up and system calls. "other CPU %" excludes ` +
+    `the spinners.`,
+);
+line();
+line("![latency distribution, callgate vs nginx](bench-latency.png)");
+line();
+
+line(`## 3. Scale of data: 1 thousand vs ${fmt(seed1m?.pairs)} pairs`);
+line();
+line(
+  `Same wrk settings; every request asks for a random stored pair (the wrk script picks a ` +
+    `random line of a list of ${fmt(Math.min(1000, seed1k?.pairs ?? 0))} resp. 200,000 ` +
+    `random pairs). Destinations are random, distinct and possible E.164 numbers (+65 8/9…, ` +
+    `+1 NPA-NXX-XXXX); each pair holds a request and, for 80 %, a reply, with their history ` +
+    `entries, written through \`SqliteStore::UpdatePair\` (seeded in ${fmt(seed1m?.seconds)} s).`,
+);
+line();
+table(
+  ["", "req/s", "p50 ms", "p99 ms", "non-2xx", "server CPU %", "other CPU %"],
+  [
+    ["1k pairs", mmm(rps(s31k)), mmm(lat(s31k, "p50")), mmm(lat(s31k, "p99")), non2xx(s31k), cpu(s31k), noise(s31k)],
+    [`${fmt(seed1m?.pairs)} pairs`, mmm(rps(s31m)), mmm(lat(s31m, "p50")), mmm(lat(s31m, "p99")), non2xx(s31m), cpu(s31m), noise(s31m)],
+    ["1M / 1k", mmm(pairedRatios(rps(s31m), rps(s31k)), 3), "", "", "", "", ""],
+  ],
+);
+const mib = (b) => `${fmt(b / 1048576, 1)} MiB`;
+table(
+  ["store", "database + WAL after checkpoint", "bytes per pair", "callgate RSS (peak)"],
+  [
+    ["1k pairs", mib(seed1k?.db_bytes + seed1k?.wal_bytes), fmt(seed1k?.bytes_per_pair, 0), mib(memory?.rss_1k_bytes)],
+    [
+      `${fmt(seed1m?.pairs)} pairs`,
+      mib(seed1m?.db_bytes + seed1m?.wal_bytes),
+      fmt(seed1m?.bytes_per_pair, 0),
+      `${mib(memory?.rss_1m_bytes)} (${mib(memory?.hwm_1m_bytes)})`,
+    ],
+  ],
+);
+
+line("## 4. Durable writes vs the machine's fsync rate");
+line();
+line(
+  `Closed loop, ${machine.connections} connections, against the ${fmt(seed1m?.pairs)}-pair ` +
+    `store with the default durability (WAL, synchronous=FULL, group commit). Reservations: ` +
+    `\`POST …/callPermissionRequests\` to a distinct destination each. Webhooks: signed Meta ` +
+    `call_permission_reply payloads, a distinct wamid and user each. The reference: one thread ` +
+    `writing 4 KiB and calling fdatasync in a loop on the same filesystem (the faster of ` +
+    `overwriting a preallocated file and appending), measured in each round before the writes.`,
+);
+line();
+const s4row = (name, rs) => [
+  name,
+  mmm(okps(rs)),
+  mmm(lat(rs, "p50"), 2),
+  mmm(lat(rs, "p99"), 2),
+  statusMix(rs),
+  cpu(rs),
+  noise(rs),
+];
+table(["", "acknowledged /s", "p50 ms", "p99 ms", "answers", "server CPU %", "other CPU %"], [
+  s4row(`reservations, ${machine.connections} connections`, s4r),
+  s4row(`webhook events, ${machine.connections} connections`, s4w),
+  s4row("reservations, 1 connection (one commit per write)", s4r1),
+]);
+table(
+  ["fsync reference", `/s (other CPU %: ${noise(s4f)})`],
+  [
+    ["write + fdatasync, overwrite", mmm(pick(s4f, (r) => r.overwrite_per_s))],
+    ["write + fdatasync, append", mmm(pick(s4f, (r) => r.append_per_s))],
+    ["reservations / fsync", mmm(pairedRatios(okps(s4r), pick(s4f, (r) => r.fsync_per_s)), 2)],
+    ["webhook events / fsync", mmm(pairedRatios(okps(s4w), pick(s4f, (r) => r.fsync_per_s)), 2)],
+    [`reservations, ${machine.connections} / 1 connection (group commit gain)`, mmm(pairedRatios(okps(s4r), okps(s4r1)), 2)],
+  ],
+);
+if (durability) {
+  line(
+    `After the last round callgate was killed with SIGKILL and the store reopened: it holds ` +
+      `${durability.stored_reservations.toLocaleString("en-US")} reservation pairs for ` +
+      `${durability.acked_reservations.toLocaleString("en-US")} acknowledged reservations and ` +
+      `${durability.stored_webhooks.toLocaleString("en-US")} webhook pairs for ` +
+      `${durability.acked_webhooks.toLocaleString("en-US")} acknowledged events.`,
+  );
+  line();
+}
+
+line(`## 5. The peer: Stoplight Prism ${machine.prism} mocking the contract`);
+line();
+line(
+  "`prism mock shared/contract/call-permissions.openapi.json` (what a developer would run to " +
+    "emulate this API; it answers the contract's example), same wrk settings and URL, " +
+    "alternating with callgate.",
+);
+line();
+table(
+  ["", "req/s", "p50 ms", "p99 ms", "non-2xx", "socket errors", "server CPU %", "other CPU %"],
+  [
+    ["callgate", mmm(rps(s5c)), mmm(lat(s5c, "p50")), mmm(lat(s5c, "p99")), non2xx(s5c), s5c.reduce((n, r) => n + Object.values(r.errors ?? {}).reduce((a, b) => a + b, 0), 0), cpu(s5c), noise(s5c)],
+    ["Prism", mmm(rps(s5p)), mmm(lat(s5p, "p50")), mmm(lat(s5p, "p99")), non2xx(s5p), s5p.reduce((n, r) => n + Object.values(r.errors ?? {}).reduce((a, b) => a + b, 0), 0), cpu(s5p), noise(s5p)],
+    ["callgate / Prism", mmm(pairedRatios(rps(s5c), rps(s5p)), 1), "", "", "", "", "", ""],
+  ],
+);
+
+fs.mkdirSync(path.dirname(outMd), { recursive: true });
+fs.writeFileSync(outMd, L.join("\n"));
+
+// Chart data: the round with the median throughput (wrk) or median p99 (open loop).
+fs.mkdirSync(plotDir, { recursive: true });
+const medianRound = (rs, key) => {
+  const m = median(rs.map(key));
+  return rs.find((r) => key(r) === m);
+};
+const writeCurve = (file, points) =>
+  fs.writeFileSync(path.join(plotDir, file), points.map(([p, ms]) => `${p} ${ms}`).join("\n") + "\n");
+const wrkCurve = (rs) => medianRound(rs, (r) => r.rps)?.curve ?? [];
+const openCurve = (rs) => {
+  const r = medianRound(rs, (x) => x.latency_ms?.p99 ?? 0);
+  const file = r && path.join(resultsDir, `${r.name}.curve`);
+  if (!file || !fs.existsSync(file)) return [];
+  return fs
+    .readFileSync(file, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => l.split(" ").map(Number));
+};
+writeCurve("wrk-callgate.dat", wrkCurve(s1c));
+writeCurve("wrk-nginx.dat", wrkCurve(s1n));
+writeCurve("open-callgate.dat", openCurve(s2c));
+writeCurve("open-nginx.dat", openCurve(s2n));
+writeCurve("open-callgate-idle.dat", openCurve(s2ci));
+writeCurve("open-nginx-idle.dat", openCurve(s2ni));
+fs.writeFileSync(
+  path.join(plotDir, "labels.gp"),
+  `wrk_title = "Saturation (wrk -c${machine.connections}, closed loop): callgate ${fmt(median(rps(s1c)))} req/s, nginx ${fmt(median(rps(s1n)))} req/s"\n` +
+    `open_title = "Open loop at ${fmt(rate)} req/s (50 % of callgate's max), latency from intended send time"\n`,
+);
