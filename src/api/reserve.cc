@@ -112,10 +112,7 @@ void Api::Reserve(Reservation kind, const HttpRequest& request, std::string_view
   auto outcome = std::make_shared<Outcome>();
   auto mutation = [=](PairState& state, std::vector<HistoryEntry>& history) {
     *outcome = {};
-    // Reservations read the clock on arrival but reach the pair one at a time, not necessarily in
-    // clock order (threads; processes sharing the store): one checked at an instant before a fact
-    // already recorded would not count that fact, so check no earlier than the newest.
-    const Instant at = std::max(now, NewestFact(state).value_or(now));
+    const Instant at = CheckTime(state, now);  // the instant the core check runs at
     outcome->at = at;
     if (const auto replay = state.replays.find(replay_key);
         !replay_key.empty() && replay != state.replays.end()) {

@@ -18,12 +18,17 @@ enum class Refusal {
   kCallLimitReached,
 };
 
-// Records a permission request `request_id` sent at `now` unless refused. A request id already
-// recorded is a retry: allowed, and it takes no second slot.
+// The instant a check on `state` runs at: `now`, but never before the newest fact recorded.
+// Reservations reach a pair one at a time, not necessarily in clock order (threads, processes
+// sharing a store): a check at an instant before a recorded fact would not count that fact.
+Instant CheckTime(const PairState& state, Instant now);
+
+// Records a permission request `request_id` sent at CheckTime(now) unless refused. A request id
+// already recorded is a retry: allowed, and it takes no second slot.
 [[nodiscard]] std::optional<Refusal> ReserveRequest(PairState& state, const std::string& request_id,
                                                     Instant now, LimitsProfile profile);
 
-// Holds one start_call slot for `authorization_id` until `now + hold` unless refused.
+// Holds one start_call slot for `authorization_id` from CheckTime(now) for `hold` unless refused.
 [[nodiscard]] std::optional<Refusal> AuthorizeCall(PairState& state,
                                                    const std::string& authorization_id, Instant now,
                                                    Millis hold, LimitsProfile profile);

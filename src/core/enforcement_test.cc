@@ -49,6 +49,23 @@ TEST(ReserveRequestTest, RefusesWhenAPermanentPermissionExists) {
   EXPECT_EQ(ReserveRequest(state, "r1", kT0, kProd), Refusal::kPermanentPermissionExists);
 }
 
+// Regression: a check that read the clock before a concurrent reservation was recorded must
+// still count it (108 of 100 calls were authorised across two processes before).
+TEST(ReserveRequestTest, ACheckWithAnEarlierClockStillCountsANewerRequest) {
+  PairState state;
+  ASSERT_EQ(ReserveRequest(state, "r1", kT0 + seconds(5), kProd), std::nullopt);
+  EXPECT_EQ(ReserveRequest(state, "r2", kT0, kProd), Refusal::kRequestLimitReached);
+}
+
+TEST(AuthorizeCallTest, ACheckWithAnEarlierClockStillCountsNewerHolds) {
+  PairState state = Permanent();
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_EQ(AuthorizeCall(state, "a" + std::to_string(i), kT0 + seconds(5), kHold, kProd),
+              std::nullopt);
+  }
+  EXPECT_EQ(AuthorizeCall(state, "late", kT0, kHold, kProd), Refusal::kCallLimitReached);
+}
+
 TEST(AuthorizeCallTest, RefusesWithoutALivePermission) {
   PairState state;
   EXPECT_EQ(AuthorizeCall(state, "a1", kT0, kHold, kProd), Refusal::kNoLivePermission);
