@@ -103,33 +103,29 @@ void Api::Reserve(Reservation kind, const HttpRequest& request, std::string_view
   const Millis hold = options_.call_hold;
 
   struct Outcome {
-    std::optional<Refusal> refusal;
+    Decision decision;
     std::string id;
     bool replayed = false;
-    StatusView view;
-    Instant at;  // when the check ran (see the mutation)
   };
   auto outcome = std::make_shared<Outcome>();
   auto mutation = [=](PairState& state, std::vector<HistoryEntry>& history) {
     *outcome = {};
-    const Instant at = CheckTime(state, now);  // the instant the core check runs at
-    outcome->at = at;
     if (const auto replay = state.replays.find(replay_key);
         !replay_key.empty() && replay != state.replays.end()) {
+      const Instant at = CheckTime(state, now);
+      outcome->decision = {std::nullopt, at, std::nullopt, View(state, at, limits)};
       outcome->id = replay->second.result_id;
       outcome->replayed = true;
-      outcome->view = View(state, at, limits);
       return false;
     }
-    outcome->refusal = is_call ? AuthorizeCall(state, id, at, hold, limits)
-                               : ReserveRequest(state, id, at, limits);
-    outcome->view = View(state, at, limits);
-    if (outcome->refusal) return false;
+    outcome->decision = is_call ? AuthorizeCall(state, id, now, hold, limits)
+                                : ReserveRequest(state, id, now, limits);
+    if (outcome->decision.refusal) return false;
     outcome->id = id;
-    if (!replay_key.empty()) state.replays[replay_key] = {at, id};
-    const Event event =
-        is_call ? Event(CallAuthorized{id, at, at + hold}) : Event(PermissionRequested{id, at});
-    history.push_back({EventKey(event), EventSource::kApi, event});
+    if (!replay_key.empty()) state.replays[replay_key] = {outcome->decision.at, id};
+    if (const auto& event = outcome->decision.recorded) {
+      history.push_back({EventKey(*event), EventSource::kApi, *event});
+    }
     return true;
   };
   auto done = [outcome, is_call, now, respond = std::move(respond)](StoreStatus status) {
@@ -137,25 +133,23 @@ void Api::Reserve(Reservation kind, const HttpRequest& request, std::string_view
       std::cerr << "error: reservation not stored: " << StoreErrorName(status.error()) << "\n";
       return respond(ErrorResponse(ApiError::kInternal, now));
     }
-    if (outcome->refusal) {
-      std::string extra;
-      HttpResponse res;
+    const Decision& decision = outcome->decision;
+    if (const auto refusal = decision.refusal) {
       const auto frees = SlotFrees(
-          outcome->view, is_call ? Action::kStartCall : Action::kSendCallPermissionRequest);
-      if (frees && (*outcome->refusal == Refusal::kRequestLimitReached ||
-                    *outcome->refusal == Refusal::kCallLimitReached)) {
-        extra = "\"limitExpirationTime\":\"" + FormatCentis(*frees) + "\"";
-        res = ErrorResponse(ErrorFor(*outcome->refusal), now, extra);
-        const auto wait = std::chrono::ceil<std::chrono::seconds>(*frees - outcome->at).count();
-        res.set(http::field::retry_after, std::to_string(std::max<std::int64_t>(wait, 1)));
-      } else {
-        res = ErrorResponse(ErrorFor(*outcome->refusal), now);
+          decision.view, is_call ? Action::kStartCall : Action::kSendCallPermissionRequest);
+      if (!frees ||
+          (*refusal != Refusal::kRequestLimitReached && *refusal != Refusal::kCallLimitReached)) {
+        return respond(ErrorResponse(ErrorFor(*refusal), now));
       }
+      HttpResponse res = ErrorResponse(ErrorFor(*refusal), now,
+                                       "\"limitExpirationTime\":\"" + FormatCentis(*frees) + "\"");
+      const auto wait = std::chrono::ceil<std::chrono::seconds>(*frees - decision.at).count();
+      res.set(http::field::retry_after, std::to_string(std::max<std::int64_t>(wait, 1)));
       return respond(std::move(res));
     }
     HttpResponse res = JsonResponse(
         http::status::created,
-        RenderStatus(outcome->view, is_call ? "callAuthorizationId" : "requestId", outcome->id));
+        RenderStatus(decision.view, is_call ? "callAuthorizationId" : "requestId", outcome->id));
     if (outcome->replayed) res.set("Idempotent-Replayed", "true");
     respond(std::move(res));
   };

@@ -23,14 +23,21 @@ enum class Refusal {
 // sharing a store): a check at an instant before a recorded fact would not count that fact.
 Instant CheckTime(const PairState& state, Instant now);
 
+// What a check decided, for the caller to answer and record without redoing any of it.
+struct Decision {
+  std::optional<Refusal> refusal;
+  Instant at;                     // CheckTime: the instant the check ran at
+  std::optional<Event> recorded;  // the event applied to the state, if a new one was
+  StatusView view;                // the pair at `at`, after the decision
+};
+
 // Records a permission request `request_id` sent at CheckTime(now) unless refused. A request id
 // already recorded is a retry: allowed, and it takes no second slot.
-[[nodiscard]] std::optional<Refusal> ReserveRequest(PairState& state, const std::string& request_id,
-                                                    Instant now, LimitsProfile profile);
+[[nodiscard]] Decision ReserveRequest(PairState& state, const std::string& request_id, Instant now,
+                                      LimitsProfile profile);
 
 // Holds one start_call slot for `authorization_id` from CheckTime(now) for `hold` unless refused.
-[[nodiscard]] std::optional<Refusal> AuthorizeCall(PairState& state,
-                                                   const std::string& authorization_id, Instant now,
-                                                   Millis hold, LimitsProfile profile);
+[[nodiscard]] Decision AuthorizeCall(PairState& state, const std::string& authorization_id,
+                                     Instant now, Millis hold, LimitsProfile profile);
 
 }  // namespace callgate

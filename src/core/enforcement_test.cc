@@ -25,56 +25,80 @@ PairState Permanent() {
 
 TEST(ReserveRequestTest, RecordsTheRequestWhenAllowed) {
   PairState state;
-  EXPECT_EQ(ReserveRequest(state, "r1", kT0, kProd), std::nullopt);
+  EXPECT_EQ(ReserveRequest(state, "r1", kT0, kProd).refusal, std::nullopt);
   EXPECT_EQ(View(state, kT0, kProd).usage[0].current_usage, 1);
+}
+
+TEST(ReserveRequestTest, ReturnsTheRecordedEventAndTheResultingView) {
+  PairState state;
+  (void)Apply(state, PermissionRequested{"old", kT0 - hours(30)}, kProd);
+  const Decision decision = ReserveRequest(state, "r1", kT0, kProd);
+  ASSERT_TRUE(decision.recorded.has_value());
+  EXPECT_EQ(std::get<PermissionRequested>(*decision.recorded).request_id, "r1");
+  EXPECT_EQ(EventTime(*decision.recorded), kT0);
+  EXPECT_EQ(decision.at, kT0);
+  EXPECT_EQ(decision.view.usage[0].current_usage, 1);
+  EXPECT_EQ(decision.view.usage[1].current_usage, 2);
+  // A retry records nothing.
+  EXPECT_FALSE(ReserveRequest(state, "r1", kT0, kProd).recorded.has_value());
+}
+
+TEST(AuthorizeCallTest, ARefusalRecordsNothingAndShowsTheViewItWasBasedOn) {
+  PairState state;
+  const Decision decision = AuthorizeCall(state, "a1", kT0, kHold, kProd);
+  EXPECT_EQ(decision.refusal, Refusal::kNoLivePermission);
+  EXPECT_FALSE(decision.recorded.has_value());
+  EXPECT_EQ(decision.view.permission.status, PermissionStatus::kNotGranted);
+  EXPECT_TRUE(state.holds.empty());
 }
 
 TEST(ReserveRequestTest, RefusesOverTheDailyLimit) {
   PairState state;
-  ASSERT_EQ(ReserveRequest(state, "r1", kT0, kProd), std::nullopt);
-  EXPECT_EQ(ReserveRequest(state, "r2", kT0 + hours(1), kProd), Refusal::kRequestLimitReached);
+  ASSERT_EQ(ReserveRequest(state, "r1", kT0, kProd).refusal, std::nullopt);
+  EXPECT_EQ(ReserveRequest(state, "r2", kT0 + hours(1), kProd).refusal,
+            Refusal::kRequestLimitReached);
   EXPECT_EQ(state.requests.size(), 1u);
-  EXPECT_EQ(ReserveRequest(state, "r2", kT0 + hours(24), kProd), std::nullopt);
+  EXPECT_EQ(ReserveRequest(state, "r2", kT0 + hours(24), kProd).refusal, std::nullopt);
 }
 
 TEST(ReserveRequestTest, RetryOfTheSameRequestIdTakesNoSecondSlot) {
   PairState state;
-  ASSERT_EQ(ReserveRequest(state, "wamid.r", kT0, kProd), std::nullopt);
-  EXPECT_EQ(ReserveRequest(state, "wamid.r", kT0 + minutes(1), kProd), std::nullopt);
+  ASSERT_EQ(ReserveRequest(state, "wamid.r", kT0, kProd).refusal, std::nullopt);
+  EXPECT_EQ(ReserveRequest(state, "wamid.r", kT0 + minutes(1), kProd).refusal, std::nullopt);
   EXPECT_EQ(View(state, kT0 + minutes(1), kProd).usage[0].current_usage, 1);
 }
 
 TEST(ReserveRequestTest, RefusesWhenAPermanentPermissionExists) {
   PairState state = Permanent();
-  EXPECT_EQ(ReserveRequest(state, "r1", kT0, kProd), Refusal::kPermanentPermissionExists);
+  EXPECT_EQ(ReserveRequest(state, "r1", kT0, kProd).refusal, Refusal::kPermanentPermissionExists);
 }
 
 // Regression: a check that read the clock before a concurrent reservation was recorded must
 // still count it (108 of 100 calls were authorised across two processes before).
 TEST(ReserveRequestTest, ACheckWithAnEarlierClockStillCountsANewerRequest) {
   PairState state;
-  ASSERT_EQ(ReserveRequest(state, "r1", kT0 + seconds(5), kProd), std::nullopt);
-  EXPECT_EQ(ReserveRequest(state, "r2", kT0, kProd), Refusal::kRequestLimitReached);
+  ASSERT_EQ(ReserveRequest(state, "r1", kT0 + seconds(5), kProd).refusal, std::nullopt);
+  EXPECT_EQ(ReserveRequest(state, "r2", kT0, kProd).refusal, Refusal::kRequestLimitReached);
 }
 
 TEST(AuthorizeCallTest, ACheckWithAnEarlierClockStillCountsNewerHolds) {
   PairState state = Permanent();
   for (int i = 0; i < 100; ++i) {
-    ASSERT_EQ(AuthorizeCall(state, "a" + std::to_string(i), kT0 + seconds(5), kHold, kProd),
+    ASSERT_EQ(AuthorizeCall(state, "a" + std::to_string(i), kT0 + seconds(5), kHold, kProd).refusal,
               std::nullopt);
   }
-  EXPECT_EQ(AuthorizeCall(state, "late", kT0, kHold, kProd), Refusal::kCallLimitReached);
+  EXPECT_EQ(AuthorizeCall(state, "late", kT0, kHold, kProd).refusal, Refusal::kCallLimitReached);
 }
 
 TEST(AuthorizeCallTest, RefusesWithoutALivePermission) {
   PairState state;
-  EXPECT_EQ(AuthorizeCall(state, "a1", kT0, kHold, kProd), Refusal::kNoLivePermission);
+  EXPECT_EQ(AuthorizeCall(state, "a1", kT0, kHold, kProd).refusal, Refusal::kNoLivePermission);
   EXPECT_TRUE(state.holds.empty());
 }
 
 TEST(AuthorizeCallTest, AHoldTakesASlotUntilItExpires) {
   PairState state = Permanent();
-  ASSERT_EQ(AuthorizeCall(state, "a1", kT0, kHold, kProd), std::nullopt);
+  ASSERT_EQ(AuthorizeCall(state, "a1", kT0, kHold, kProd).refusal, std::nullopt);
   EXPECT_EQ(CallUsage(state, kT0), 1);
   EXPECT_EQ(CallUsage(state, kT0 + kHold - Millis(1)), 1);
   EXPECT_EQ(CallUsage(state, kT0 + kHold), 0);
@@ -82,7 +106,7 @@ TEST(AuthorizeCallTest, AHoldTakesASlotUntilItExpires) {
 
 TEST(AuthorizeCallTest, TheCallsOwnWebhookReleasesTheHold) {
   PairState state = Permanent();
-  ASSERT_EQ(AuthorizeCall(state, "a1", kT0, kHold, kProd), std::nullopt);
+  ASSERT_EQ(AuthorizeCall(state, "a1", kT0, kHold, kProd).refusal, std::nullopt);
   (void)Apply(state,
               CallTerminated{"wacid.1", kT0 + seconds(30), CallDirection::kBusinessInitiated, false,
                              std::nullopt, "a1"},
@@ -92,7 +116,7 @@ TEST(AuthorizeCallTest, TheCallsOwnWebhookReleasesTheHold) {
 
 TEST(AuthorizeCallTest, AConnectedCallCountsOnceNotAlsoAsItsHold) {
   PairState state = Permanent();
-  ASSERT_EQ(AuthorizeCall(state, "a1", kT0, kHold, kProd), std::nullopt);
+  ASSERT_EQ(AuthorizeCall(state, "a1", kT0, kHold, kProd).refusal, std::nullopt);
   (void)Apply(state,
               CallConnected{"wacid.1", kT0 + seconds(10), CallDirection::kBusinessInitiated, "a1"},
               kProd);
@@ -110,10 +134,10 @@ TEST(AuthorizeCallTest, HoldsAndConnectedCallsTogetherNeverExceedTheLimit) {
   const Instant now = kT0 + minutes(5);
   int granted = 0;
   for (int i = 0; i < 80; ++i) {
-    if (!AuthorizeCall(state, "a" + std::to_string(i), now, kHold, kProd)) ++granted;
+    if (!AuthorizeCall(state, "a" + std::to_string(i), now, kHold, kProd).refusal) ++granted;
   }
   EXPECT_EQ(granted, 40);
-  EXPECT_EQ(AuthorizeCall(state, "late", now, kHold, kProd), Refusal::kCallLimitReached);
+  EXPECT_EQ(AuthorizeCall(state, "late", now, kHold, kProd).refusal, Refusal::kCallLimitReached);
   const StatusView view = View(state, now, kProd);
   EXPECT_EQ(view.usage[2].current_usage, 100);
   // The first slot to free is a hold expiring, before any connected call leaves the window.
@@ -122,8 +146,8 @@ TEST(AuthorizeCallTest, HoldsAndConnectedCallsTogetherNeverExceedTheLimit) {
 
 TEST(AuthorizeCallTest, RepeatedAuthorizationIdIsARetry) {
   PairState state = Permanent();
-  ASSERT_EQ(AuthorizeCall(state, "a1", kT0, kHold, kProd), std::nullopt);
-  EXPECT_EQ(AuthorizeCall(state, "a1", kT0 + seconds(1), kHold, kProd), std::nullopt);
+  ASSERT_EQ(AuthorizeCall(state, "a1", kT0, kHold, kProd).refusal, std::nullopt);
+  EXPECT_EQ(AuthorizeCall(state, "a1", kT0 + seconds(1), kHold, kProd).refusal, std::nullopt);
   EXPECT_EQ(CallUsage(state, kT0 + seconds(1)), 1);
 }
 
