@@ -87,12 +87,10 @@ std::string RandomDestination(std::mt19937_64& rng) {
          digits(6);
 }
 
-// Applies `event` and records it in the pair's history, as the API and the webhook ingest do.
+// As the API and the webhook ingest do.
 void Record(PairState& state, std::vector<HistoryEntry>& history, const Event& event,
             EventSource source) {
-  if (Apply(state, event, LimitsProfile::kProduction) == ApplyOutcome::kApplied) {
-    history.push_back({EventKey(event), source, event});
-  }
+  (void)ApplyAndRecord(state, history, event, source, LimitsProfile::kProduction);
 }
 
 // The facts of one pair: a permission request (the API would have answered 201) and, for most,

@@ -134,10 +134,9 @@ void Api::ReceiveWebhook(const HttpRequest& request, Instant now, Respond respon
                         PairState& state, std::vector<HistoryEntry>& history) {
       *counts = {};
       for (const Event& event : events) {
-        switch (Apply(state, event, limits)) {
+        switch (ApplyAndRecord(state, history, event, EventSource::kWebhook, limits)) {
           case ApplyOutcome::kApplied:
             ++counts->applied;
-            history.push_back({EventKey(event), EventSource::kWebhook, event});
             break;
           case ApplyOutcome::kDuplicate:
             ++counts->duplicate;

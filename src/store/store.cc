@@ -30,6 +30,13 @@ std::string_view EventSourceName(EventSource source) {
   return "unknown";
 }
 
+ApplyOutcome ApplyAndRecord(PairState& state, std::vector<HistoryEntry>& history,
+                            const Event& event, EventSource source, LimitsProfile profile) {
+  const ApplyOutcome outcome = Apply(state, event, profile);
+  if (outcome == ApplyOutcome::kApplied) history.push_back({EventKey(event), source, event});
+  return outcome;
+}
+
 StoreStatus UpdatePairSync(Store& store, const PairKey& key, PairMutation mutation) {
   std::promise<StoreStatus> promise;
   auto future = promise.get_future();

@@ -87,6 +87,11 @@ class Store {
                                                              int limit) = 0;
 };
 
+// Applies `event` and, if it changed the state, records it in `history`: what every writer of
+// events does inside a PairMutation.
+ApplyOutcome ApplyAndRecord(PairState& state, std::vector<HistoryEntry>& history,
+                            const Event& event, EventSource source, LimitsProfile profile);
+
 // Blocks until the update is durable: for tools and tests, not for the request path.
 StoreStatus UpdatePairSync(Store& store, const PairKey& key, PairMutation mutation);
 
