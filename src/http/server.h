@@ -3,6 +3,8 @@
 // stop. It knows nothing of the API: every request goes to one Handler, which answers through
 // `Respond` — at once or later from any thread (e.g. after a durable write).
 //
+// Timeouts are enforced to the second.
+//
 // Threads: one io_context per thread, each connection pinned to one of them, so a connection's
 // handlers never run concurrently and need no strand. Run() is called once; Stop() from any
 // thread.
@@ -57,6 +59,7 @@ class HttpServer {
 
  private:
   class Session;
+  struct Sweeper;
   void Accept();
   void DrainThenHalt(std::chrono::steady_clock::time_point deadline);
 
@@ -65,7 +68,8 @@ class HttpServer {
   Rejection rejection_;
   std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;  // one per thread
   std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guards_;
-  std::size_t next_context_ = 0;  // round robin for accepted connections
+  std::vector<std::unique_ptr<Sweeper>> sweepers_;  // one per context: enforces timeouts
+  std::size_t next_context_ = 0;                    // round robin for accepted connections
   boost::asio::ip::tcp::acceptor acceptor_;
   unsigned short port_ = 0;
   std::atomic<bool> stopping_{false};
