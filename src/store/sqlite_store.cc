@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <unordered_map>
@@ -164,32 +165,41 @@ bool Exists(SqliteDb& db, const char* sql, std::string_view id) {
   return stmt.Bind(1, id).Step() == SQLITE_ROW;
 }
 
-StoreResult<PairState> ReadPair(SqliteDb& db, const PairKey& key) {
+// The stored state of a pair and its encoding ("" for a pair never written).
+StoreResult<PairState> ReadPair(SqliteDb& db, const PairKey& key, std::string& encoded) {
   Stmt stmt(db, "SELECT state FROM pairs WHERE channel_id = ?1 AND destination = ?2");
   if (!stmt.ok()) return StoreError::kUnavailable;
   const int rc = stmt.Bind(1, key.channel_id).Bind(2, key.destination).Step();
+  encoded.clear();
   if (rc == SQLITE_DONE) return PairState{};
   if (rc != SQLITE_ROW) return ErrorOf(rc);
-  auto state = DecodePairState(stmt.Blob(0));
+  encoded.assign(stmt.Blob(0));
+  auto state = DecodePairState(encoded);
   if (!state) return StoreError::kInvalid;
   return std::move(*state);
+}
+
+// The cache's key of a pair: unambiguous, as a destination holds no NUL.
+const std::string& CacheKey(const PairKey& key) {
+  thread_local std::string buffer;
+  buffer.assign(key.channel_id).push_back('\0');
+  buffer.append(key.destination);
+  return buffer;
 }
 
 // `next_seq` numbers history entries: increasing within a process, and across processes and
 // restarts roughly in time order (it never falls behind the clock in microseconds).
 template <class NextSeq>
-StoreStatus WritePair(SqliteDb& db, const PairKey& key, const PairState& before,
-                      const PairState& after, const std::vector<HistoryEntry>& history,
-                      NextSeq&& next_seq) {
-  if (after != before) {
-    const std::string blob = EncodePairState(after);
+StoreStatus WritePair(SqliteDb& db, const PairKey& key, const std::string* blob,
+                      const std::vector<HistoryEntry>& history, NextSeq&& next_seq) {
+  if (blob) {
     Stmt upsert(db,
                 "INSERT INTO pairs (channel_id, destination, version, state) "
                 "VALUES (?1, ?2, 1, ?3) ON CONFLICT DO UPDATE SET "
                 "version = version + 1, state = excluded.state");
     StoreStatus status = Done(upsert.Bind(1, key.channel_id)
                                   .Bind(2, key.destination)
-                                  .BindBlob(3, blob.data(), blob.size()));
+                                  .BindBlob(3, blob->data(), blob->size()));
     if (!status.ok()) return status;
   }
   for (const HistoryEntry& e : history) {
@@ -231,7 +241,25 @@ class SqliteStore::Reader {
   std::unique_ptr<SqliteDb> db_;
 };
 
-SqliteStore::SqliteStore(Options options) : options_(std::move(options)) {}
+SqliteStore::SqliteStore(Options options)
+    : options_(std::move(options)), cache_(options_.cache_bytes) {}
+
+StoreResult<PairState> SqliteStore::ReadThroughCache(SqliteDb& db, const PairKey& key) {
+  const std::string& cache_key = CacheKey(key);
+  const std::size_t bucket = ChangeCounters::Bucket(cache_key);
+  const std::uint64_t before = counters_->Load(bucket);
+  thread_local std::string encoded;
+  if (ChangeCounters::Stable(before) && cache_.Get(cache_key, before, encoded)) {
+    if (encoded.empty()) return PairState{};
+    if (auto state = DecodePairState(encoded)) return std::move(*state);
+  }
+  auto state = ReadPair(db, key, encoded);
+  // Cached only if no commit to this bucket began meanwhile (pair_cache.h).
+  if (state.ok() && ChangeCounters::Stable(before) && counters_->Load(bucket) == before) {
+    cache_.Put(cache_key, before, encoded);
+  }
+  return state;
+}
 
 Result<std::unique_ptr<SqliteDb>, std::string> SqliteStore::Connect() {
   sqlite3* raw = nullptr;
@@ -272,6 +300,9 @@ Result<std::unique_ptr<SqliteStore>, std::string> SqliteStore::Open(const Option
       !db.Exec("COMMIT")) {
     return "cannot create schema in " + options.path + ": " + db.Error();
   }
+  auto counters = ChangeCounters::Open(options.path + "-changes");
+  if (!counters) return counters.error();
+  store->counters_ = std::move(*counters);
   store->tenant_db_ = std::move(*tenant_db);
   auto writer_db = store->Connect();
   if (!writer_db) return writer_db.error();
@@ -465,7 +496,7 @@ StoreResult<TenantSnapshot> SqliteStore::LoadTenants() {
 StoreResult<PairState> SqliteStore::LoadPair(const PairKey& key) {
   Reader reader = AcquireReader();
   if (!reader.get()) return StoreError::kUnavailable;
-  return ReadPair(*reader.get(), key);
+  return ReadThroughCache(*reader.get(), key);
 }
 
 StoreResult<std::vector<HistoryEntry>> SqliteStore::LoadHistory(const PairKey& key,
@@ -523,18 +554,29 @@ void SqliteStore::CommitBatch(std::vector<Write>& batch) {
   auto fail_all = [&](StoreError error) {
     for (Write& w : batch) w.done(error);
   };
-  if (!db.Run("BEGIN IMMEDIATE")) return fail_all(StoreError::kUnavailable);
+  // Writers of every process take turns here, so the change counters tell readers exactly when
+  // a commit may be in flight (pair_cache.h).
+  if (!counters_->Lock()) return fail_all(StoreError::kUnavailable);
+  if (!db.Run("BEGIN IMMEDIATE")) {
+    counters_->Unlock();
+    return fail_all(StoreError::kUnavailable);
+  }
 
   // A pair written twice in one batch: the second mutation must see the first's result.
-  std::map<std::pair<std::string, std::string>, PairState> written;
+  struct Written {
+    PairState state;
+    std::string encoded;
+  };
+  std::map<std::pair<std::string, std::string>, Written> written;
   std::vector<StoreStatus> results(batch.size(), Ok{});
+  std::string scratch;  // the writer reads the file, never the cache: SQLite's lock is the truth
   for (std::size_t i = 0; i < batch.size(); ++i) {
     const Write& w = batch[i];
     const auto map_key = std::make_pair(w.key.channel_id, w.key.destination);
     PairState current;
     if (const auto it = written.find(map_key); it != written.end()) {
-      current = it->second;
-    } else if (auto loaded = ReadPair(db, w.key); loaded.ok()) {
+      current = it->second.state;
+    } else if (auto loaded = ReadPair(db, w.key, scratch); loaded.ok()) {
       current = std::move(*loaded);
     } else {
       results[i] = loaded.error();
@@ -548,7 +590,9 @@ void SqliteStore::CommitBatch(std::vector<Write>& batch) {
       results[i] = StoreError::kUnavailable;
       continue;
     }
-    results[i] = WritePair(db, w.key, current, next, history, [this] {
+    const bool changed = next != current;
+    std::string encoded = changed ? EncodePairState(next) : std::string();
+    results[i] = WritePair(db, w.key, changed ? &encoded : nullptr, history, [this] {
       const std::int64_t micros = std::chrono::duration_cast<std::chrono::microseconds>(
                                       std::chrono::system_clock::now().time_since_epoch())
                                       .count();
@@ -557,15 +601,29 @@ void SqliteStore::CommitBatch(std::vector<Write>& batch) {
     });
     if (!results[i].ok()) {
       db.Run("ROLLBACK TO write");
-    } else if (next != current) {
-      written[map_key] = std::move(next);
+    } else if (changed) {
+      written[map_key] = {std::move(next), std::move(encoded)};
     }
     db.Run("RELEASE write");
   }
-  if (!db.Run("COMMIT")) {
-    db.Run("ROLLBACK");
-    return fail_all(StoreError::kUnavailable);
+  std::vector<std::size_t> buckets;
+  for (const auto& [map_key, w] : written) {
+    buckets.push_back(ChangeCounters::Bucket(CacheKey({map_key.first, map_key.second})));
   }
+  std::sort(buckets.begin(), buckets.end());
+  buckets.erase(std::unique(buckets.begin(), buckets.end()), buckets.end());
+  for (const std::size_t bucket : buckets) counters_->BeginChange(bucket);
+  const bool committed = db.Run("COMMIT");
+  if (!committed) db.Run("ROLLBACK");
+  for (const std::size_t bucket : buckets) counters_->EndChange(bucket);
+  // Write through: no other writer can commit before the lock is released.
+  for (const auto& [map_key, w] : written) {
+    if (!committed) break;
+    const std::string& cache_key = CacheKey({map_key.first, map_key.second});
+    cache_.Put(cache_key, counters_->Load(ChangeCounters::Bucket(cache_key)), w.encoded);
+  }
+  counters_->Unlock();
+  if (!committed) return fail_all(StoreError::kUnavailable);
   for (std::size_t i = 0; i < batch.size(); ++i) batch[i].done(results[i]);
 }
 

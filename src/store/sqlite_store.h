@@ -8,6 +8,10 @@
 // Several processes may share the file: writes serialise on SQLite's write lock, and each
 // transaction re-reads what it changes, so pair updates stay atomic across processes.
 //
+// Pair reads go through a cache of encoded states that other processes' commits invalidate
+// through shared change counters (store/pair_cache.h, the file "<path>-changes"): a hit costs no
+// system call, and a cached state is never older than the pair's last commit in any process.
+//
 // Thread-safe. UpdatePair callbacks run on the writer thread.
 #pragma once
 
@@ -18,6 +22,7 @@
 #include <string>
 #include <thread>
 
+#include "store/pair_cache.h"
 #include "store/store.h"
 
 struct sqlite3;
@@ -30,7 +35,8 @@ class SqliteStore final : public Store {
  public:
   struct Options {
     std::string path;
-    int max_batch = 1024;  // mutations per group commit
+    int max_batch = 1024;                // mutations per group commit
+    std::size_t cache_bytes = 64 << 20;  // pair state cache; 0 disables it
   };
 
   // Opens (creating if needed) the database and starts the writer. Error: a readable reason.
@@ -68,7 +74,12 @@ class SqliteStore final : public Store {
   template <class Body>
   StoreStatus TenantWrite(Body&& body);
 
+  // The cached, else stored, state of a pair; `db` reads on a miss.
+  StoreResult<PairState> ReadThroughCache(SqliteDb& db, const PairKey& key);
+
   Options options_;
+  std::unique_ptr<ChangeCounters> counters_;
+  PairCache cache_;
 
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<SqliteDb>> idle_readers_;

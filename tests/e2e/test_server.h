@@ -28,11 +28,13 @@ namespace callgate::testing {
 
 class TestServer {
  public:
-  explicit TestServer(ApiOptions api_options = {}, ServerOptions server_options = {}) {
+  explicit TestServer(ApiOptions api_options = {}, ServerOptions server_options = {},
+                      std::size_t cache_bytes = SqliteStore::Options{}.cache_bytes) {
     dir_ = std::filesystem::temp_directory_path() /
            ("callgate-e2e-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
     std::filesystem::create_directories(dir_);
-    auto store = SqliteStore::Open({.path = (dir_ / "callgate.db").string()});
+    auto store =
+        SqliteStore::Open({.path = (dir_ / "callgate.db").string(), .cache_bytes = cache_bytes});
     if (!store) throw std::runtime_error(store.error());
     store_ = std::move(*store);
     tenants_ = std::make_unique<TenantDirectory>(*store_, Millis(0));

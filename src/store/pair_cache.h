@@ -1,0 +1,87 @@
+// A read cache of pair states that stays exact when several processes share one SQLite file.
+//
+// ChangeCounters is a small file mapped by every process (beside the database): 64 Ki counters,
+// a pair hashing to one of them. Writers change a counter around every commit that touches one of
+// its pairs — odd while a commit may be in flight, even once it is done — and do so holding a
+// lock on that file, so writers of all processes take turns. A reader trusts a cached state only
+// if the pair's counter is even and equals the value it read before loading that state. So:
+//  - a cached state is never older than the last commit of its pair: every commit moves the
+//    counter after it is visible, and a state loaded while a commit was in flight is not cached;
+//  - a writer that dies between its commit and the second change leaves the counter odd, which
+//    only stops caching of that bucket until the next commit there;
+//  - a status read that hits costs one load from shared memory and no system call; SQLite's read
+//    transaction costs two fcntl locks per read.
+//
+// PairCache holds encoded states (store/codec.h) under a byte budget, oldest entries out first.
+// Thread-safe; both classes are owned by a SqliteStore.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "core/result.h"
+
+namespace callgate {
+
+class ChangeCounters {
+ public:
+  static constexpr std::size_t kBuckets = 1 << 16;
+
+  // Maps (creating if needed) the counters file. Error: a readable reason.
+  static Result<std::unique_ptr<ChangeCounters>, std::string> Open(const std::string& path);
+  ~ChangeCounters();
+  ChangeCounters(const ChangeCounters&) = delete;
+  ChangeCounters& operator=(const ChangeCounters&) = delete;
+
+  static std::size_t Bucket(std::string_view pair_key);
+  std::uint64_t Load(std::size_t bucket) const;
+  static bool Stable(std::uint64_t value) { return value % 2 == 0; }
+
+  // Writers: Lock() (blocks while another writer of any process holds it), BeginChange on the
+  // buckets about to commit, commit, EndChange on the same buckets, Unlock().
+  bool Lock();
+  void Unlock();
+  void BeginChange(std::size_t bucket);  // -> odd
+  // -> even; returns the new value.
+  std::uint64_t EndChange(std::size_t bucket);
+
+ private:
+  ChangeCounters(int fd, std::uint64_t* words) : fd_(fd), words_(words) {}
+  int fd_;
+  std::uint64_t* words_;  // kBuckets counters, shared with other processes
+};
+
+class PairCache {
+ public:
+  explicit PairCache(std::size_t byte_budget) : shard_budget_(byte_budget / kShards) {}
+
+  // The encoded state cached for `pair_key` at counter value `version`, copied into `out`.
+  bool Get(const std::string& pair_key, std::uint64_t version, std::string& out);
+  void Put(const std::string& pair_key, std::uint64_t version, std::string_view encoded);
+
+ private:
+  static constexpr std::size_t kShards = 16;
+  struct Entry {
+    std::uint64_t version;
+    std::string encoded;
+  };
+  struct Shard {
+    std::mutex mu;
+    std::unordered_map<std::string, Entry> entries;
+    std::deque<std::string> order;  // insertion order, for eviction
+    std::size_t bytes = 0;
+  };
+  Shard& ShardOf(const std::string& pair_key);
+
+  std::size_t shard_budget_;
+  Shard shards_[kShards];
+};
+
+}  // namespace callgate
