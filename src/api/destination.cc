@@ -2,11 +2,29 @@
 
 #include <phonenumbers/phonenumberutil.h>
 
+#include <set>
+#include <vector>
+
 namespace callgate {
 namespace {
 
 using i18n::phonenumbers::PhoneNumber;
 using i18n::phonenumbers::PhoneNumberUtil;
+
+// Whether `cc` is a country calling code libphonenumber knows: asked once, then a table lookup
+// (asking per request allocated a list of region names every time).
+bool KnownCallingCode(const PhoneNumberUtil& util, int cc) {
+  static const std::vector<bool> kKnown = [&util] {
+    std::vector<bool> known(1000, false);
+    std::set<int> codes;
+    util.GetSupportedCallingCodes(&codes);
+    for (const int code : codes) {
+      if (code > 0 && code < 1000) known[static_cast<std::size_t>(code)] = true;
+    }
+    return known;
+  }();
+  return kKnown[static_cast<std::size_t>(cc)];
+}
 
 // The possible-number test on "+digits" without PhoneNumberUtil::Parse, whose regular
 // expressions cost ~6 µs a call, more than the rest of a status request. Country calling codes
@@ -15,9 +33,7 @@ bool PossibleFast(const PhoneNumberUtil& util, std::string_view digits) {
   for (std::size_t cc_len = 1; cc_len <= 3 && cc_len < digits.size(); ++cc_len) {
     int cc = 0;
     for (std::size_t i = 0; i < cc_len; ++i) cc = cc * 10 + (digits[i] - '0');
-    std::string region;
-    util.GetRegionCodeForCountryCode(cc, &region);
-    if (region == "ZZ") continue;
+    if (!KnownCallingCode(util, cc)) continue;
     const std::string_view national = digits.substr(cc_len);
     if (national.size() > 17) return false;
     std::size_t zeros = 0;

@@ -139,6 +139,8 @@ struct LimitUsage {
   int max_allowed = 0;
   int current_usage = 0;
   std::optional<Instant> limit_expiration;  // only when current_usage >= max_allowed
+
+  friend bool operator==(const LimitUsage&, const LimitUsage&) = default;
 };
 
 // The state as the status endpoint shows it at `now`. `usage[i]` belongs to kLimitRules[i].
@@ -148,6 +150,8 @@ struct StatusView {
 
   bool LimitReached(Action action) const;
   bool CanPerform(Action action) const;
+
+  friend bool operator==(const StatusView&, const StatusView&) = default;
 };
 
 [[nodiscard]] StatusView View(const PairState& state, Instant now, LimitsProfile profile);
