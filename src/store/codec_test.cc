@@ -1,8 +1,8 @@
 #include "store/codec.h"
 
+#include <map>
+#include <random>
 #include <string>
-#include <tuple>
-#include <type_traits>
 #include <variant>
 #include <vector>
 
@@ -118,7 +118,7 @@ TEST(CodecTest, WrongVersionByteDoesNotDecode) {
   for (const PairState& state : {PairState{}, RichState()}) {
     std::string bytes = EncodePairState(state);
     ASSERT_FALSE(bytes.empty());
-    for (const char version : {'\x00', '\x02', '\x7f', '\xff'}) {
+    for (const char version : {'\x00', '\x01', '\x03', '\x7f', '\xff'}) {
       bytes[0] = version;
       EXPECT_FALSE(DecodePairState(bytes).has_value())
           << "version byte " << static_cast<int>(static_cast<unsigned char>(version));
@@ -135,85 +135,237 @@ TEST(CodecTest, UnknownPermissionStatusDoesNotDecode) {
 
 // --- Events (history entries) ----------------------------------------------------------------
 
-auto Tie(const PermissionRequested& e) { return std::tie(e.request_id, e.at); }
-auto Tie(const PermissionReplied& e) {
-  return std::tie(e.message_id, e.at, e.accepted, e.permanent, e.expires_at, e.source);
-}
-auto Tie(const CallConnected& e) {
-  return std::tie(e.call_id, e.at, e.direction, e.authorization_id);
-}
-auto Tie(const CallTerminated& e) {
-  return std::tie(e.call_id, e.at, e.direction, e.picked_up, e.started_at, e.authorization_id);
-}
-auto Tie(const CallRejected& e) { return std::tie(e.call_id, e.at, e.authorization_id); }
-auto Tie(const CallbackGranted& e) { return std::tie(e.call_id, e.at); }
-auto Tie(const CallAuthorized& e) { return std::tie(e.authorization_id, e.at, e.expires_at); }
-
-bool SameEvent(const Event& a, const Event& b) {
-  if (a.index() != b.index()) return false;
-  return std::visit(
-      [&b](const auto& x) { return Tie(x) == Tie(std::get<std::decay_t<decltype(x)>>(b)); }, a);
-}
-
-// Every kind of event, each with every field set, and again with only what it must have.
-std::vector<Event> EveryEvent() {
-  return {
-      PermissionRequested{.request_id = "req-1", .at = kT0},
-      PermissionRequested{.request_id = std::string(300, 'r'), .at = FromUnixMillis(-1)},
-      PermissionReplied{.message_id = "wamid-1",
-                        .at = kT0,
-                        .accepted = true,
-                        .permanent = true,
-                        .expires_at = kT0 + kDays7,
-                        .source = ReplySource::kAutomatic},
-      PermissionReplied{.message_id = "wamid-2", .at = kT0},
-      CallConnected{.call_id = "wacid-1",
-                    .at = kT0,
-                    .direction = CallDirection::kUserInitiated,
-                    .authorization_id = "auth-1"},
-      CallConnected{.call_id = "wacid-2", .at = kT0},
-      CallTerminated{.call_id = "wacid-1",
-                     .at = kT0 + Millis(30),
-                     .direction = CallDirection::kUserInitiated,
-                     .picked_up = true,
-                     .started_at = kT0 + Millis(1),
-                     .authorization_id = "auth-1"},
-      CallTerminated{.call_id = "wacid-2", .at = kT0},
-      CallRejected{.call_id = "wacid-3", .at = kT0, .authorization_id = "auth-3"},
-      CallRejected{.call_id = "wacid-4", .at = kT0},
-      CallbackGranted{.call_id = "wacid-5", .at = kT0},
-      CallAuthorized{.authorization_id = "auth-6", .at = kT0, .expires_at = kT0 + Millis(300000)},
-  };
+std::optional<Event> RoundTrip(const Event& event) {
+  return DecodeEvent(EncodeEventKey(event), EventTime(event), EncodeEventDetails(event));
 }
 
 TEST(CodecTest, EveryEventRoundTrips) {
   for (const Event& event : EveryEvent()) {
-    const auto decoded = DecodeEvent(EncodeEvent(event));
+    const auto decoded = RoundTrip(event);
     ASSERT_TRUE(decoded.has_value()) << EventKey(event);
     EXPECT_TRUE(SameEvent(*decoded, event)) << EventKey(event);
   }
 }
 
-TEST(CodecTest, TruncatedEventDoesNotDecode) {
-  for (const Event& event : EveryEvent()) {
-    const std::string bytes = EncodeEvent(event);
-    for (std::size_t length = 0; length < bytes.size(); ++length) {
-      EXPECT_FALSE(DecodeEvent(std::string_view(bytes).substr(0, length)).has_value())
-          << EventKey(event) << ": prefix of " << length << " of " << bytes.size() << " bytes";
-    }
-    EXPECT_FALSE(DecodeEvent(bytes + '\0').has_value()) << EventKey(event) << " + trailing byte";
+TEST(CodecTest, EveryEventRoundTripsWithUpstreamShapedIds) {
+  const std::string uuid = "5a61b97b-2c3d-4e5f-8a9b-0c1d2e3f4a5b";
+  const std::string wamid = "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBJDQjZCMzlEQUQ5NzZGOTQ4QjMA";
+  const std::string wacid =
+      "wacid."
+      "HBgLMTIxMjU1NTEyMzQVAgASGCA3MDNGMEM3OTRFMTIzOTlGRUE0QTFBNDBGMTFFOEVBOBwYCzE1NTUxMjM0NTY3FQIA"
+      "AA==";
+  const std::vector<Event> events = {
+      PermissionRequested{.request_id = uuid, .at = kT0},
+      PermissionRequested{.request_id = wamid, .at = kT0},
+      PermissionReplied{.message_id = wamid, .at = kT0, .accepted = true},
+      CallTerminated{.call_id = wacid,
+                     .at = kT0 + Millis(30),
+                     .picked_up = true,
+                     .started_at = kT0 - Millis(1),
+                     .authorization_id = uuid},
+      CallAuthorized{.authorization_id = uuid, .at = kT0, .expires_at = kT0 - Millis(1)},
+  };
+  for (const Event& event : events) {
+    const auto decoded = RoundTrip(event);
+    ASSERT_TRUE(decoded.has_value()) << EventKey(event);
+    EXPECT_TRUE(SameEvent(*decoded, event)) << EventKey(event);
   }
 }
 
-TEST(CodecTest, EventWithWrongVersionOrUnknownKindDoesNotDecode) {
-  std::string bytes = EncodeEvent(PermissionRequested{.request_id = "req-1", .at = kT0});
-  ASSERT_GE(bytes.size(), 2u);
-  std::string wrong_version = bytes;
-  wrong_version[0] = '\x02';
-  EXPECT_FALSE(DecodeEvent(wrong_version).has_value());
-  std::string unknown_kind = bytes;
-  unknown_kind[1] = static_cast<char>(std::variant_size_v<Event>);
-  EXPECT_FALSE(DecodeEvent(unknown_kind).has_value());
+// The id and the time live in the key and the `at` column; the details carry only the rest.
+TEST(CodecTest, EventDetailsHoldNeitherIdNorTime) {
+  EXPECT_EQ(EncodeEventDetails(PermissionRequested{.request_id = "req-1", .at = kT0}), "");
+  EXPECT_EQ(EncodeEventDetails(CallbackGranted{.call_id = "wacid-1", .at = kT0}), "");
+  const std::string reply =
+      EncodeEventDetails(PermissionReplied{.message_id = "wamid-1", .at = kT0, .accepted = true});
+  EXPECT_EQ(reply.size(), 1u);  // the flags byte
+  // A temporary grant's expiry is a week after the reply: an offset, not a whole time.
+  EXPECT_LE(
+      EncodeEventDetails(
+          PermissionReplied{
+              .message_id = "wamid-1", .at = kT0, .accepted = true, .expires_at = kT0 + kDays7})
+          .size(),
+      6u);
+}
+
+TEST(CodecTest, TruncatedOrExtendedEventDetailsDoNotDecode) {
+  for (const Event& event : EveryEvent()) {
+    const std::string key = EncodeEventKey(event);
+    const std::string details = EncodeEventDetails(event);
+    for (std::size_t length = 0; length < details.size(); ++length) {
+      EXPECT_FALSE(DecodeEvent(key, EventTime(event), std::string_view(details).substr(0, length)))
+          << EventKey(event) << ": prefix of " << length << " of " << details.size() << " bytes";
+    }
+    EXPECT_FALSE(DecodeEvent(key, EventTime(event), details + '\0').has_value())
+        << EventKey(event) << " + trailing byte";
+  }
+}
+
+TEST(CodecTest, EventKeyWithUnknownKindOrFormDoesNotDecode) {
+  const std::string key = EncodeEventKey(PermissionRequested{.request_id = "req-1", .at = kT0});
+  ASSERT_FALSE(key.empty());
+  EXPECT_TRUE(DecodeEvent(key, kT0, "").has_value());
+  EXPECT_FALSE(DecodeEvent("", kT0, "").has_value());
+  std::string unknown_kind = key;
+  unknown_kind[0] = static_cast<char>(std::variant_size_v<Event> << 3);
+  EXPECT_FALSE(DecodeEvent(unknown_kind, kT0, "").has_value());
+  for (const char form : {'\x06', '\x07'}) {
+    std::string unknown_form = key;
+    unknown_form[0] = form;
+    EXPECT_FALSE(DecodeEvent(unknown_form, kT0, "").has_value());
+  }
+}
+
+// The stored key is the de-duplication key: equal exactly when EventKey is equal.
+TEST(CodecTest, EventKeysAreEqualExactlyWhenEventKeysAre) {
+  std::vector<Event> events;
+  for (const std::string& id :
+       {std::string("a"), std::string("wamid.AAAA"), std::string("wacid.AAAA"),
+        std::string("wamid.AA=="), std::string("5a61b97b-2c3d-4e5f-8a9b-0c1d2e3f4a5b")}) {
+    events.push_back(PermissionRequested{.request_id = id, .at = kT0});
+    events.push_back(PermissionReplied{.message_id = id, .at = kT0});
+    events.push_back(CallConnected{.call_id = id, .at = kT0});
+    events.push_back(CallTerminated{.call_id = id, .at = kT0});
+    events.push_back(CallRejected{.call_id = id, .at = kT0});
+    events.push_back(CallbackGranted{.call_id = id, .at = kT0});
+    events.push_back(CallAuthorized{.authorization_id = id, .at = kT0, .expires_at = kT0});
+  }
+  for (const Event& a : events) {
+    for (const Event& b : events) {
+      EXPECT_EQ(EncodeEventKey(a) == EncodeEventKey(b), EventKey(a) == EventKey(b))
+          << EventKey(a) << " vs " << EventKey(b);
+    }
+  }
+}
+
+// --- Packed ids ------------------------------------------------------------------------------
+
+// Ids chosen at the edges of each packed form, and just outside them.
+std::vector<std::string> EdgeIds() {
+  return {
+      "",
+      "x",
+      "req-1",
+      std::string(300, 'r'),
+      std::string("nul\0inside", 10),
+      "\xff\xfe",
+      "5a61b97b-2c3d-4e5f-8a9b-0c1d2e3f4a5b",   // UUID: 16 bytes
+      "00000000-0000-0000-0000-000000000000",   // UUID
+      "5A61B97B-2C3D-4E5F-8A9B-0C1D2E3F4A5B",   // upper case: kept as text
+      "5a61b97b-2c3d-4e5f-8a9b-0c1d2e3f4a5",    // short
+      "5a61b97b-2c3d-4e5f-8a9b-0c1d2e3f4a5b0",  // long
+      "5a61b97b2c3d-4e5f-8a9b-0c1d2e3f4a5b-",   // dashes misplaced
+      "5a61b97b-2c3d-4e5f-8a9b-0c1d2e3f4a5g",   // not hex
+      "wamid.",
+      "wamid.A",  // no whole byte
+      "wamid.AA",
+      "wamid.AB",  // stray bits: would decode like "wamid.AA"
+      "wamid.AAA",
+      "wamid.AAB",  // stray bits
+      "wamid.AAAA",
+      "wamid.AA==",
+      "wamid.AAA=",
+      "wamid.AA=",    // short padding
+      "wamid.AAA==",  // too much padding
+      "wamid.AAAA==",
+      "wamid.AA===",
+      "wamid.=",
+      "wamid.==",
+      "wamid.A-_B",  // URL-safe alphabet: kept as text
+      "wamid.+/+/",
+      "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBJDQjZCMzlEQUQ5NzZGOTQ4QjMA",
+      "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBJDQjZCMzlEQUQ5NzZGOTQ4QjMA=",
+      "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBJDQjZCMzlEQUQ5NzZGOTQ4QjMAAA==",
+      "wamid.1",
+      "WAMID.AAAA",
+      "wamid-AAAA",
+      "wacid.",
+      "wacid.AAAA",
+      "wacid.AA==",
+      "wacid."
+      "HBgLMTIxMjU1NTEyMzQVAgASGCA3MDNGMEM3OTRFMTIzOTlGRUE0QTFBNDBGMTFFOEVBOBwYCzE1NTUxMjM0NTY3FQIA"
+      "AA",
+      "wacid."
+      "HBgLMTIxMjU1NTEyMzQVAgASGCA3MDNGMEM3OTRFMTIzOTlGRUE0QTFBNDBGMTFFOEVBOBwYCzE1NTUxMjM0NTY3FQIA"
+      "AA==",
+  };
+}
+
+TEST(CodecTest, PackedIdsRoundTripAndNeverCoincide) {
+  std::map<std::string, std::string> by_packed;
+  for (const std::string& id : EdgeIds()) {
+    const std::string packed = PackId(id);
+    EXPECT_EQ(UnpackId(packed), id) << "packed as form " << static_cast<int>(packed[0]);
+    const auto [it, inserted] = by_packed.emplace(packed, id);
+    EXPECT_TRUE(inserted) << '"' << id << "\" packs like \"" << it->second << '"';
+  }
+}
+
+// Random texts over the characters the forms care about, in the shapes they accept.
+TEST(CodecTest, RandomIdsRoundTripAndNeverCoincide) {
+  std::mt19937_64 rng(7);
+  const std::string alphabet = "AB/+az09=-_f";
+  const std::string prefixes[] = {"", "wamid.", "wacid.", "5a61b97b-2c3d-4e5f-8a9b-0c1d2e3f"};
+  std::map<std::string, std::string> by_packed;
+  for (int i = 0; i < 20000; ++i) {
+    std::string id = prefixes[rng() % std::size(prefixes)];
+    const std::size_t length = rng() % 12;
+    for (std::size_t j = 0; j < length; ++j) id.push_back(alphabet[rng() % alphabet.size()]);
+    const std::string packed = PackId(id);
+    ASSERT_EQ(UnpackId(packed), id);
+    const auto [it, inserted] = by_packed.emplace(packed, id);
+    ASSERT_TRUE(inserted || it->second == id)
+        << '"' << id << "\" packs like \"" << it->second << '"';
+  }
+}
+
+TEST(CodecTest, UpstreamShapedIdsPackSmall) {
+  EXPECT_EQ(PackId("5a61b97b-2c3d-4e5f-8a9b-0c1d2e3f4a5b").size(), 1u + 16u);
+  const std::string wamid = "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBJDQjZCMzlEQUQ5NzZGOTQ4QjMA";
+  EXPECT_EQ(PackId(wamid).size(), 1 + (wamid.size() - 6) * 3 / 4);
+}
+
+TEST(CodecTest, CorruptPackedIdsDoNotUnpack) {
+  EXPECT_FALSE(UnpackId("").has_value());
+  EXPECT_FALSE(UnpackId(std::string("\x01", 1) + std::string(15, 'u')).has_value());
+  EXPECT_FALSE(UnpackId(std::string("\x01", 1) + std::string(17, 'u')).has_value());
+  EXPECT_FALSE(UnpackId("\x03"
+                        "abc")
+                   .has_value());  // padded form of whole groups: no padding
+  EXPECT_FALSE(UnpackId("\x06"
+                        "abc")
+                   .has_value());
+  EXPECT_FALSE(UnpackId("\x07").has_value());
+}
+
+// A pair as most are: one request (a UUID) and its reply (a ~60-character wamid) with a
+// temporary grant.
+TEST(CodecTest, TypicalStateIsSmall) {
+  PairState state;
+  state.requests["5a61b97b-2c3d-4e5f-8a9b-0c1d2e3f4a5b"] = kT0;
+  const Instant replied = kT0 + Millis(1234567);
+  state.replies["wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBJDQjZCMzlEQUQ5NzZGOTQ4QjMA"] = {
+      replied, true, false, replied + kDays7, ReplySource::kUserAction};
+  const std::string bytes = EncodePairState(state);
+  EXPECT_LE(bytes.size(), 80u);  // version 1 of the encoding took 127
+  EXPECT_EQ(DecodePairState(bytes), state);
+}
+
+TEST(CodecTest, StateWithUpstreamShapedIdsRoundTrips) {
+  PairState state = RichState();
+  for (const std::string& id : EdgeIds()) {
+    state.requests[id] = kT0 - Millis(id.size());
+    state.replies[id] = {kT0 + Millis(id.size()), true, false, kT0, ReplySource::kAutomatic};
+    CallFacts call;
+    call.authorization_id = id;
+    call.connected_at = kT0;
+    state.calls["wacid." + id] = call;
+    state.holds[id] = {kT0, kT0 + Millis(1)};
+    state.replays["requests:" + id] = {kT0, id};
+  }
+  const auto decoded = DecodePairState(EncodePairState(state));
+  ASSERT_TRUE(decoded.has_value());
+  EXPECT_EQ(*decoded, state);
 }
 
 }  // namespace

@@ -77,12 +77,19 @@ StoreResult<PairState> MemoryStore::LoadPair(const PairKey& key) {
 }
 
 void MemoryStore::UpdatePair(const PairKey& key, PairMutation mutation, UpdateDone done) {
+  StoreStatus status = Ok{};
   {
     std::lock_guard lock(mu_);
     Pair& pair = pairs_[{key.channel_id, key.destination}];
     PairState next = pair.state;
     std::vector<HistoryEntry> history;
-    if (mutation(next, history)) {
+    if (!mutation(next, history)) {
+      // Refused: nothing changes.
+    } else if (!std::all_of(history.begin(), history.end(), [](const HistoryEntry& entry) {
+                 return entry.event_key == EventKey(entry.event);
+               })) {
+      status = StoreError::kInvalid;  // as SqliteStore, which derives the stored key from the event
+    } else {
       pair.state = std::move(next);
       for (HistoryEntry& entry : history) {
         auto seen = std::find_if(pair.history.begin(), pair.history.end(), [&](const auto& kv) {
@@ -99,7 +106,7 @@ void MemoryStore::UpdatePair(const PairKey& key, PairMutation mutation, UpdateDo
       }
     }
   }
-  done(Ok{});
+  done(status);
 }
 
 StoreResult<std::vector<HistoryEntry>> MemoryStore::LoadHistory(const PairKey& key,

@@ -52,11 +52,24 @@ class SqliteDb {
 namespace {
 
 // Bump on any change to the tables or to the blob encodings (store/codec.cc).
-constexpr std::int64_t kSchemaVersion = 3;
+// 4: pairs carry an integer pair_id; history is keyed by (pair_id, packed event key), its event
+//    blob holds neither the id nor the time; packed ids and delta-coded times in every blob.
+constexpr std::int64_t kSchemaVersion = 4;
 
+// The pair tables, laid out for few bytes per pair (bench/seed.cc measures them) and few pages
+// touched per write:
+// - pairs: one row per (channel, destination): its pair_id and its encoded PairState. The only
+//   table keyed by the text key. Pair ids are handed out from meta.next_pair_id (see
+//   CommitBatch), increasing with a pair's first write within each writing process.
+// - history: one row per (pair, event key). Keyed by pair_id, so a pair's entries share a page
+//   and a new pair's entries append at the end of the tree (full pages) instead of landing at
+//   random. event_key is the packed kind + id (EncodeEventKey), at the event time (the
+//   de-duplication keeps the earliest), event the remaining fields (EncodeEventDetails); the
+//   id and the time are not repeated inside the blob. seq orders the history (see CommitBatch).
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 INSERT OR IGNORE INTO meta VALUES ('tenant_generation', 0);
+INSERT OR IGNORE INTO meta VALUES ('next_pair_id', 1);
 CREATE TABLE IF NOT EXISTS accounts (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS subaccounts (
   id TEXT PRIMARY KEY,
@@ -78,18 +91,17 @@ CREATE TABLE IF NOT EXISTS api_keys (
 CREATE TABLE IF NOT EXISTS pairs (
   channel_id TEXT NOT NULL,
   destination TEXT NOT NULL,
-  version INTEGER NOT NULL,
+  pair_id INTEGER NOT NULL,
   state BLOB NOT NULL,
   PRIMARY KEY (channel_id, destination)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS history (
-  channel_id TEXT NOT NULL,
-  destination TEXT NOT NULL,
-  event_key TEXT NOT NULL,
+  pair_id INTEGER NOT NULL,
+  event_key BLOB NOT NULL,
   seq INTEGER NOT NULL,
   at INTEGER NOT NULL,
   source INTEGER NOT NULL,
   event BLOB NOT NULL,
-  PRIMARY KEY (channel_id, destination, event_key)) WITHOUT ROWID;
+  PRIMARY KEY (pair_id, event_key)) WITHOUT ROWID;
 )sql";
 
 // Binds, steps and resets a cached statement. Bind indexes start at 1.
@@ -187,36 +199,64 @@ const std::string& CacheKey(const PairKey& key) {
   return buffer;
 }
 
-// `next_seq` numbers history entries: increasing within a process, and across processes and
-// restarts roughly in time order (it never falls behind the clock in microseconds).
+// A pair as the writer sees it: its id (0 while it has no row) and its state.
+struct StoredPair {
+  std::int64_t pair_id = 0;
+  PairState state;
+};
+
+StoreResult<StoredPair> ReadStoredPair(SqliteDb& db, const PairKey& key) {
+  Stmt stmt(db, "SELECT pair_id, state FROM pairs WHERE channel_id = ?1 AND destination = ?2");
+  if (!stmt.ok()) return StoreError::kUnavailable;
+  const int rc = stmt.Bind(1, key.channel_id).Bind(2, key.destination).Step();
+  if (rc == SQLITE_DONE) return StoredPair{};
+  if (rc != SQLITE_ROW) return ErrorOf(rc);
+  auto state = DecodePairState(stmt.Blob(1));
+  if (!state || stmt.Int(0) <= 0) return StoreError::kInvalid;
+  return StoredPair{stmt.Int(0), std::move(*state)};
+}
+
+// Writes what one mutation changed of pair `pair_id`; `is_new`: the pair has no row yet.
+// `next_seq` numbers history entries (see CommitBatch).
 template <class NextSeq>
-StoreStatus WritePair(SqliteDb& db, const PairKey& key, const std::string* blob,
-                      const std::vector<HistoryEntry>& history, NextSeq&& next_seq) {
+StoreStatus WritePair(SqliteDb& db, const PairKey& key, std::int64_t pair_id, bool is_new,
+                      const std::string* blob, const std::vector<HistoryEntry>& history,
+                      NextSeq&& next_seq) {
   if (blob) {
-    Stmt upsert(db,
-                "INSERT INTO pairs (channel_id, destination, version, state) "
-                "VALUES (?1, ?2, 1, ?3) ON CONFLICT DO UPDATE SET "
-                "version = version + 1, state = excluded.state");
-    StoreStatus status = Done(upsert.Bind(1, key.channel_id)
-                                  .Bind(2, key.destination)
-                                  .BindBlob(3, blob->data(), blob->size()));
+    StoreStatus status = Ok{};
+    if (is_new) {
+      Stmt insert(db,
+                  "INSERT INTO pairs (channel_id, destination, pair_id, state) "
+                  "VALUES (?1, ?2, ?3, ?4)");
+      status = Done(insert.Bind(1, key.channel_id)
+                        .Bind(2, key.destination)
+                        .Bind(3, pair_id)
+                        .BindBlob(4, blob->data(), blob->size()));
+    } else {
+      Stmt update(db, "UPDATE pairs SET state = ?3 WHERE channel_id = ?1 AND destination = ?2");
+      status = Done(update.Bind(1, key.channel_id)
+                        .Bind(2, key.destination)
+                        .BindBlob(3, blob->data(), blob->size()));
+    }
     if (!status.ok()) return status;
   }
   for (const HistoryEntry& e : history) {
+    // The stored key is derived from the event, so the entry's key must be the event's.
+    if (e.event_key != EventKey(e.event)) return StoreError::kInvalid;
     // One entry per event key; an earlier version of the same fact replaces a later one, as the
     // pair state merges it (min of times), so history does not depend on delivery order.
     Stmt insert(db,
-                "INSERT INTO history (channel_id, destination, event_key, seq, at, source, event) "
-                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO UPDATE SET at = excluded.at, "
+                "INSERT INTO history (pair_id, event_key, seq, at, source, event) "
+                "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO UPDATE SET at = excluded.at, "
                 "source = excluded.source, event = excluded.event WHERE excluded.at < history.at");
-    const std::string event = EncodeEvent(e.event);
-    StoreStatus status = Done(insert.Bind(1, key.channel_id)
-                                  .Bind(2, key.destination)
-                                  .Bind(3, e.event_key)
-                                  .Bind(4, next_seq())
-                                  .Bind(5, ToUnixMillis(EventTime(e.event)))
-                                  .Bind(6, static_cast<std::int64_t>(e.source))
-                                  .BindBlob(7, event.data(), event.size()));
+    const std::string event_key = EncodeEventKey(e.event);
+    const std::string details = EncodeEventDetails(e.event);
+    StoreStatus status = Done(insert.Bind(1, pair_id)
+                                  .BindBlob(2, event_key.data(), event_key.size())
+                                  .Bind(3, next_seq())
+                                  .Bind(4, ToUnixMillis(EventTime(e.event)))
+                                  .Bind(5, static_cast<std::int64_t>(e.source))
+                                  .BindBlob(6, details.data(), details.size()));
     if (!status.ok()) return status;
   }
   return Ok{};
@@ -293,7 +333,8 @@ Result<std::unique_ptr<SqliteStore>, std::string> SqliteStore::Open(const Option
   if (version != 0 && version != kSchemaVersion) {
     db.Exec("ROLLBACK");
     return options.path + " has storage layout " + std::to_string(version) +
-           "; this callgate reads layout " + std::to_string(kSchemaVersion);
+           "; this callgate reads layout " + std::to_string(kSchemaVersion) +
+           " only and does not convert files";
   }
   if (!db.Exec(kSchema) ||
       !db.Exec(("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str()) ||
@@ -505,16 +546,18 @@ StoreResult<std::vector<HistoryEntry>> SqliteStore::LoadHistory(const PairKey& k
   Reader reader = AcquireReader();
   if (!reader.get()) return StoreError::kUnavailable;
   Stmt s(*reader.get(),
-         "SELECT seq, event_key, source, event FROM history "
-         "WHERE channel_id = ?1 AND destination = ?2 AND (?3 = 0 OR seq < ?3) "
-         "ORDER BY seq DESC LIMIT ?4");
+         "SELECT seq, event_key, at, source, event FROM history WHERE pair_id = "
+         "(SELECT pair_id FROM pairs WHERE channel_id = ?1 AND destination = ?2) "
+         "AND (?3 = 0 OR seq < ?3) ORDER BY seq DESC LIMIT ?4");
   s.Bind(1, key.channel_id).Bind(2, key.destination).Bind(3, before_seq).Bind(4, limit);
   std::vector<HistoryEntry> out;
   int rc;
   while ((rc = s.Step()) == SQLITE_ROW) {
-    auto event = DecodeEvent(s.Blob(3));
+    auto event = DecodeEvent(s.Blob(1), FromUnixMillis(s.Int(2)), s.Blob(4));
     if (!event) return StoreError::kInvalid;
-    out.push_back({s.Text(1), static_cast<EventSource>(s.Int(2)), std::move(*event), s.Int(0)});
+    std::string event_key = EventKey(*event);
+    out.push_back(
+        {std::move(event_key), static_cast<EventSource>(s.Int(3)), std::move(*event), s.Int(0)});
   }
   if (rc != SQLITE_DONE) return ErrorOf(rc);
   return out;
@@ -549,6 +592,15 @@ void SqliteStore::WriterLoop() {
   }
 }
 
+// History entries are numbered by `seq`: increasing within a process, and across processes and
+// restarts roughly in time order (it never falls behind the clock in microseconds, counted from
+// 2025-01-01 so the numbers take 6 bytes on disk, not 8, until 2029).
+//
+// Pair ids come from meta.next_pair_id in blocks: a store reserves kPairIdBlock ids at once by
+// advancing it, inside the batch that first needs one, and owns the block only once that batch
+// commits (a rolled-back reservation is forgotten with the batch). So most commits that create
+// pairs touch no meta page, and two processes never hand out the same id. Ids a store does not
+// use before it closes are skipped: pair ids have gaps.
 void SqliteStore::CommitBatch(std::vector<Write>& batch) {
   SqliteDb& db = *writer_db_;
   auto fail_all = [&](StoreError error) {
@@ -562,52 +614,82 @@ void SqliteStore::CommitBatch(std::vector<Write>& batch) {
     return fail_all(StoreError::kUnavailable);
   }
 
-  // A pair written twice in one batch: the second mutation must see the first's result.
-  struct Written {
-    PairState state;
-    std::string encoded;
+  constexpr std::int64_t kPairIdBlock = 1024;
+  std::int64_t next_pair_id = next_pair_id_;  // adopted if the batch commits
+  std::int64_t pair_id_end = pair_id_end_;
+  auto allocate_pair_id = [&]() -> StoreResult<std::int64_t> {
+    if (next_pair_id == pair_id_end) {
+      // All changes of an UPDATE … RETURNING happen at its first step.
+      Stmt reserve(db,
+                   "UPDATE meta SET value = value + ?1 WHERE key = 'next_pair_id' RETURNING value");
+      const int rc = reserve.Bind(1, kPairIdBlock).Step();
+      if (rc != SQLITE_ROW) return ErrorOf(rc);
+      pair_id_end = reserve.Int(0);
+      next_pair_id = pair_id_end - kPairIdBlock;
+      if (next_pair_id <= 0) return StoreError::kInvalid;
+    }
+    return next_pair_id++;
   };
-  std::map<std::pair<std::string, std::string>, Written> written;
+  auto next_seq = [this] {
+    constexpr std::int64_t kSeqEpochMicros = 1'735'689'600'000'000;  // 2025-01-01T00:00:00Z
+    const std::int64_t micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                                    std::chrono::system_clock::now().time_since_epoch())
+                                    .count() -
+                                kSeqEpochMicros;
+    last_seq_ = std::max(last_seq_ + 1, micros);
+    return last_seq_;
+  };
+
+  // A pair written twice in one batch: the second mutation must see the first's result. The
+  // writer reads the file, never the cache: SQLite's write lock is what makes a mutation atomic.
+  std::map<std::pair<std::string, std::string>, StoredPair> written;
+  std::map<std::pair<std::string, std::string>, std::string> encoded;  // states written
   std::vector<StoreStatus> results(batch.size(), Ok{});
-  std::string scratch;  // the writer reads the file, never the cache: SQLite's lock is the truth
   for (std::size_t i = 0; i < batch.size(); ++i) {
     const Write& w = batch[i];
     const auto map_key = std::make_pair(w.key.channel_id, w.key.destination);
-    PairState current;
+    StoredPair current;
     if (const auto it = written.find(map_key); it != written.end()) {
-      current = it->second.state;
-    } else if (auto loaded = ReadPair(db, w.key, scratch); loaded.ok()) {
+      current = it->second;
+    } else if (auto loaded = ReadStoredPair(db, w.key); loaded.ok()) {
       current = std::move(*loaded);
     } else {
       results[i] = loaded.error();
       continue;
     }
-    PairState next = current;
+    PairState next = current.state;
     std::vector<HistoryEntry> history;
     if (!w.mutation(next, history)) continue;
+    const bool is_new = current.pair_id == 0;
+    if (is_new && next == current.state && history.empty()) continue;  // nothing to store
+    std::int64_t pair_id = current.pair_id;
+    if (is_new) {
+      auto allocated = allocate_pair_id();
+      if (!allocated.ok()) {
+        results[i] = allocated.error();
+        continue;
+      }
+      pair_id = *allocated;
+    }
     // Each write is all or nothing inside the batch.
     if (!db.Run("SAVEPOINT write")) {
       results[i] = StoreError::kUnavailable;
       continue;
     }
-    const bool changed = next != current;
-    std::string encoded = changed ? EncodePairState(next) : std::string();
-    results[i] = WritePair(db, w.key, changed ? &encoded : nullptr, history, [this] {
-      const std::int64_t micros = std::chrono::duration_cast<std::chrono::microseconds>(
-                                      std::chrono::system_clock::now().time_since_epoch())
-                                      .count();
-      last_seq_ = std::max(last_seq_ + 1, micros);
-      return last_seq_;
-    });
+    const bool store_state = is_new || next != current.state;
+    std::string blob = store_state ? EncodePairState(next) : std::string();
+    results[i] =
+        WritePair(db, w.key, pair_id, is_new, store_state ? &blob : nullptr, history, next_seq);
     if (!results[i].ok()) {
-      db.Run("ROLLBACK TO write");
-    } else if (changed) {
-      written[map_key] = {std::move(next), std::move(encoded)};
+      db.Run("ROLLBACK TO write");  // an allocated pair id stays unused: ids may have gaps
+    } else {
+      written[map_key] = {pair_id, std::move(next)};
+      if (store_state) encoded[map_key] = std::move(blob);
     }
     db.Run("RELEASE write");
   }
   std::vector<std::size_t> buckets;
-  for (const auto& [map_key, w] : written) {
+  for (const auto& [map_key, blob] : encoded) {
     buckets.push_back(ChangeCounters::Bucket(CacheKey({map_key.first, map_key.second})));
   }
   std::sort(buckets.begin(), buckets.end());
@@ -617,13 +699,15 @@ void SqliteStore::CommitBatch(std::vector<Write>& batch) {
   if (!committed) db.Run("ROLLBACK");
   for (const std::size_t bucket : buckets) counters_->EndChange(bucket);
   // Write through: no other writer can commit before the lock is released.
-  for (const auto& [map_key, w] : written) {
+  for (const auto& [map_key, blob] : encoded) {
     if (!committed) break;
     const std::string& cache_key = CacheKey({map_key.first, map_key.second});
-    cache_.Put(cache_key, counters_->Load(ChangeCounters::Bucket(cache_key)), w.encoded);
+    cache_.Put(cache_key, counters_->Load(ChangeCounters::Bucket(cache_key)), blob);
   }
   counters_->Unlock();
   if (!committed) return fail_all(StoreError::kUnavailable);
+  next_pair_id_ = next_pair_id;
+  pair_id_end_ = pair_id_end;
   for (std::size_t i = 0; i < batch.size(); ++i) batch[i].done(results[i]);
 }
 

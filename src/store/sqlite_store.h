@@ -6,7 +6,14 @@
 // one IMMEDIATE transaction and commits once: group commit, so throughput is not capped by the
 // fsync rate. Reads use a pool of connections and never block on the writer (WAL).
 // Several processes may share the file: writes serialise on SQLite's write lock, and each
-// transaction re-reads what it changes, so pair updates stay atomic across processes.
+// transaction re-reads what it changes (and reserves new pair ids under that lock), so pair
+// updates stay atomic across processes.
+//
+// Layout (storage layout 4; a file of another layout is refused, never converted): each pair has
+// one row in `pairs`, found by (channel, destination), holding an integer pair id and the
+// encoded PairState; its history rows are keyed by (pair id, packed event key), so they sit
+// together and new pairs append. Ids inside the blobs and keys are packed losslessly
+// (store/codec.h); an event's id and time are stored once. sqlite_store.cc has the schema.
 //
 // Pair reads go through a cache of encoded states that other processes' commits invalidate
 // through shared change counters (store/pair_cache.h, the file "<path>-changes"): a hit costs no
@@ -93,6 +100,9 @@ class SqliteStore final : public Store {
   std::deque<Write> queue_;
   bool stopping_ = false;
   std::int64_t last_seq_ = 0;  // writer thread only
+  // Pair ids [next_pair_id_, pair_id_end_) are reserved for this store (writer thread only).
+  std::int64_t next_pair_id_ = 0;
+  std::int64_t pair_id_end_ = 0;
   std::thread writer_;
 };
 

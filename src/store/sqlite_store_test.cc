@@ -20,6 +20,8 @@
 #include <thread>
 #include <vector>
 
+#include "core/hex.h"
+#include "store/codec.h"
 #include "store/store_test_util.h"
 
 namespace callgate {
@@ -118,6 +120,60 @@ TEST(SqliteStoreTest, FileOfAnotherStorageLayoutIsRefusedNotMisread) {
   auto store = SqliteStore::Open({.path = path});
   ASSERT_FALSE(store.ok());
   EXPECT_NE(store.error().find("layout 99"), std::string::npos) << store.error();
+}
+
+// A file written by the previous layout (3: text keys in history, ids inside the event blobs)
+// is refused as it is, never read as layout 4 nor converted behind the operator's back.
+TEST(SqliteStoreTest, FileOfLayout3IsRefusedAndLeftAlone) {
+  TempDir dir;
+  const std::string path = dir.File("store.db");
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db,
+                           "PRAGMA journal_mode=WAL;"
+                           "CREATE TABLE pairs (channel_id TEXT NOT NULL, destination TEXT NOT "
+                           "NULL, version INTEGER NOT NULL, state BLOB NOT NULL, PRIMARY KEY "
+                           "(channel_id, destination)) WITHOUT ROWID;"
+                           "CREATE TABLE history (channel_id TEXT NOT NULL, destination TEXT NOT "
+                           "NULL, event_key TEXT NOT NULL, seq INTEGER NOT NULL, at INTEGER NOT "
+                           "NULL, source INTEGER NOT NULL, event BLOB NOT NULL, PRIMARY KEY "
+                           "(channel_id, destination, event_key)) WITHOUT ROWID;"
+                           "INSERT INTO pairs VALUES ('ch-1', '+15551230001', 1, x'0100000000');"
+                           "PRAGMA user_version = 3;",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK)
+        << sqlite3_errmsg(db);
+    sqlite3_close(db);
+  }
+  auto store = SqliteStore::Open({.path = path});
+  ASSERT_FALSE(store.ok());
+  EXPECT_NE(store.error().find(path + " has storage layout 3"), std::string::npos) << store.error();
+  EXPECT_NE(store.error().find("reads layout 4"), std::string::npos) << store.error();
+  RawDb raw(path);
+  EXPECT_EQ(raw.Query("PRAGMA user_version"), "3");
+  EXPECT_EQ(raw.Query("SELECT group_concat(name) FROM pragma_table_info('pairs')"),
+            "channel_id,destination,version,state");
+  EXPECT_EQ(raw.Query("SELECT count(*) FROM pairs"), "1");
+}
+
+// What a history row holds: the packed key (kind + the UUID's 16 bytes), and no second copy of
+// the id or the time in the event blob; the entry still reads back in full.
+TEST(SqliteStoreTest, HistoryRowHoldsTheIdOnce) {
+  TempDir dir;
+  const std::string path = dir.File("store.db");
+  auto store = OpenOrFail(path);
+  ASSERT_NE(store, nullptr);
+  const std::string id = "5a61b97b-2c3d-4e5f-8a9b-0c1d2e3f4a5b";
+  ASSERT_TRUE(UpdatePairSync(*store, kPair, Request(id, kT0)).ok());
+  RawDb raw(path);
+  EXPECT_EQ(raw.Query("SELECT length(event_key) || ',' || length(event) FROM history"), "17,0");
+  EXPECT_EQ(raw.Query("SELECT at FROM history"), std::to_string(ToUnixMillis(kT0)));
+  auto history = store->LoadHistory(kPair, 0, 10);
+  ASSERT_TRUE(history.ok());
+  ASSERT_EQ(history->size(), 1u);
+  EXPECT_EQ(history->front().event_key, "req:" + id);
+  EXPECT_TRUE(SameEvent(history->front().event, PermissionRequested{id, kT0}));
 }
 
 TEST(SqliteStoreTest, DataSurvivesCloseAndReopen) {
@@ -229,6 +285,50 @@ TEST(SqliteStoreTest, TwoInstancesOnOneFileLoseNoUpdate) {
   }
 }
 
+// Pair ids are handed out under the write lock: two instances creating pairs at the same time
+// never give two pairs one id (which would merge their histories).
+TEST(SqliteStoreTest, TwoInstancesCreatingPairsNeverShareAPairId) {
+  TempDir dir;
+  const std::string path = dir.File("store.db");
+  auto first = OpenOrFail(path);
+  auto second = OpenOrFail(path);
+  ASSERT_NE(first, nullptr);
+  ASSERT_NE(second, nullptr);
+
+  constexpr int kThreadsPerInstance = 2;
+  constexpr int kPairsPerThread = 100;
+  auto destination = [](int t, int i) {
+    return "+1555" + std::to_string(1'000'000 + t * 1000 + i);
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2 * kThreadsPerInstance; ++t) {
+    Store& store = t % 2 == 0 ? static_cast<Store&>(*first) : *second;
+    threads.emplace_back([&store, &destination, t] {
+      for (int i = 0; i < kPairsPerThread; ++i) {
+        EXPECT_TRUE(UpdatePairSync(store, {"ch-1", destination(t, i)},
+                                   Request(destination(t, i), kT0 + Millis(i)))
+                        .ok());
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+
+  RawDb raw(path);
+  constexpr int kPairs = 2 * kThreadsPerInstance * kPairsPerThread;
+  EXPECT_EQ(raw.Query("SELECT count(DISTINCT pair_id) FROM pairs"), std::to_string(kPairs));
+  EXPECT_EQ(raw.Query("SELECT (SELECT value FROM meta WHERE key = 'next_pair_id') > "
+                      "(SELECT max(pair_id) FROM pairs)"),
+            "1");
+  for (int t = 0; t < 2 * kThreadsPerInstance; ++t) {
+    for (int i = 0; i < kPairsPerThread; ++i) {
+      auto history = first->LoadHistory({"ch-1", destination(t, i)}, 0, 10);
+      ASSERT_TRUE(history.ok());
+      ASSERT_EQ(history->size(), 1u) << destination(t, i);
+      EXPECT_EQ(history->front().event_key, RequestKey(destination(t, i)));
+    }
+  }
+}
+
 TEST(SqliteStoreTest, TenantChangeInOneInstanceIsSeenByAnother) {
   TempDir dir;
   const std::string path = dir.File("store.db");
@@ -312,8 +412,9 @@ TEST(SqliteStoreTest, FailedWriteInABatchLeavesNoTraceAndSparesTheOthers) {
   auto store = OpenOrFail(path);
   ASSERT_NE(store, nullptr);
   RawDb raw(path);
-  raw.Exec("CREATE TRIGGER poison BEFORE INSERT ON history WHEN NEW.event_key = '" +
-           RequestKey("poison") + "' BEGIN SELECT RAISE(ABORT, 'poisoned'); END");
+  raw.Exec("CREATE TRIGGER poison BEFORE INSERT ON history WHEN NEW.event_key = x'" +
+           HexEncode(EncodeEventKey(PermissionRequested{.request_id = "poison"})) +
+           "' BEGIN SELECT RAISE(ABORT, 'poisoned'); END");
 
   // Hold the writer inside a first batch so that everything queued next forms one batch.
   std::promise<void> release;

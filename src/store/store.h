@@ -51,7 +51,9 @@ std::string_view EventSourceName(EventSource source);
 // the history reads the same whatever order deliveries came in. The event itself is kept so the
 // history can be folded again (notices).
 struct HistoryEntry {
-  std::string event_key;  // EventKey(event), e.g. "call_terminate:<wacid>"
+  // Must be EventKey(event), e.g. "terminate:<wacid>": stores derive what they keep from the
+  // event and refuse (kInvalid) an update whose entries say otherwise.
+  std::string event_key;
   EventSource source = EventSource::kApi;
   Event event;
   std::int64_t seq = 0;  // assigned by the store, increasing per store

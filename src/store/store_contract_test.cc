@@ -1,5 +1,6 @@
 // The Store contract, run against every backend: what any caller may rely on, whichever store
 // is wired in. A backend passes this suite or it is not a Store.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -452,6 +453,84 @@ TYPED_TEST(StoreContractTest, SameEventKeyOnAnotherPairIsKept) {
   ASSERT_TRUE(UpdatePairSync(this->store(), other, append).ok());
   EXPECT_EQ(HistoryOrFail(this->store(), kPair).size(), 1u);
   EXPECT_EQ(HistoryOrFail(this->store(), other).size(), 1u);
+}
+
+TYPED_TEST(StoreContractTest, HistoryReturnsEveryFieldOfEveryKindOfEvent) {
+  const std::vector<Event> events = EveryEvent();
+  ASSERT_TRUE(UpdatePairSync(this->store(), kPair, [&events](PairState&, auto& h) {
+                for (const Event& event : events) h.push_back(Entry(event));
+                return true;
+              }).ok());
+  const auto history = HistoryOrFail(this->store(), kPair);
+  ASSERT_EQ(history.size(), events.size());
+  for (const Event& event : events) {
+    const auto it = std::find_if(history.begin(), history.end(), [&](const HistoryEntry& e) {
+      return e.event_key == EventKey(event);
+    });
+    ASSERT_NE(it, history.end()) << EventKey(event);
+    EXPECT_TRUE(SameEvent(it->event, event)) << EventKey(event);
+    EXPECT_EQ(it->source, EventSource::kWebhook);
+  }
+}
+
+// Deliveries of the same facts (with repeats that differ in time, source and details) in every
+// order leave the same history: one entry per key, the earliest version.
+TYPED_TEST(StoreContractTest, HistoryIsTheSameWhateverTheDeliveryOrder) {
+  const std::vector<HistoryEntry> deliveries = {
+      Entry(CallTerminated{.call_id = "wacid-1", .at = kT0 + Millis(5), .picked_up = true}),
+      Entry(CallTerminated{.call_id = "wacid-1",
+                           .at = kT0 + Millis(3),
+                           .direction = CallDirection::kUserInitiated,
+                           .authorization_id = "auth-1"},
+            EventSource::kAdmin),
+      Entry(PermissionReplied{.message_id = "wamid.AAAA", .at = kT0, .accepted = true}),
+      Entry(PermissionReplied{.message_id = "wamid.AAAA", .at = kT0 + Millis(1)},
+            EventSource::kApi),
+      Entry(PermissionRequested{.request_id = "5a61b97b-2c3d-4e5f-8a9b-0c1d2e3f4a5b", .at = kT0}),
+  };
+  std::vector<std::size_t> order(deliveries.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::vector<std::vector<HistoryEntry>> histories;
+  int pair = 0;
+  do {
+    const PairKey key{"ch-1", "+1555000" + std::to_string(1000 + pair++)};
+    for (const std::size_t i : order) {
+      ASSERT_TRUE(UpdatePairSync(this->store(), key, [e = deliveries[i]](PairState&, auto& h) {
+                    h.push_back(e);
+                    return true;
+                  }).ok());
+    }
+    auto history = HistoryOrFail(this->store(), key);
+    std::sort(history.begin(), history.end(), [](const HistoryEntry& a, const HistoryEntry& b) {
+      return a.event_key < b.event_key;
+    });
+    histories.push_back(std::move(history));
+  } while (std::next_permutation(order.begin(), order.end()));
+
+  // By key: reply:, req:, terminate:.
+  const std::vector<HistoryEntry> expected = {deliveries[2], deliveries[4], deliveries[1]};
+  for (const auto& history : histories) {
+    ASSERT_EQ(history.size(), expected.size());
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+      EXPECT_EQ(Fields(history[i]), Fields(expected[i]));
+      EXPECT_TRUE(SameEvent(history[i].event, expected[i].event)) << history[i].event_key;
+    }
+  }
+}
+
+// Stores may derive the key they keep from the event, so an entry claiming another key is
+// refused rather than stored under a key its reader would not recognise.
+TYPED_TEST(StoreContractTest, EntryWhoseKeyIsNotItsEventsIsRefused) {
+  const StoreStatus status = UpdatePairSync(this->store(), kPair, [](PairState& state, auto& h) {
+    const Event event = PermissionRequested{.request_id = "req-1", .at = kT0};
+    static_cast<void>(Apply(state, event, kProfile));
+    h.push_back({.event_key = "req:another", .source = EventSource::kApi, .event = event});
+    return true;
+  });
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.error(), StoreError::kInvalid);
+  EXPECT_EQ(LoadOrFail(this->store(), kPair), PairState{});
+  EXPECT_TRUE(HistoryOrFail(this->store(), kPair).empty());
 }
 
 TYPED_TEST(StoreContractTest, LoadHistoryIsNewestFirstAndPaginates) {

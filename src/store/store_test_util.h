@@ -1,6 +1,6 @@
 // Test-only helpers shared by the storage tests: a temporary directory that removes itself, a
-// mutation that records one permission request, and gtest printers for the store's values so a
-// failed comparison shows the data, not raw bytes.
+// mutation that records one permission request, every kind of event and a way to compare them,
+// and gtest printers for the store's values so a failed comparison shows the data, not raw bytes.
 // Every test file that compares PairState or HistoryEntry includes this header, so all of them
 // print these types the same way. Thread-compatible.
 #pragma once
@@ -11,7 +11,10 @@
 #include <filesystem>
 #include <ostream>
 #include <string>
+#include <tuple>
+#include <type_traits>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "core/ledger.h"
@@ -35,6 +38,66 @@ inline PairMutation Request(std::string id, Instant at) {
     if (Apply(state, event, LimitsProfile::kProduction) != ApplyOutcome::kApplied) return false;
     history.push_back({.event_key = EventKey(event), .source = EventSource::kApi, .event = event});
     return true;
+  };
+}
+
+// Every field of an event, for comparing events (they have no operator==).
+inline auto EventFields(const PermissionRequested& e) { return std::tie(e.request_id, e.at); }
+inline auto EventFields(const PermissionReplied& e) {
+  return std::tie(e.message_id, e.at, e.accepted, e.permanent, e.expires_at, e.source);
+}
+inline auto EventFields(const CallConnected& e) {
+  return std::tie(e.call_id, e.at, e.direction, e.authorization_id);
+}
+inline auto EventFields(const CallTerminated& e) {
+  return std::tie(e.call_id, e.at, e.direction, e.picked_up, e.started_at, e.authorization_id);
+}
+inline auto EventFields(const CallRejected& e) {
+  return std::tie(e.call_id, e.at, e.authorization_id);
+}
+inline auto EventFields(const CallbackGranted& e) { return std::tie(e.call_id, e.at); }
+inline auto EventFields(const CallAuthorized& e) {
+  return std::tie(e.authorization_id, e.at, e.expires_at);
+}
+
+inline bool SameEvent(const Event& a, const Event& b) {
+  if (a.index() != b.index()) return false;
+  return std::visit(
+      [&b](const auto& x) {
+        return EventFields(x) == EventFields(std::get<std::decay_t<decltype(x)>>(b));
+      },
+      a);
+}
+
+// Every kind of event, each with every field set, and again with only what it must have; no two
+// share an event key.
+inline std::vector<Event> EveryEvent() {
+  return {
+      PermissionRequested{.request_id = "req-1", .at = kT0},
+      PermissionRequested{.request_id = std::string(300, 'r'), .at = FromUnixMillis(-1)},
+      PermissionReplied{.message_id = "wamid-1",
+                        .at = kT0,
+                        .accepted = true,
+                        .permanent = true,
+                        .expires_at = kT0 + kDays7,
+                        .source = ReplySource::kAutomatic},
+      PermissionReplied{.message_id = "wamid-2", .at = kT0},
+      CallConnected{.call_id = "wacid-1",
+                    .at = kT0,
+                    .direction = CallDirection::kUserInitiated,
+                    .authorization_id = "auth-1"},
+      CallConnected{.call_id = "wacid-2", .at = kT0},
+      CallTerminated{.call_id = "wacid-1",
+                     .at = kT0 + Millis(30),
+                     .direction = CallDirection::kUserInitiated,
+                     .picked_up = true,
+                     .started_at = kT0 + Millis(1),
+                     .authorization_id = "auth-1"},
+      CallTerminated{.call_id = "wacid-2", .at = kT0},
+      CallRejected{.call_id = "wacid-3", .at = kT0, .authorization_id = "auth-3"},
+      CallRejected{.call_id = "wacid-4", .at = kT0},
+      CallbackGranted{.call_id = "wacid-5", .at = kT0},
+      CallAuthorized{.authorization_id = "auth-6", .at = kT0, .expires_at = kT0 + Millis(300000)},
   };
 }
 
