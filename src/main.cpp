@@ -20,14 +20,15 @@ Instant SystemNow() {
   return std::chrono::time_point_cast<Millis>(std::chrono::system_clock::now());
 }
 
-std::unique_ptr<SqliteStore> OpenStore(const std::string& data_dir) {
+std::unique_ptr<SqliteStore> OpenStore(
+    const std::string& data_dir, std::size_t cache_bytes = SqliteStore::Options{}.cache_bytes) {
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
   if (ec) {
     std::cerr << "error: cannot create data directory " << data_dir << ": " << ec.message() << "\n";
     return nullptr;
   }
-  auto store = SqliteStore::Open({.path = data_dir + "/callgate.db"});
+  auto store = SqliteStore::Open({.path = data_dir + "/callgate.db", .cache_bytes = cache_bytes});
   if (!store) {
     std::cerr << "error: " << store.error() << "\n";
     return nullptr;
@@ -63,6 +64,7 @@ struct ServeFlags {
   std::vector<std::string> meta_app_secrets;
   std::string meta_verify_token;
   int call_hold = 90;
+  std::size_t cache_mb = SqliteStore::Options{}.cache_bytes >> 20;
 };
 
 int Serve(const std::string& data_dir, const ServeFlags& flags) {
@@ -82,7 +84,7 @@ int Serve(const std::string& data_dir, const ServeFlags& flags) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  auto store = OpenStore(data_dir);
+  auto store = OpenStore(data_dir, flags.cache_mb << 20);
   if (!store) return 1;
   std::optional<std::string> demo_key;
   if (flags.demo) {
@@ -187,6 +189,12 @@ int main(int argc, char** argv) {
                    "Seconds a call authorisation holds a start_call slot without a webhook")
       ->envname("CALLGATE_CALL_HOLD")
       ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  serve
+      ->add_option("--cache-mb", serve_flags.cache_mb,
+                   "MiB of pair states cached for status reads (0: every read goes to the file)")
+      ->envname("CALLGATE_CACHE_MB")
+      ->check(CLI::Range(0, 1 << 20))
       ->capture_default_str();
 
   CLI::App* admin = app.add_subcommand("admin", "Manage tenants in the embedded store");

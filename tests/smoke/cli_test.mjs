@@ -99,6 +99,7 @@ test('CALLGATE_* variables configure serve; admin changes reach the running serv
     CALLGATE_LISTEN: '127.0.0.1:0',
     CALLGATE_DATA_DIR: dataDir,
     CALLGATE_THREADS: '1',
+    CALLGATE_CACHE_MB: '0',
   });
   const auth = { headers: { Authorization: `Bearer ${key}` } };
   assert.equal((await fetch(target(port, 'acme-eu', 'wa-main'), auth)).status, 200);
@@ -128,6 +129,13 @@ test('CALLGATE_* variables configure serve; admin changes reach the running serv
   child.kill('SIGTERM');
   const code = await new Promise((r) => child.on('exit', r));
   assert.equal(code, 0);
+});
+
+test('serve refuses a cache size that is not a number of MiB', () => {
+  const r = spawnSync(binary, ['serve', '--cache-mb', 'lots', '--data-dir', dataDir],
+    { encoding: 'utf8' });
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /cache-mb/);
 });
 
 test('serve refuses a bad --listen with a clear message', () => {
