@@ -91,6 +91,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
                               ? http::status::request_header_fields_too_large
                               : http::status::bad_request;
       keep_alive_ = false;
+      head_ = false;
       return Write(server_.rejection_(status));
     }
     ++server_.in_flight_;
@@ -98,6 +99,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     HttpRequest req = parser_->release();
     keep_alive_ = req.keep_alive();
     version_ = req.version();
+    head_ = req.method() == http::verb::head;
     // A response given while the handler is still on this connection's thread is written right
     // after it returns; one given later, from another thread (a durable write's completion),
     // is posted to this connection's thread.
@@ -153,7 +155,8 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     Read();
   }
 
-  // The status line, the handler's fields, Connection and Content-Length, then the body.
+  // The status line, the handler's fields, Connection and Content-Length, then the body (none
+  // for HEAD: RFC 9112 §6.3, the client reads no body whatever Content-Length says).
   void Serialize(const HttpResponse& res, bool keep_alive) {
     out_.clear();
     out_ += version_ == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
@@ -179,7 +182,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     out_ += "Content-Length: ";
     out_ += std::to_string(res.body().size());
     out_ += "\r\n\r\n";
-    out_ += res.body();
+    if (!head_) out_ += res.body();
   }
 
   void Close() {
@@ -201,6 +204,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
   bool closed_ = false;
   bool keep_alive_ = true;
   unsigned version_ = 11;
+  bool head_ = false;                            // the request being answered is a HEAD
   std::string out_;                              // the response being written
   std::atomic<std::thread::id> handler_thread_;  // set while the handler runs
   std::optional<HttpResponse> pending_;          // a response given during the handler
