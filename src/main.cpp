@@ -28,7 +28,10 @@ std::unique_ptr<SqliteStore> OpenStore(
     std::cerr << "error: cannot create data directory " << data_dir << ": " << ec.message() << "\n";
     return nullptr;
   }
-  auto store = SqliteStore::Open({.path = data_dir + "/callgate.db", .cache_bytes = cache_bytes});
+  // A commit's responses reach the server threads together (HttpServer::ResponseBatch).
+  auto store = SqliteStore::Open({.path = data_dir + "/callgate.db",
+                                  .cache_bytes = cache_bytes,
+                                  .completion_scope = HttpServer::ResponseBatch::Run});
   if (!store) {
     std::cerr << "error: " << store.error() << "\n";
     return nullptr;

@@ -1,5 +1,6 @@
 #include "http/server.h"
 
+#include <algorithm>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
@@ -108,10 +109,22 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
         self->pending_.emplace(std::move(res));
         return;
       }
-      asio::post(self->socket_.get_executor(), [self, res = std::move(res)]() mutable {
+      auto write = [self, res = std::move(res)]() mutable {
         --self->server_.in_flight_;
         self->Write(std::move(res));
-      });
+      };
+      if (ResponseBatch* batch = ResponseBatch::current_) {
+        const auto executor = self->socket_.get_executor();
+        auto it = std::find_if(batch->writes_.begin(), batch->writes_.end(),
+                               [&](const auto& entry) { return entry.first == executor; });
+        if (it == batch->writes_.end()) {
+          batch->writes_.emplace_back(executor, std::vector<std::function<void()>>());
+          it = std::prev(batch->writes_.end());
+        }
+        it->second.emplace_back(std::move(write));
+        return;
+      }
+      asio::post(self->socket_.get_executor(), std::move(write));
     };
     handler_thread_ = std::this_thread::get_id();
     try {
@@ -209,6 +222,19 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
   std::atomic<std::thread::id> handler_thread_;  // set while the handler runs
   std::optional<HttpResponse> pending_;          // a response given during the handler
 };
+
+thread_local HttpServer::ResponseBatch* HttpServer::ResponseBatch::current_ = nullptr;
+
+HttpServer::ResponseBatch::ResponseBatch() : outer_(current_) { current_ = this; }
+
+HttpServer::ResponseBatch::~ResponseBatch() {
+  current_ = outer_;
+  for (auto& [executor, writes] : writes_) {
+    asio::post(executor, [writes = std::move(writes)]() mutable {
+      for (auto& write : writes) write();
+    });
+  }
+}
 
 // Once a second per thread: closes the connections of that thread whose deadline passed.
 struct HttpServer::Sweeper {

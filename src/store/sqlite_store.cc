@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
 #include <map>
 #include <unordered_map>
@@ -34,6 +35,7 @@ class SqliteDb {
     return rc == SQLITE_DONE || rc == SQLITE_ROW;
   }
   std::string Error() const { return sqlite3_errmsg(db_); }
+  sqlite3* raw() const { return db_; }
   sqlite3_stmt* Statement(const char* sql) {
     auto [it, inserted] = statements_.try_emplace(sql, nullptr);
     if (inserted && sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &it->second,
@@ -311,8 +313,10 @@ Result<std::unique_ptr<SqliteDb>, std::string> SqliteStore::Connect() {
   sqlite3_busy_timeout(raw, 10000);
   // Reads map the file (no pread per page) and keep up to 64 MiB of pages per connection: with a
   // million pairs the default 2 MiB cache sent 15 % of a status request's CPU to pread.
+  // Checkpoints are the checkpointer thread's (CheckpointerLoop), never a committing thread's.
   if (!db->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; "
-                "PRAGMA mmap_size=1073741824; PRAGMA cache_size=-65536;")) {
+                "PRAGMA mmap_size=1073741824; PRAGMA cache_size=-65536; "
+                "PRAGMA wal_autocheckpoint=0;")) {
     return "cannot configure " + options_.path + ": " + db->Error();
   }
   return db;
@@ -348,6 +352,11 @@ Result<std::unique_ptr<SqliteStore>, std::string> SqliteStore::Open(const Option
   auto writer_db = store->Connect();
   if (!writer_db) return writer_db.error();
   store->writer_db_ = std::move(*writer_db);
+  auto checkpoint_db = store->Connect();
+  if (!checkpoint_db) return checkpoint_db.error();
+  store->checkpoint_db_ = std::move(*checkpoint_db);
+  sqlite3_wal_hook(store->writer_db_->raw(), &SqliteStore::OnWalCommit, store.get());
+  store->checkpointer_ = std::thread([s = store.get()] { s->CheckpointerLoop(); });
   store->writer_ = std::thread([s = store.get()] { s->WriterLoop(); });
   return store;
 }
@@ -359,6 +368,12 @@ SqliteStore::~SqliteStore() {
   }
   queue_cv_.notify_all();
   if (writer_.joinable()) writer_.join();
+  {
+    std::lock_guard lock(checkpoint_mu_);
+    checkpoint_stopping_ = true;
+  }
+  checkpoint_cv_.notify_all();
+  if (checkpointer_.joinable()) checkpointer_.join();
 }
 
 SqliteStore::Reader SqliteStore::AcquireReader() {
@@ -589,6 +604,62 @@ void SqliteStore::WriterLoop() {
     }
     CommitBatch(batch);
     batch.clear();
+    // The checkpointer fell far behind (starved of CPU, or held up by readers): copy here, as
+    // SQLite's own checkpoints do, waiting for a pass in progress, so the WAL stays bounded.
+    if (wal_pages_ / 4 >= options_.checkpoint_pages) {
+      sqlite3_wal_checkpoint_v2(writer_db_->raw(), nullptr, SQLITE_CHECKPOINT_FULL, nullptr,
+                                nullptr);
+      wal_pages_ = 0;
+    }
+  }
+}
+
+int SqliteStore::OnWalCommit(void* arg, sqlite3*, const char*, int pages) {
+  auto* store = static_cast<SqliteStore*>(arg);
+  store->wal_pages_ = pages;
+  if (pages >= store->options_.checkpoint_pages) {
+    {
+      std::lock_guard lock(store->checkpoint_mu_);
+      store->checkpoint_due_ = true;
+    }
+    store->checkpoint_cv_.notify_one();
+  }
+  return SQLITE_OK;
+}
+
+// Checkpoints run beside the commits (PASSIVE: they copy what is committed and block nobody), so
+// a commit never waits for one; the default, a checkpoint inside the commit that fills the WAL,
+// held every write queued behind it for as long as copying and syncing 4 MiB takes. SQLite
+// starts the WAL over only when a transaction begins with every frame copied, which commits
+// arriving during the copy prevent; so passes repeat until little is left, and the last one
+// holds commit_mu_: the next commit then finds the WAL fully copied and writes it from the start
+// (unless a reader still reads frames of it; then the next round does).
+void SqliteStore::CheckpointerLoop() {
+  sqlite3* db = checkpoint_db_->raw();
+  auto pass = [db] {
+    int log = 0;
+    int copied = 0;
+    const int rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
+    return rc == SQLITE_OK ? log - copied : -1;  // frames left to copy; -1: busy or failed
+  };
+  const int small = std::max(1, options_.checkpoint_pages / 16);
+  for (;;) {
+    {
+      std::unique_lock lock(checkpoint_mu_);
+      checkpoint_cv_.wait(lock, [&] { return checkpoint_stopping_ || checkpoint_due_; });
+      if (checkpoint_stopping_) return;
+      checkpoint_due_ = false;
+    }
+    // Passes continue while what is left shrinks fast; the last one, under commit_mu_, copies
+    // what the commits of the one before added (even a pass that copied everything ran beside
+    // a commit that is now adding frames).
+    int left = pass();
+    for (int before = INT_MAX; left > small && left < before / 2;) {
+      before = left;
+      left = pass();
+    }
+    std::lock_guard commits(commit_mu_);
+    pass();
   }
 }
 
@@ -604,8 +675,9 @@ void SqliteStore::WriterLoop() {
 void SqliteStore::CommitBatch(std::vector<Write>& batch) {
   SqliteDb& db = *writer_db_;
   auto fail_all = [&](StoreError error) {
-    for (Write& w : batch) w.done(error);
+    Complete(batch, std::vector<StoreStatus>(batch.size(), error));
   };
+  std::lock_guard commit(commit_mu_);
   // Writers of every process take turns here, so the change counters tell readers exactly when
   // a commit may be in flight (pair_cache.h).
   if (!counters_->Lock()) return fail_all(StoreError::kUnavailable);
@@ -708,7 +780,18 @@ void SqliteStore::CommitBatch(std::vector<Write>& batch) {
   if (!committed) return fail_all(StoreError::kUnavailable);
   next_pair_id_ = next_pair_id;
   pair_id_end_ = pair_id_end;
-  for (std::size_t i = 0; i < batch.size(); ++i) batch[i].done(results[i]);
+  Complete(batch, results);
+}
+
+void SqliteStore::Complete(std::vector<Write>& batch, const std::vector<StoreStatus>& results) {
+  auto deliver = [&] {
+    for (std::size_t i = 0; i < batch.size(); ++i) batch[i].done(results[i]);
+  };
+  if (options_.completion_scope) {
+    options_.completion_scope(deliver);
+  } else {
+    deliver();
+  }
 }
 
 }  // namespace callgate

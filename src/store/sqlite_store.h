@@ -4,7 +4,9 @@
 //
 // Pair updates go through one writer thread that takes every queued mutation, runs them all in
 // one IMMEDIATE transaction and commits once: group commit, so throughput is not capped by the
-// fsync rate. Reads use a pool of connections and never block on the writer (WAL).
+// fsync rate. Reads use a pool of connections and never block on the writer (WAL). A checkpointer
+// thread copies committed WAL pages into the database once the WAL holds `checkpoint_pages`, so
+// commits never wait for a checkpoint (see CommitBatch).
 // Several processes may share the file: writes serialise on SQLite's write lock, and each
 // transaction re-reads what it changes (and reserves new pair ids under that lock), so pair
 // updates stay atomic across processes.
@@ -24,6 +26,7 @@
 
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -44,6 +47,13 @@ class SqliteStore final : public Store {
     std::string path;
     int max_batch = 1024;                // mutations per group commit
     std::size_t cache_bytes = 64 << 20;  // pair state cache; 0 disables it
+    // WAL pages that start a background checkpoint. A page changed several times between two
+    // checkpoints is copied once, so larger means fewer bytes written (and a larger WAL file).
+    int checkpoint_pages = 16384;
+    // Runs `deliver`, which calls the UpdateDone callbacks of one commit on the writer thread;
+    // e.g. inside a batch that wakes the callers' threads once (main.cpp wires the HTTP
+    // server's). Unset: `deliver` is called directly.
+    std::function<void(const std::function<void()>& deliver)> completion_scope;
   };
 
   // Opens (creating if needed) the database and starts the writer. Error: a readable reason.
@@ -77,6 +87,11 @@ class SqliteStore final : public Store {
   Reader AcquireReader();
   void WriterLoop();
   void CommitBatch(std::vector<Write>& batch);
+  // Calls every write's done with its result (one per write), inside the completion scope.
+  void Complete(std::vector<Write>& batch, const std::vector<StoreStatus>& results);
+  void CheckpointerLoop();
+  // The writer connection's WAL hook: notes the WAL's size and wakes the checkpointer.
+  static int OnWalCommit(void* store, sqlite3* db, const char* name, int pages);
   // Runs `body` in an IMMEDIATE transaction on the tenant connection and bumps the generation.
   template <class Body>
   StoreStatus TenantWrite(Body&& body);
@@ -95,6 +110,7 @@ class SqliteStore final : public Store {
   std::unique_ptr<SqliteDb> tenant_db_;
 
   std::unique_ptr<SqliteDb> writer_db_;  // only the writer thread touches it
+  std::mutex commit_mu_;  // held by a commit, and by the checkpointer finishing a checkpoint
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;
   std::deque<Write> queue_;
@@ -104,6 +120,14 @@ class SqliteStore final : public Store {
   std::int64_t next_pair_id_ = 0;
   std::int64_t pair_id_end_ = 0;
   std::thread writer_;
+
+  std::unique_ptr<SqliteDb> checkpoint_db_;  // only the checkpointer thread touches it
+  std::mutex checkpoint_mu_;
+  std::condition_variable checkpoint_cv_;
+  bool checkpoint_due_ = false;
+  int wal_pages_ = 0;  // after the last commit (writer thread only)
+  bool checkpoint_stopping_ = false;
+  std::thread checkpointer_;
 };
 
 }  // namespace callgate

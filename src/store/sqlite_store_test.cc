@@ -13,6 +13,8 @@
 #include <condition_variable>
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <mutex>
 #include <set>
@@ -406,6 +408,86 @@ TEST(SqliteStoreTest, UpdateOfCorruptStateFailsAndKeepsTheBytes) {
 // One group commit holding writes that fail between their state and their history: they leave
 // no trace, and the writes around them in the batch, on the same pairs, still land and see only
 // what committed before them.
+// Writes `pairs` new pairs from 8 threads, each keeping 16 writes in flight, so commits follow
+// each other without pause (as under load), then waits for all of them.
+void WriteNewPairsContinuously(SqliteStore& store, int pairs) {
+  constexpr int kThreads = 8;
+  constexpr int kInFlight = 16;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::mutex mu;
+      std::condition_variable cv;
+      int in_flight = 0;
+      for (int i = t; i < pairs; i += kThreads) {
+        {
+          std::unique_lock lock(mu);
+          cv.wait(lock, [&] { return in_flight < kInFlight; });
+          ++in_flight;
+        }
+        const std::string id = "req-" + std::to_string(i);
+        store.UpdatePair({"ch-1", "+1555" + std::to_string(1000000 + i)},
+                         Request(id, kT0 + Millis(i)), [&](StoreStatus status) {
+                           if (!status.ok()) ++failures;
+                           std::lock_guard lock(mu);
+                           --in_flight;
+                           cv.notify_one();
+                         });
+      }
+      std::unique_lock lock(mu);
+      cv.wait(lock, [&] { return in_flight == 0; });
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+}
+
+// Checkpoints run beside the commits; a WAL that commits keep appending to must still be copied
+// whole and started over, or it grows with everything ever written. Each start-over bumps the
+// checkpoint sequence number in the WAL header (bytes 12-15, big-endian); the file never shrinks
+// while the store is open, so its size at the end is the most it ever held.
+TEST(SqliteStoreTest, WalIsCopiedAndStartedOverWhileWritesContinue) {
+  constexpr int kPairs = 20000;
+  struct Wal {
+    std::uintmax_t bytes = 0;
+    std::uint32_t restarts = 0;
+  };
+  auto wal_after_writes = [&](int checkpoint_pages) -> Wal {
+    TempDir dir;
+    const std::string path = dir.File("store.db");
+    auto store = SqliteStore::Open({.path = path, .checkpoint_pages = checkpoint_pages});
+    if (!store.ok()) {
+      ADD_FAILURE() << store.error();
+      return {};
+    }
+    WriteNewPairsContinuously(**store, kPairs);
+    Wal wal{.bytes = std::filesystem::file_size(path + "-wal")};
+    std::ifstream file(path + "-wal", std::ios::binary);
+    unsigned char header[16] = {};
+    file.read(reinterpret_cast<char*>(header), sizeof header);
+    for (int i = 12; i < 16; ++i) wal.restarts = wal.restarts << 8 | header[i];
+    // Everything is there, and still there after a close and a reopen.
+    for (int pass = 0; pass < 2; ++pass) {
+      for (int i = 0; i < kPairs; i += 97) {
+        auto state = (*store)->LoadPair({"ch-1", "+1555" + std::to_string(1000000 + i)});
+        EXPECT_TRUE(state.ok() && state->requests.contains("req-" + std::to_string(i))) << i;
+      }
+      store->reset();
+      if (pass == 0) store = SqliteStore::Open({.path = path});
+      if (!store.ok()) return {};
+    }
+    return wal;
+  };
+  const Wal never_checkpointed = wal_after_writes(1 << 30);
+  const Wal checkpointed = wal_after_writes(64);
+  EXPECT_EQ(never_checkpointed.restarts, 0u);
+  EXPECT_GT(never_checkpointed.bytes, std::uintmax_t{8} << 20) << "the load wrote too little";
+  EXPECT_GE(checkpointed.restarts, 5u);
+  EXPECT_LT(checkpointed.bytes, never_checkpointed.bytes / 2)
+      << "checkpointed: " << checkpointed.bytes << " bytes, never: " << never_checkpointed.bytes;
+}
+
 TEST(SqliteStoreTest, FailedWriteInABatchLeavesNoTraceAndSparesTheOthers) {
   TempDir dir;
   const std::string path = dir.File("store.db");

@@ -33,8 +33,10 @@ class TestServer {
     dir_ = std::filesystem::temp_directory_path() /
            ("callgate-e2e-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
     std::filesystem::create_directories(dir_);
-    auto store =
-        SqliteStore::Open({.path = (dir_ / "callgate.db").string(), .cache_bytes = cache_bytes});
+    // Wired as main.cpp wires it.
+    auto store = SqliteStore::Open({.path = (dir_ / "callgate.db").string(),
+                                    .cache_bytes = cache_bytes,
+                                    .completion_scope = HttpServer::ResponseBatch::Run});
     if (!store) throw std::runtime_error(store.error());
     store_ = std::move(*store);
     tenants_ = std::make_unique<TenantDirectory>(*store_, Millis(0));

@@ -14,9 +14,12 @@
 #include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <fstream>
 #include <future>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -659,6 +662,60 @@ TEST(TransportWriteTest, ResponsesGivenLaterFromAnotherThreadKeepThePipelineOrde
   }
   EXPECT_EQ(c.WaitForEnd(seconds(2)), End::kEof);
   EXPECT_EQ(c.received(), "");
+}
+
+// Responses given inside an HttpServer::ResponseBatch (as the store's writer gives a commit's)
+// are held until the batch ends, then all written, each to its own connection, on connections
+// spread over both server threads.
+TEST(TransportWriteTest, ResponsesGivenInABatchAreWrittenWhenItEnds) {
+  constexpr int kConnections = 6;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::pair<std::string, Respond>> held;  // target, respond
+  ServerOptions options;
+  options.port = 0;
+  options.threads = 2;
+  HttpServer server(
+      options,
+      [&](HttpRequest&& request, Respond respond) {
+        std::lock_guard lock(mu);
+        held.emplace_back(std::string(request.target()), std::move(respond));
+        cv.notify_all();
+      },
+      [](boost::beast::http::status status) { return HttpResponse(status, 11); });
+  ASSERT_TRUE(server.Listen().ok());
+  std::thread serving([&] { server.Run(); });
+
+  std::vector<std::unique_ptr<RawConnection>> clients;
+  for (int i = 0; i < kConnections; ++i) {
+    clients.push_back(std::make_unique<RawConnection>(server.port()));
+    clients.back()->Write(Get("/c" + std::to_string(i)));
+  }
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, seconds(5), [&] { return held.size() == kConnections; }));
+  }
+  {
+    HttpServer::ResponseBatch batch;
+    for (auto& [target, respond] : held) {
+      HttpResponse res(boost::beast::http::status::ok, 11);
+      res.body() = "answer to " + target;
+      respond(std::move(res));
+    }
+    for (auto& client : clients) {
+      EXPECT_EQ(client->WaitForEnd(milliseconds(100)), End::kOpen);
+      EXPECT_EQ(client->received(), "") << "written before the batch ended";
+    }
+  }
+  for (int i = 0; i < kConnections; ++i) {
+    const auto res = clients[i]->ReadResponse();
+    ASSERT_TRUE(res) << i;
+    EXPECT_EQ(res->status, 200);
+    EXPECT_EQ(res->body, "answer to /c" + std::to_string(i));
+  }
+  held.clear();  // the connections they hold go before the server
+  server.Stop();
+  serving.join();
 }
 
 // --- Requests arriving in pieces -----------------------------------------------------------------
