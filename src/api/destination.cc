@@ -2,6 +2,7 @@
 
 #include <phonenumbers/phonenumberutil.h>
 
+#include <cstdint>
 #include <set>
 #include <vector>
 
@@ -11,43 +12,46 @@ namespace {
 using i18n::phonenumbers::PhoneNumber;
 using i18n::phonenumbers::PhoneNumberUtil;
 
-// Whether `cc` is a country calling code libphonenumber knows: asked once, then a table lookup
-// (asking per request allocated a list of region names every time).
-bool KnownCallingCode(const PhoneNumberUtil& util, int cc) {
-  static const std::vector<bool> kKnown = [&util] {
-    std::vector<bool> known(1000, false);
+// libphonenumber's possible-number test depends only on the calling code and the length of the
+// national significant number (leading zeros included): it compares that length with the
+// possible lengths of the code's main region. So it is asked once per (code, length), at first
+// use, and a request costs a table lookup; asking per request cost ~1.5k instructions and a list
+// of region names allocated inside libphonenumber. Bit n of kPossibleLengths[cc]: a national
+// number of n digits is possible after calling code cc (0: cc is not a calling code).
+constexpr std::size_t kMaxNationalDigits = 17;
+
+const std::vector<std::uint32_t>& PossibleLengths(const PhoneNumberUtil& util) {
+  static const std::vector<std::uint32_t> kPossibleLengths = [&util] {
+    std::vector<std::uint32_t> lengths(1000, 0);
     std::set<int> codes;
     util.GetSupportedCallingCodes(&codes);
-    for (const int code : codes) {
-      if (code > 0 && code < 1000) known[static_cast<std::size_t>(code)] = true;
+    for (const int cc : codes) {
+      if (cc <= 0 || cc >= 1000) continue;
+      std::uint64_t national = 1;  // 1, 10, 100, ...: n digits
+      for (std::size_t n = 1; n <= kMaxNationalDigits; ++n, national *= 10) {
+        PhoneNumber number;
+        number.set_country_code(cc);
+        number.set_national_number(national);
+        if (util.IsPossibleNumber(number)) lengths[static_cast<std::size_t>(cc)] |= 1u << n;
+      }
     }
-    return known;
+    return lengths;
   }();
-  return kKnown[static_cast<std::size_t>(cc)];
+  return kPossibleLengths;
 }
 
 // The possible-number test on "+digits" without PhoneNumberUtil::Parse, whose regular
 // expressions cost ~6 µs a call, more than the rest of a status request. Country calling codes
 // are prefix-free, so at most one 1–3 digit prefix is a known code.
 bool PossibleFast(const PhoneNumberUtil& util, std::string_view digits) {
+  const std::vector<std::uint32_t>& possible = PossibleLengths(util);
   for (std::size_t cc_len = 1; cc_len <= 3 && cc_len < digits.size(); ++cc_len) {
-    int cc = 0;
-    for (std::size_t i = 0; i < cc_len; ++i) cc = cc * 10 + (digits[i] - '0');
-    if (!KnownCallingCode(util, cc)) continue;
-    const std::string_view national = digits.substr(cc_len);
-    if (national.size() > 17) return false;
-    std::size_t zeros = 0;
-    while (zeros < national.size() && national[zeros] == '0') ++zeros;
-    // An all-zero national number is the number 0 ("0") after zeros - 1 leading zeros.
-    if (zeros == national.size()) --zeros;
-    PhoneNumber number;
-    number.set_country_code(cc);
-    number.set_national_number(std::stoull(std::string(national)));
-    if (zeros > 0) {
-      number.set_italian_leading_zero(true);
-      if (zeros > 1) number.set_number_of_leading_zeros(static_cast<int>(zeros));
-    }
-    return util.IsPossibleNumber(number);
+    std::size_t cc = 0;
+    for (std::size_t i = 0; i < cc_len; ++i)
+      cc = cc * 10 + static_cast<std::size_t>(digits[i] - '0');
+    if (possible[cc] == 0) continue;
+    const std::size_t national = digits.size() - cc_len;
+    return national <= kMaxNationalDigits && (possible[cc] >> national & 1u) != 0;
   }
   return false;
 }

@@ -4,6 +4,8 @@
 #include <phonenumbers/phonenumberutil.h>
 
 #include <random>
+#include <set>
+#include <string>
 
 namespace callgate {
 namespace {
@@ -76,6 +78,40 @@ TEST(DestinationTest, AgreesWithLibphonenumberOnRandomNumbers) {
   // Accepting more happens only when a national digit follows the code as a leading zero,
   // which the full parse strips as a trunk prefix; keep it rare.
   EXPECT_LT(disagreements, 200);
+}
+
+// The fast path's table (possible lengths per calling code) against libphonenumber's own test
+// on the number itself, for every calling code, every national length and leading zeros.
+TEST(DestinationTest, FastPathAgreesWithLibphonenumberForEveryCallingCodeAndLength) {
+  const PhoneNumberUtil& util = *PhoneNumberUtil::GetInstance();
+  std::set<int> codes;
+  util.GetSupportedCallingCodes(&codes);
+  ASSERT_GT(codes.size(), 200u);
+  std::mt19937_64 rng(11);
+  for (const int cc : codes) {
+    for (int length = 1; length <= 15 - static_cast<int>(std::to_string(cc).size()); ++length) {
+      for (int sample = 0; sample < 4; ++sample) {
+        std::string national;
+        const int zeros = sample == 0 ? 0 : static_cast<int>(rng() % 3);
+        for (int i = 0; i < length; ++i) {
+          national +=
+              i < zeros ? '0' : static_cast<char>('0' + (i == zeros ? 1 + rng() % 9 : rng() % 10));
+        }
+        i18n::phonenumbers::PhoneNumber number;
+        number.set_country_code(cc);
+        const std::size_t first = national.find_first_not_of('0');
+        number.set_national_number(
+            first == std::string::npos ? 0 : std::stoull(national.substr(first)));
+        const int leading = first == std::string::npos ? length - 1 : static_cast<int>(first);
+        if (leading > 0) {
+          number.set_italian_leading_zero(true);
+          if (leading > 1) number.set_number_of_leading_zeros(leading);
+        }
+        const std::string digits = std::to_string(cc) + national;
+        EXPECT_EQ(PossibleWithoutParse(digits), util.IsPossibleNumber(number)) << "+" << digits;
+      }
+    }
+  }
 }
 
 }  // namespace
