@@ -121,7 +121,7 @@ HttpResponse Api::Reject(http::status status) {
 void Api::Handle(HttpRequest&& request, Respond respond) {
   const Instant now = clock_();
   const Target target = SplitTarget(View(request.target()));
-  const std::vector<std::string_view> seg = PathSegments(target.path);
+  const Segments seg = PathSegments(target.path);
   const http::verb method = request.method();
 
   auto not_allowed = [&](std::string_view allow) {
@@ -161,11 +161,11 @@ void Api::Handle(HttpRequest&& request, Respond respond) {
   respond(ErrorResponse(ApiError::kPathNotFound, now));
 }
 
-Result<const Account*, ApiError> Api::Authenticate(const HttpRequest& request,
-                                                   const TenantSnapshot& tenants, Instant now) {
+Result<const Account*, ApiError> Api::Authenticate(
+    const HttpRequest& request, const std::shared_ptr<const TenantSnapshot>& tenants, Instant now) {
   const auto header = request.find(http::field::authorization);
   if (header == request.end()) return ApiError::kUnauthenticated;
-  const Account* account = callgate::Authenticate(tenants, BearerToken(View(header->value())));
+  const Account* account = AuthenticateCached(tenants, BearerToken(View(header->value())));
   if (!account) return ApiError::kUnauthenticated;
   if (options_.rate_limit_per_second > 0) {
     std::lock_guard lock(buckets_mu_);
@@ -184,7 +184,7 @@ Result<Api::PairRequest, ApiError> Api::ResolvePair(const HttpRequest& request,
                                                     std::optional<ApiError> body_error) {
   PairRequest pair;
   pair.tenants = tenants_.Current(now);
-  auto account = Authenticate(request, *pair.tenants, now);
+  auto account = Authenticate(request, pair.tenants, now);
   if (!account) return account.error();
   pair.account = *account;
   const Subaccount* sub = pair.tenants->FindSubaccount(std::string(subaccount_id));

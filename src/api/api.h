@@ -47,8 +47,9 @@ class Api {
     PairKey key;
   };
 
-  Result<const Account*, ApiError> Authenticate(const HttpRequest& request,
-                                                const TenantSnapshot& tenants, Instant now);
+  Result<const Account*, ApiError> Authenticate(
+      const HttpRequest& request, const std::shared_ptr<const TenantSnapshot>& tenants,
+      Instant now);
   Result<PairRequest, ApiError> ResolvePair(const HttpRequest& request,
                                             std::string_view subaccount_id,
                                             std::string_view channel_id,

@@ -176,6 +176,43 @@ TEST_F(AuthenticateTest, KeyOfDeletedAccountIsRefused) {
   EXPECT_NE(Authenticate(tenants_, second_.plaintext), nullptr);
 }
 
+// --- AuthenticateCached ------------------------------------------------------------------------
+
+class AuthenticateCachedTest : public AuthenticateTest {
+ protected:
+  std::shared_ptr<const TenantSnapshot> Snapshot() const {
+    return std::make_shared<const TenantSnapshot>(tenants_);
+  }
+};
+
+TEST_F(AuthenticateCachedTest, SameKeyAgainGivesItsAccountFromThatSnapshot) {
+  const auto snapshot = Snapshot();
+  for (int i = 0; i < 3; ++i) {
+    const Account* account = AuthenticateCached(snapshot, first_.plaintext);
+    ASSERT_NE(account, nullptr);
+    EXPECT_EQ(account, &snapshot->accounts.at("acc-1"));
+  }
+  const auto next = Snapshot();
+  EXPECT_EQ(AuthenticateCached(next, first_.plaintext), &next->accounts.at("acc-1"));
+}
+
+TEST_F(AuthenticateCachedTest, WrongSecretRightAfterTheRightKeyIsRefused) {
+  const auto snapshot = Snapshot();
+  ASSERT_NE(AuthenticateCached(snapshot, first_.plaintext), nullptr);
+  std::string wrong = first_.plaintext;
+  wrong.back() = wrong.back() == 'A' ? 'B' : 'A';
+  EXPECT_EQ(AuthenticateCached(snapshot, wrong), nullptr);
+  EXPECT_EQ(AuthenticateCached(snapshot, first_.plaintext + "A"), nullptr);
+  EXPECT_EQ(AuthenticateCached(snapshot, ""), nullptr);
+  EXPECT_EQ(AuthenticateCached(snapshot, second_.plaintext), &snapshot->accounts.at("acc-2"));
+}
+
+TEST_F(AuthenticateCachedTest, KeyRevokedInANewSnapshotIsRefusedAtOnce) {
+  ASSERT_NE(AuthenticateCached(Snapshot(), first_.plaintext), nullptr);
+  tenants_.api_keys.at(first_.record.key_id).revoked_at = kT0 + Millis(1);
+  EXPECT_EQ(AuthenticateCached(Snapshot(), first_.plaintext), nullptr);
+}
+
 // --- TenantDirectory -------------------------------------------------------------------------
 
 constexpr Millis kRefresh = Millis(5000);

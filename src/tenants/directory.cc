@@ -2,8 +2,12 @@
 
 namespace callgate {
 
+namespace {
+std::atomic<std::uint64_t> next_directory_id{1};
+}  // namespace
+
 TenantDirectory::TenantDirectory(Store& store, Millis refresh_interval)
-    : store_(store), refresh_interval_(refresh_interval) {}
+    : store_(store), refresh_interval_(refresh_interval), id_(next_directory_id++) {}
 
 bool TenantDirectory::Start() {
   auto generation = store_.TenantGeneration();
@@ -12,6 +16,7 @@ bool TenantDirectory::Start() {
   generation_ = *generation;
   std::atomic_store(&snapshot_, std::shared_ptr<const TenantSnapshot>(
                                     std::make_shared<TenantSnapshot>(std::move(*tenants))));
+  ++version_;
   return true;
 }
 
@@ -24,6 +29,7 @@ void TenantDirectory::Refresh() {
   generation_ = *generation;
   std::atomic_store(&snapshot_, std::shared_ptr<const TenantSnapshot>(
                                     std::make_shared<TenantSnapshot>(std::move(*tenants))));
+  ++version_;
 }
 
 std::shared_ptr<const TenantSnapshot> TenantDirectory::Current(Instant now) {
@@ -33,7 +39,17 @@ std::shared_ptr<const TenantSnapshot> TenantDirectory::Current(Instant now) {
                             next, now_ms + refresh_interval_.count(), std::memory_order_relaxed)) {
     Refresh();
   }
-  return std::atomic_load(&snapshot_);
+  struct Cached {
+    std::uint64_t directory = 0;
+    std::uint64_t version = 0;
+    std::shared_ptr<const TenantSnapshot> snapshot;
+  };
+  thread_local Cached cached;
+  const std::uint64_t version = version_.load();
+  if (cached.directory != id_ || cached.version != version) {
+    cached = {id_, version, std::atomic_load(&snapshot_)};
+  }
+  return cached.snapshot;
 }
 
 }  // namespace callgate
