@@ -179,6 +179,7 @@ class Connection {
   std::optional<http::response_parser<http::string_body>> parser_;
   std::string out_;
   Clock::time_point intended_;
+  Clock::time_point sent_;
   bool busy_ = false;
   bool connected_ = false;
 };
@@ -237,11 +238,20 @@ class Load {
   const tcp::endpoint& endpoint() const { return endpoint_; }
   bool Ended() const { return Clock::now() >= end_; }
 
-  void Record(Clock::time_point intended, unsigned status) {
+  void Record(Clock::time_point intended, Clock::time_point sent, unsigned status) {
     if (status >= 200 && status < 300) ++acked_;  // every acknowledged write, warmup included
     if (intended < measure_from_ || intended >= end_) return;
     ++by_status_[status];
+    const auto now = Clock::now();
     latencies_ns_.push_back(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(now - intended).count());
+    service_ns_.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(now - sent).count());
+  }
+  // How late the generator itself sent a request (open loop): the part of its latency that is
+  // the generator's, not the server's.
+  void RecordSendLag(Clock::time_point intended) {
+    if (intended < measure_from_ || intended >= end_) return;
+    lags_ns_.push_back(
         std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - intended).count());
   }
   void Error(Clock::time_point intended) {
@@ -303,12 +313,15 @@ class Load {
 
   int Report() {
     std::sort(latencies_ns_.begin(), latencies_ns_.end());
-    auto pct = [&](double p) {
-      if (latencies_ns_.empty()) return 0.0;
-      auto i = static_cast<std::size_t>(std::ceil(p * static_cast<double>(latencies_ns_.size())));
-      i = std::min(latencies_ns_.size() - 1, i == 0 ? 0 : i - 1);
-      return static_cast<double>(latencies_ns_[i]) / 1e6;
+    std::sort(lags_ns_.begin(), lags_ns_.end());
+    std::sort(service_ns_.begin(), service_ns_.end());
+    auto pct_of = [](const std::vector<std::int64_t>& sorted, double p) {
+      if (sorted.empty()) return 0.0;
+      auto i = static_cast<std::size_t>(std::ceil(p * static_cast<double>(sorted.size())));
+      i = std::min(sorted.size() - 1, i == 0 ? 0 : i - 1);
+      return static_cast<double>(sorted[i]) / 1e6;
     };
+    auto pct = [&](double p) { return pct_of(latencies_ns_, p); };
     double sum = 0;
     for (const auto v : latencies_ns_) sum += static_cast<double>(v);
     const double n = static_cast<double>(latencies_ns_.size());
@@ -327,11 +340,14 @@ class Load {
         "\"ok\":%ju,\"rps\":%.1f,\"ok_per_s\":%.1f,\"status\":%s,\"errors\":%ju,"
         "\"connect_errors\":%ju,\"unsent\":%zu,\"unfinished\":%d,\"acked_total\":%ju,"
         "\"latency_ms\":{\"mean\":%.4f,\"p50\":%.4f,\"p90\":%.4f,\"p99\":%.4f,\"p999\":%.4f,"
-        "\"p9999\":%.4f,\"max\":%.4f}}",
+        "\"p9999\":%.4f,\"max\":%.4f},\"send_lag_ms\":{\"p50\":%.4f,\"p99\":%.4f,\"p999\":%.4f},"
+        "\"service_ms\":{\"p50\":%.4f,\"p99\":%.4f,\"p999\":%.4f}}",
         o_.rate, o_.connections, o_.duration, n, ok, n / o_.duration,
         static_cast<double>(ok) / o_.duration, status.c_str(), errors_, connect_errors_,
         due_.size(), unfinished_, acked_, n ? sum / n / 1e6 : 0.0, pct(0.5), pct(0.9), pct(0.99),
-        pct(0.999), pct(0.9999), latencies_ns_.empty() ? 0.0 : latencies_ns_.back() / 1e6);
+        pct(0.999), pct(0.9999), latencies_ns_.empty() ? 0.0 : latencies_ns_.back() / 1e6,
+        pct_of(lags_ns_, 0.5), pct_of(lags_ns_, 0.99), pct_of(lags_ns_, 0.999),
+        pct_of(service_ns_, 0.5), pct_of(service_ns_, 0.99), pct_of(service_ns_, 0.999));
     std::printf("%s\n", json);
     if (!o_.json_out.empty()) std::ofstream(o_.json_out) << json << "\n";
     if (!o_.curve_out.empty()) {
@@ -360,6 +376,8 @@ class Load {
   std::uint64_t sent_ = 0;
   std::map<unsigned, std::uint64_t> by_status_;
   std::vector<std::int64_t> latencies_ns_;
+  std::vector<std::int64_t> lags_ns_;     // intended -> sent
+  std::vector<std::int64_t> service_ns_;  // sent -> answered
   std::uintmax_t acked_ = 0;
   std::uintmax_t errors_ = 0;
   std::uintmax_t connect_errors_ = 0;
@@ -391,6 +409,8 @@ void Connection::Connect() {
 void Connection::Send(Clock::time_point intended) {
   busy_ = true;
   intended_ = intended;
+  sent_ = Clock::now();
+  load_.RecordSendLag(intended);
   out_ = load_.NextRequest();
   parser_.emplace();
   parser_->body_limit(1 << 20);
@@ -425,7 +445,7 @@ void Connection::Parse() {
 
 void Connection::OnResponse() {
   busy_ = false;
-  load_.Record(intended_, parser_->get().result_int());
+  load_.Record(intended_, sent_, parser_->get().result_int());
   if (!parser_->keep_alive()) return Connect();
   load_.Ready(*this);
 }

@@ -48,8 +48,8 @@ std::optional<std::string> QueryParam(std::string_view query, std::string_view n
   return std::nullopt;
 }
 
-std::vector<std::string_view> PathSegments(std::string_view path) {
-  std::vector<std::string_view> segments;
+Segments PathSegments(std::string_view path) {
+  Segments segments;
   while (!path.empty()) {
     const auto slash = path.find('/');
     const std::string_view segment = path.substr(0, slash);
