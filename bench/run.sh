@@ -338,7 +338,8 @@ done
 # bare metal) runs only when nothing else wants the core: the servers are not slowed.
 MAX=$(median .rps "$RES"/s1-callgate-r*.json)
 RATE=$(jq -n "$MAX / 2 | floor")
-log "2. open-loop latency at $RATE req/s (50 % of $MAX), callgate vs nginx"
+QUARTER=$(jq -n "$MAX / 4 | floor")
+log "2. open-loop latency at $RATE req/s (50 % of $MAX) and $QUARTER (25 %), callgate vs nginx"
 spin_start() {
   local cpu
   for cpu in 0 1; do
@@ -363,6 +364,10 @@ for r in $(seq "$ROUNDS"); do
   run_load "s2-callgate-idle-r$r" "$SMALL_PID" "$SMALL_PORT" --rate "$RATE" --get "$STATUS_PATH" \
     --header "Authorization: Bearer $KEY_SMALL"
   run_load "s2-nginx-idle-r$r" "$NGINX_PID" "$NGINX_PORT" --rate "$RATE" --get "$STATUS_PATH" \
+    --header "Authorization: Bearer $KEY_SMALL"
+  run_load "s2q-callgate-r$r" "$SMALL_PID" "$SMALL_PORT" --rate "$QUARTER" --get "$STATUS_PATH" \
+    --header "Authorization: Bearer $KEY_SMALL"
+  run_load "s2q-nginx-r$r" "$NGINX_PID" "$NGINX_PORT" --rate "$QUARTER" --get "$STATUS_PATH" \
     --header "Authorization: Bearer $KEY_SMALL"
 done
 

@@ -207,6 +207,18 @@ TEST(RouteWebhookTest, UserCallOnACallbackChannelAlsoGrants) {
   EXPECT_EQ(std::get<CallbackGranted>(pair.events[1]).call_id, "wacid.9");
 }
 
+// RFC 4231 test case 2, then the same and another key again (keyed contexts are reused).
+TEST(SignatureTest, IsHmacSha256OfTheBody) {
+  const std::string kExpected =
+      "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(SignMetaPayload("what do ya want for nothing?", "Jefe"), kExpected) << i;
+    EXPECT_NE(SignMetaPayload("what do ya want for nothing?", "Jeff"), kExpected) << i;
+    EXPECT_NE(SignMetaPayload("what do ya want for nothing!", "Jefe"), kExpected) << i;
+  }
+  EXPECT_TRUE(VerifyMetaSignature("what do ya want for nothing?", kExpected, {"x", "Jefe"}));
+}
+
 TEST(SignatureTest, VerifiesWithAnyConfiguredSecret) {
   const std::string body = R"({"a":1})";
   const std::string header = SignMetaPayload(body, "new");
