@@ -1,5 +1,5 @@
 # The latency chart of docs/benchmarks.md: percentile curves, callgate vs nginx, at saturation
-# (wrk) and in open loop at 50 % of callgate's max (callgate_bench_load).
+# (wrk) and in open loop at 50 % and 25 % of callgate's max (callgate_bench_load).
 #   gnuplot -e "dir='PLOT_DIR'; out='docs/bench-latency.png'" bench/latency.gp
 # PLOT_DIR holds what bench/report.mjs wrote: *.dat ("percentile latency_ms") and labels.gp.
 load dir.'/labels.gp'
@@ -23,8 +23,12 @@ plot dir.'/wrk-callgate.dat' using (x($1)):2 with lines ls 1 title "callgate", \
 set title open_title font ",11"
 set style line 3 lc rgb "#1f77b4" lw 1.5 dt 2
 set style line 4 lc rgb "#d62728" lw 1.5 dt 2
+set style line 5 lc rgb "#1f77b4" lw 1.5 dt 3
+set style line 6 lc rgb "#d62728" lw 1.5 dt 3
 plot dir.'/open-callgate.dat' using (x($1)):2 with lines ls 1 title "callgate, CPUs awake", \
      dir.'/open-nginx.dat' using (x($1)):2 with lines ls 2 title "nginx, CPUs awake", \
      dir.'/open-callgate-idle.dat' using (x($1)):2 with lines ls 3 title "callgate, idle CPUs", \
-     dir.'/open-nginx-idle.dat' using (x($1)):2 with lines ls 4 title "nginx, idle CPUs"
+     dir.'/open-nginx-idle.dat' using (x($1)):2 with lines ls 4 title "nginx, idle CPUs", \
+     dir.'/open-callgate-quarter.dat' using (x($1)):2 with lines ls 5 title "callgate, 25 %", \
+     dir.'/open-nginx-quarter.dat' using (x($1)):2 with lines ls 6 title "nginx, 25 %"
 unset multiplot
