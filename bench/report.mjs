@@ -52,6 +52,11 @@ const noise = (rs) => {
   const xs = pick(rs, (r) => r.other_cpu_pct);
   return xs.length ? `${fmt(median(xs), 0)} (${fmt(Math.max(...xs), 0)})` : "–";
 };
+// Steal: time the hypervisor took the server's CPU away, in % of the measurement: median (max).
+const stolen = (rs) => {
+  const xs = pick(rs, (r) => r.stolen_pct);
+  return xs.length ? `${fmt(median(xs), 1)} (${fmt(Math.max(...xs), 1)})` : "–";
+};
 const cpu = (rs) => mmm(pick(rs, (r) => r.server_cpu_pct), 0);
 const verdict = (ok) => (ok ? "met" : "**missed**");
 
@@ -127,11 +132,12 @@ line("# Benchmarks");
 line();
 line(
   `Written by \`bench/run.sh\` from one run on ${machine.date}. Every figure is **median** ` +
-    `(min–max) over ${machine.rounds} rounds; the contenders of each comparison were measured ` +
+    `(min–max) over ${machine.rounds} rounds (section 1: ${Math.max(machine.rounds, 5)}); the contenders of each comparison were measured ` +
     `alternately (A B A B …) in the same run, so their ratio is what to read: these machines are ` +
     `shared and noisy, absolute numbers move between runs. "Other CPU %" is the CPU time that ` +
     `processes other than the measured server and its load generator took during a ` +
-    `contender's runs, in % of one core, median (max): the noise each figure was measured under.`,
+    `contender's runs, in % of one core, median (max): the noise each figure was measured under; ` +
+    `"stolen %" the time the hypervisor gave the server's CPU to other guests (steal).`,
 );
 line();
 line("## Machine and command");
@@ -209,11 +215,11 @@ line(
 );
 line();
 table(
-  ["", "req/s", "p50 ms", "p99 ms", "p99.9 ms", "non-2xx", "server CPU %", "other CPU %"],
+  ["", "req/s", "p50 ms", "p99 ms", "p99.9 ms", "non-2xx", "server CPU %", "other CPU %", "stolen %"],
   [
-    ["callgate", mmm(rps(s1c)), mmm(lat(s1c, "p50")), mmm(lat(s1c, "p99")), mmm(lat(s1c, "p999")), non2xx(s1c), cpu(s1c), noise(s1c)],
-    ["nginx", mmm(rps(s1n)), mmm(lat(s1n, "p50")), mmm(lat(s1n, "p99")), mmm(lat(s1n, "p999")), non2xx(s1n), cpu(s1n), noise(s1n)],
-    ["callgate / nginx", mmm(pairedRatios(rps(s1c), rps(s1n)), 3), "", "", "", "", "", ""],
+    ["callgate", mmm(rps(s1c)), mmm(lat(s1c, "p50")), mmm(lat(s1c, "p99")), mmm(lat(s1c, "p999")), non2xx(s1c), cpu(s1c), noise(s1c), stolen(s1c)],
+    ["nginx", mmm(rps(s1n)), mmm(lat(s1n, "p50")), mmm(lat(s1n, "p99")), mmm(lat(s1n, "p999")), non2xx(s1n), cpu(s1n), noise(s1n), stolen(s1n)],
+    ["callgate / nginx", mmm(pairedRatios(rps(s1c), rps(s1n)), 3), "", "", "", "", "", "", ""],
   ],
 );
 line("(The ratio row is per round: callgate's rate over nginx's in the same round.)");
@@ -259,8 +265,9 @@ const s2row = (name, rs) => [
   rs.reduce((n, r) => n + (r.unsent ?? 0) + (r.errors ?? 0), 0),
   cpu(rs),
   noise(rs),
+  stolen(rs),
 ];
-table(["", "answered req/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "p99 sent→answered ms", "p99 sent late by ms", "late/failed", "server CPU %", "other CPU %"], [
+table(["", "answered req/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "p99 sent→answered ms", "p99 sent late by ms", "late/failed", "server CPU %", "other CPU %", "stolen %"], [
   s2row("callgate, 50 %, CPUs awake", s2c),
   s2row("nginx, 50 %, CPUs awake", s2n),
   s2row("callgate, 50 %, idle CPUs", s2ci),
@@ -306,11 +313,11 @@ line(
 );
 line();
 table(
-  ["", "req/s", "p50 ms", "p99 ms", "non-2xx", "server CPU %", "other CPU %"],
+  ["", "req/s", "p50 ms", "p99 ms", "non-2xx", "server CPU %", "other CPU %", "stolen %"],
   [
-    ["1k pairs", mmm(rps(s31k)), mmm(lat(s31k, "p50")), mmm(lat(s31k, "p99")), non2xx(s31k), cpu(s31k), noise(s31k)],
-    [`${fmt(seed1m?.pairs)} pairs`, mmm(rps(s31m)), mmm(lat(s31m, "p50")), mmm(lat(s31m, "p99")), non2xx(s31m), cpu(s31m), noise(s31m)],
-    ["1M / 1k", mmm(pairedRatios(rps(s31m), rps(s31k)), 3), "", "", "", "", ""],
+    ["1k pairs", mmm(rps(s31k)), mmm(lat(s31k, "p50")), mmm(lat(s31k, "p99")), non2xx(s31k), cpu(s31k), noise(s31k), stolen(s31k)],
+    [`${fmt(seed1m?.pairs)} pairs`, mmm(rps(s31m)), mmm(lat(s31m, "p50")), mmm(lat(s31m, "p99")), non2xx(s31m), cpu(s31m), noise(s31m), stolen(s31m)],
+    ["1M / 1k", mmm(pairedRatios(rps(s31m), rps(s31k)), 3), "", "", "", "", "", ""],
   ],
 );
 const mib = (b) => `${fmt(b / 1048576, 1)} MiB`;
@@ -346,8 +353,9 @@ const s4row = (name, rs) => [
   statusMix(rs),
   cpu(rs),
   noise(rs),
+  stolen(rs),
 ];
-table(["", "acknowledged /s", "p50 ms", "p99 ms", "answers", "server CPU %", "other CPU %"], [
+table(["", "acknowledged /s", "p50 ms", "p99 ms", "answers", "server CPU %", "other CPU %", "stolen %"], [
   s4row(`reservations, ${machine.connections} connections`, s4r),
   s4row(`webhook events, ${machine.connections} connections`, s4w),
   s4row("reservations, 1 connection (one commit per write)", s4r1),
@@ -382,11 +390,11 @@ line(
 );
 line();
 table(
-  ["", "req/s", "p50 ms", "p99 ms", "non-2xx", "socket errors", "server CPU %", "other CPU %"],
+  ["", "req/s", "p50 ms", "p99 ms", "non-2xx", "socket errors", "server CPU %", "other CPU %", "stolen %"],
   [
-    ["callgate", mmm(rps(s5c)), mmm(lat(s5c, "p50")), mmm(lat(s5c, "p99")), non2xx(s5c), s5c.reduce((n, r) => n + Object.values(r.errors ?? {}).reduce((a, b) => a + b, 0), 0), cpu(s5c), noise(s5c)],
-    ["Prism", mmm(rps(s5p)), mmm(lat(s5p, "p50")), mmm(lat(s5p, "p99")), non2xx(s5p), s5p.reduce((n, r) => n + Object.values(r.errors ?? {}).reduce((a, b) => a + b, 0), 0), cpu(s5p), noise(s5p)],
-    ["callgate / Prism", mmm(pairedRatios(rps(s5c), rps(s5p)), 1), "", "", "", "", "", ""],
+    ["callgate", mmm(rps(s5c)), mmm(lat(s5c, "p50")), mmm(lat(s5c, "p99")), non2xx(s5c), s5c.reduce((n, r) => n + Object.values(r.errors ?? {}).reduce((a, b) => a + b, 0), 0), cpu(s5c), noise(s5c), stolen(s5c)],
+    ["Prism", mmm(rps(s5p)), mmm(lat(s5p, "p50")), mmm(lat(s5p, "p99")), non2xx(s5p), s5p.reduce((n, r) => n + Object.values(r.errors ?? {}).reduce((a, b) => a + b, 0), 0), cpu(s5p), noise(s5p), stolen(s5p)],
+    ["callgate / Prism", mmm(pairedRatios(rps(s5c), rps(s5p)), 1), "", "", "", "", "", "", ""],
   ],
 );
 
