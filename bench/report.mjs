@@ -306,8 +306,8 @@ line(`## 3. Scale of data: 1 thousand vs ${fmt(seed1m?.pairs)} pairs`);
 line();
 line(
   `Same wrk settings; every request asks for a random stored pair (the wrk script picks a ` +
-    `random line of a list of ${fmt(Math.min(1000, seed1k?.pairs ?? 0))} resp. 200,000 ` +
-    `random pairs). Destinations are random, distinct and possible E.164 numbers (+65 8/9…, ` +
+    `random line of a list of 200,000 request paths: every one of the 1,000 pairs about 200 ` +
+    `times, resp. 200,000 distinct pairs, so that wrk does the same work for either). Destinations are random, distinct and possible E.164 numbers (+65 8/9…, ` +
     `+1 NPA-NXX-XXXX); each pair holds a request and, for 80 %, a reply, with their history ` +
     `entries, written through \`SqliteStore::UpdatePair\` (seeded in ${fmt(seed1m?.seconds)} s).`,
 );

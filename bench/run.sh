@@ -296,7 +296,7 @@ log "seeding 1 thousand and $PAIRS pairs"
 KEY_SMALL=$(create_tenants "$WORK/data-1k")
 KEY_LARGE=$(create_tenants "$WORK/data-1m")
 "$SEED" seed --db "$WORK/data-1k/callgate.db" --channel "$CHANNEL" --pairs 1000 \
-  --targets-out "$WORK/targets-1k.txt" --targets-max 1000 --path-prefix "$API/callPermissions?destination=" \
+  --targets-out "$WORK/targets-1k.txt" --targets-max 200000 --path-prefix "$API/callPermissions?destination=" \
   --fixed "+$STATUS_NUMBER" --rng-seed 1 >"$RES/seed-1k.json"
 "$SEED" seed --db "$WORK/data-1m/callgate.db" --channel "$CHANNEL" --pairs "$PAIRS" \
   --targets-out "$WORK/targets-1m.txt" --targets-max 200000 --path-prefix "$API/callPermissions?destination=" \

@@ -9,9 +9,10 @@
 //     +1 NPA-NXX-XXXX with NPA 2xx–8xx), each with the facts a real pair carries: a permission
 //     request and, for most, a reply (temporary accept / permanent accept / reject), with their
 //     history entries. `--fixed` adds one pair with a temporary grant that stays stable for
-//     days (the body the status benchmark compares with nginx). Writes up to M request paths
-//     (random pairs) to --targets-out. Prints one JSON object: pairs, seconds, bytes on disk
-//     (database + WAL after a TRUNCATE checkpoint) and bytes per pair.
+//     days (the body the status benchmark compares with nginx). Writes M request paths to
+//     --targets-out: distinct random pairs, repeated at random when there are fewer than M. Prints
+//     one JSON object: pairs, seconds, bytes on disk (database + WAL after a TRUNCATE checkpoint)
+//     and bytes per pair.
 //   callgate_bench_seed count --db FILE --prefix +19
 //     Prints the number of pairs whose destination starts with the prefix.
 //
@@ -249,7 +250,12 @@ int Seed(const Args& args) {
   std::vector<std::size_t> order(destinations.size());
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::shuffle(order.begin(), order.end(), rng);
+  // Exactly targets_max lines: distinct pairs while they last, then random repeats, so that lists
+  // for stores of different sizes cost the load generator the same (a Lua table of equal size).
   order.resize(std::min<std::size_t>(order.size(), static_cast<std::size_t>(targets_max)));
+  while (!destinations.empty() && order.size() < static_cast<std::size_t>(targets_max)) {
+    order.push_back(rng() % destinations.size());
+  }
   for (const std::size_t i : order) targets << prefix << "%2B" << destinations[i].substr(1) << "\n";
 
   const double seconds =

@@ -15,16 +15,6 @@ namespace {
 
 constexpr std::size_t kFileBytes = ChangeCounters::kBuckets * sizeof(std::uint64_t);
 
-// FNV-1a: the bucket of a pair must be the same in every process and every build.
-std::uint64_t Fnv1a(std::string_view bytes) {
-  std::uint64_t h = 14695981039346656037ull;
-  for (const unsigned char c : bytes) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-
 // Locks the whole file for writing, per open file description (so two stores in one process
 // exclude each other too); released by the kernel if the process dies.
 bool LockFile(int fd, short type) {
@@ -39,6 +29,16 @@ bool LockFile(int fd, short type) {
 }
 
 }  // namespace
+
+// FNV-1a: the bucket of a pair must be the same in every process and every build.
+std::uint64_t PairHash(std::string_view pair_key) {
+  std::uint64_t h = 14695981039346656037ull;
+  for (const unsigned char c : pair_key) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
 
 Result<std::unique_ptr<ChangeCounters>, std::string> ChangeCounters::Open(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -68,10 +68,6 @@ ChangeCounters::~ChangeCounters() {
   ::close(fd_);
 }
 
-std::size_t ChangeCounters::Bucket(std::string_view pair_key) {
-  return static_cast<std::size_t>(Fnv1a(pair_key) & (kBuckets - 1));
-}
-
 std::uint64_t ChangeCounters::Load(std::size_t bucket) const {
   return std::atomic_ref<std::uint64_t>(words_[bucket]).load(std::memory_order_acquire);
 }
@@ -95,39 +91,42 @@ std::uint64_t ChangeCounters::EndChange(std::size_t bucket) {
   return next;
 }
 
-PairCache::Shard& PairCache::ShardOf(const std::string& pair_key) {
-  return shards_[(Fnv1a(pair_key) >> 48) % kShards];
-}
-
-bool PairCache::Get(const std::string& pair_key, std::uint64_t version, std::string& out) {
-  Shard& shard = ShardOf(pair_key);
+bool PairCache::Get(std::string_view pair_key, std::uint64_t pair_hash, std::uint64_t version,
+                    std::string& out) {
+  Shard& shard = ShardOf(pair_hash);
   std::lock_guard lock(shard.mu);
-  const auto it = shard.entries.find(pair_key);
-  if (it == shard.entries.end() || it->second.version != version) return false;
-  out.assign(it->second.encoded);
+  const auto it = shard.entries.find(pair_hash);
+  if (it == shard.entries.end()) return false;
+  const Entry& entry = it->second;
+  if (entry.version != version || entry.key_size != pair_key.size() ||
+      std::string_view(entry.blob).substr(0, entry.key_size) != pair_key) {
+    return false;
+  }
+  out.assign(entry.blob, entry.key_size);
   return true;
 }
 
-void PairCache::Put(const std::string& pair_key, std::uint64_t version, std::string_view encoded) {
-  constexpr std::size_t kOverhead = 96;  // node, hash slot, deque slot: roughly
-  const auto cost = [](const std::string& key, const std::string& value) {
-    return 2 * key.size() + value.size() + kOverhead;
-  };
+void PairCache::Put(std::string_view pair_key, std::uint64_t pair_hash, std::uint64_t version,
+                    std::string_view encoded) {
+  constexpr std::size_t kOverhead = 96;  // table slot, block header, order slot: roughly
+  const auto cost = [](const Entry& entry) { return entry.blob.size() + kOverhead; };
   if (shard_budget_ == 0) return;
-  Shard& shard = ShardOf(pair_key);
+  Shard& shard = ShardOf(pair_hash);
   std::lock_guard lock(shard.mu);
-  auto [it, inserted] = shard.entries.try_emplace(pair_key);
+  auto [it, inserted] = shard.entries.try_emplace(pair_hash);
   if (inserted) {
-    shard.order.push_back(pair_key);
+    shard.order.push_back(pair_hash);
   } else {
-    shard.bytes -= cost(pair_key, it->second.encoded);
+    shard.bytes -= cost(it->second);
   }
-  it->second.version = version;
-  it->second.encoded.assign(encoded);
-  shard.bytes += cost(pair_key, it->second.encoded);
+  Entry& entry = it->second;
+  entry.version = version;
+  entry.key_size = static_cast<std::uint32_t>(pair_key.size());
+  entry.blob.assign(pair_key).append(encoded);
+  shard.bytes += cost(entry);
   while (shard.bytes > shard_budget_ && !shard.order.empty()) {
     const auto victim = shard.entries.find(shard.order.front());
-    shard.bytes -= cost(victim->first, victim->second.encoded);
+    shard.bytes -= cost(victim->second);
     shard.entries.erase(victim);
     shard.order.pop_front();
   }

@@ -122,7 +122,7 @@ TEST(ChangeCountersTest, AChangeInFlightIsUnstableAndEveryChangeMovesTheCounter)
   auto opened = ChangeCounters::Open(dir.File("changes"));
   ASSERT_TRUE(opened.ok()) << opened.error();
   ChangeCounters& counters = **opened;
-  const std::size_t bucket = ChangeCounters::Bucket(std::string_view("ch-1\0+1555", 10));
+  const std::size_t bucket = ChangeCounters::Bucket(PairHash(std::string_view("ch-1\0+1555", 10)));
   std::set<std::uint64_t> seen{counters.Load(bucket)};
   EXPECT_TRUE(ChangeCounters::Stable(counters.Load(bucket)));
 
@@ -184,16 +184,36 @@ TEST(ChangeCountersTest, WritersOfTwoInstancesTakeTurns) {
 TEST(PairCacheTest, StaysWithinItsBudgetDroppingTheOldestFirst) {
   PairCache cache(16 * 4096);  // 16 shards of 4 KiB
   const std::string value(200, 'x');
-  for (int i = 0; i < 10'000; ++i) cache.Put("pair-" + std::to_string(i), 2, value);
+  auto put = [&](const std::string& key) { cache.Put(key, PairHash(key), 2, value); };
   std::string out;
+  auto get = [&](const std::string& key, std::uint64_t version) {
+    return cache.Get(key, PairHash(key), version, out);
+  };
+  for (int i = 0; i < 10'000; ++i) put("pair-" + std::to_string(i));
   int kept = 0;
-  for (int i = 0; i < 10'000; ++i) kept += cache.Get("pair-" + std::to_string(i), 2, out);
+  for (int i = 0; i < 10'000; ++i) kept += get("pair-" + std::to_string(i), 2);
   EXPECT_GT(kept, 100);
   EXPECT_LT(kept, 16 * 4096 / 200);
-  EXPECT_TRUE(cache.Get("pair-9999", 2, out));  // the newest stays
+  EXPECT_TRUE(get("pair-9999", 2));  // the newest stays
   EXPECT_EQ(out, value);
-  EXPECT_FALSE(cache.Get("pair-0", 2, out));     // the oldest went
-  EXPECT_FALSE(cache.Get("pair-9999", 4, out));  // another counter value: not a hit
+  EXPECT_FALSE(get("pair-0", 2));     // the oldest went
+  EXPECT_FALSE(get("pair-9999", 4));  // another counter value: not a hit
+}
+
+// Entries are found by hash; two keys with one hash must never read each other's state.
+TEST(PairCacheTest, KeysSharingAHashNeverReadEachOthersState) {
+  PairCache cache(1 << 20);
+  constexpr std::uint64_t kSameHash = 42;
+  std::string out;
+  cache.Put(std::string_view("ch-1\0+15550001", 15), kSameHash, 2, "state-a");
+  EXPECT_FALSE(cache.Get(std::string_view("ch-2\0+15550001", 15), kSameHash, 2, out));
+  EXPECT_FALSE(cache.Get(std::string_view("ch-1\0+1555000", 14), kSameHash, 2, out));
+  ASSERT_TRUE(cache.Get(std::string_view("ch-1\0+15550001", 15), kSameHash, 2, out));
+  EXPECT_EQ(out, "state-a");
+  cache.Put(std::string_view("ch-2\0+15550001", 15), kSameHash, 2, "state-b");
+  EXPECT_FALSE(cache.Get(std::string_view("ch-1\0+15550001", 15), kSameHash, 2, out));
+  ASSERT_TRUE(cache.Get(std::string_view("ch-2\0+15550001", 15), kSameHash, 2, out));
+  EXPECT_EQ(out, "state-b");
 }
 
 }  // namespace

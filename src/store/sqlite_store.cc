@@ -288,17 +288,18 @@ SqliteStore::SqliteStore(Options options)
 
 StoreResult<PairState> SqliteStore::ReadThroughCache(SqliteDb& db, const PairKey& key) {
   const std::string& cache_key = CacheKey(key);
-  const std::size_t bucket = ChangeCounters::Bucket(cache_key);
+  const std::uint64_t hash = PairHash(cache_key);
+  const std::size_t bucket = ChangeCounters::Bucket(hash);
   const std::uint64_t before = counters_->Load(bucket);
   thread_local std::string encoded;
-  if (ChangeCounters::Stable(before) && cache_.Get(cache_key, before, encoded)) {
+  if (ChangeCounters::Stable(before) && cache_.Get(cache_key, hash, before, encoded)) {
     if (encoded.empty()) return PairState{};
     if (auto state = DecodePairState(encoded)) return std::move(*state);
   }
   auto state = ReadPair(db, key, encoded);
   // Cached only if no commit to this bucket began meanwhile (pair_cache.h).
   if (state.ok() && ChangeCounters::Stable(before) && counters_->Load(bucket) == before) {
-    cache_.Put(cache_key, before, encoded);
+    cache_.Put(cache_key, hash, before, encoded);
   }
   return state;
 }
@@ -762,7 +763,7 @@ void SqliteStore::CommitBatch(std::vector<Write>& batch) {
   }
   std::vector<std::size_t> buckets;
   for (const auto& [map_key, blob] : encoded) {
-    buckets.push_back(ChangeCounters::Bucket(CacheKey({map_key.first, map_key.second})));
+    buckets.push_back(ChangeCounters::Bucket(PairHash(CacheKey({map_key.first, map_key.second}))));
   }
   std::sort(buckets.begin(), buckets.end());
   buckets.erase(std::unique(buckets.begin(), buckets.end()), buckets.end());
@@ -774,7 +775,8 @@ void SqliteStore::CommitBatch(std::vector<Write>& batch) {
   for (const auto& [map_key, blob] : encoded) {
     if (!committed) break;
     const std::string& cache_key = CacheKey({map_key.first, map_key.second});
-    cache_.Put(cache_key, counters_->Load(ChangeCounters::Bucket(cache_key)), blob);
+    const std::uint64_t hash = PairHash(cache_key);
+    cache_.Put(cache_key, hash, counters_->Load(ChangeCounters::Bucket(hash)), blob);
   }
   counters_->Unlock();
   if (!committed) return fail_all(StoreError::kUnavailable);
