@@ -11,7 +11,8 @@
 //
 //   callgate_bench_load --url http://127.0.0.1:PORT [--connections 64] [--duration 10]
 //       [--warmup 1] [--rate R] [--header 'Name: value']...
-//       (--get PATH | --targets FILE | --reserve PATH | --webhook PATH --secret S
+//       (--get PATH | --targets FILE [--targets-order random|file] | --reserve PATH |
+//        --webhook PATH --secret S
 //        --phone-number-id ID) [--dest-base N] [--tag T] [--json OUT] [--curve OUT]
 //
 // Prints (and writes to --json) one JSON object: counts by status, throughput, latency
@@ -58,7 +59,8 @@ struct Options {
   double warmup = 1;
   std::vector<std::string> headers;
   enum class Kind { kGet, kTargets, kReserve, kWebhook } kind = Kind::kGet;
-  std::string path;  // GET path, targets file, or POST path
+  bool targets_in_order = false;  // --targets-order file: line k for request k (a warm-up pass)
+  std::string path;               // GET path, targets file, or POST path
   std::string secret;
   std::string phone_number_id;
   std::uint64_t dest_base = 0;  // distinct destinations: base + a permutation of the index
@@ -108,7 +110,7 @@ class Requests {
       case Options::Kind::kGet:
         return fixed_;
       case Options::Kind::kTargets:
-        return targets_[rng_() % targets_.size()];
+        return targets_[o_.targets_in_order ? k % targets_.size() : rng_() % targets_.size()];
       case Options::Kind::kReserve:
         return Post(o_.path, R"({"destination":"+19)" + Pad(o_.dest_base + Scatter(k), 9) + "\"}",
                     "");
@@ -491,6 +493,8 @@ int main(int argc, char** argv) {
       o.kind = Options::Kind::kGet, o.path = value;
     else if (name == "--targets")
       o.kind = Options::Kind::kTargets, o.path = value;
+    else if (name == "--targets-order" && (value == "random" || value == "file"))
+      o.targets_in_order = value == "file";
     else if (name == "--reserve")
       o.kind = Options::Kind::kReserve, o.path = value;
     else if (name == "--webhook")

@@ -45,8 +45,8 @@ class SqliteStore final : public Store {
  public:
   struct Options {
     std::string path;
-    int max_batch = 1024;                // mutations per group commit
-    std::size_t cache_bytes = 64 << 20;  // pair state cache; 0 disables it
+    int max_batch = 1024;                              // mutations per group commit
+    std::size_t cache_bytes = std::size_t{256} << 20;  // pair state cache; 0 disables it
     // WAL pages that start a background checkpoint. A page changed several times between two
     // checkpoints is copied once, so larger means fewer bytes written (and a larger WAL file).
     int checkpoint_pages = 16384;
