@@ -25,12 +25,10 @@ set style line 3 lc rgb "#1f77b4" lw 1.5 dt 2
 set style line 4 lc rgb "#d62728" lw 1.5 dt 2
 set style line 5 lc rgb "#1f77b4" lw 1.5 dt 3
 set style line 6 lc rgb "#d62728" lw 1.5 dt 3
-set style line 7 lc rgb "#2ca02c" lw 2.5
 plot dir.'/open-callgate.dat' using (x($1)):2 with lines ls 1 title "callgate, CPUs awake", \
      dir.'/open-nginx.dat' using (x($1)):2 with lines ls 2 title "nginx, CPUs awake", \
      dir.'/open-callgate-idle.dat' using (x($1)):2 with lines ls 3 title "callgate, idle CPUs", \
      dir.'/open-nginx-idle.dat' using (x($1)):2 with lines ls 4 title "nginx, idle CPUs", \
-     dir.'/open-callgate-poll.dat' using (x($1)):2 with lines ls 7 title "callgate --busy-poll-us", \
      dir.'/open-callgate-quarter.dat' using (x($1)):2 with lines ls 5 title "callgate, 25 %", \
      dir.'/open-nginx-quarter.dat' using (x($1)):2 with lines ls 6 title "nginx, 25 %"
 unset multiplot

@@ -27,7 +27,6 @@ WARMUP=${BENCH_WARMUP:-2}
 PAIRS=${BENCH_PAIRS:-1000000}
 OUT=${BENCH_OUT:-docs}
 CONNECTIONS=64
-BUSY_POLL_US=200  # callgate's --busy-poll-us in its busy-polling contender (section 2)
 BUILD=$ROOT/build-bench
 WORK=$BUILD/run
 RES=$WORK/results
@@ -289,7 +288,7 @@ jq -n --arg nproc "$(nproc)" \
   --arg cxx "$(c++ --version | head -1)" \
   --arg command "$(env | grep -E '^BENCH_' | sort | tr '\n' ' ')bench/run.sh" \
   --argjson rounds "$ROUNDS" --argjson duration "$DURATION" --argjson warmup "$WARMUP" \
-  --argjson connections "$CONNECTIONS" --argjson busy_poll_us "$BUSY_POLL_US" \
+  --argjson connections "$CONNECTIONS" \
   '$ARGS.named' >"$RES/machine.json"
 
 # --- stores --------------------------------------------------------------------------------
@@ -312,10 +311,6 @@ start_callgate callgate-1k "$WORK/data-1k" "${WEBHOOK_FLAGS[@]}"
 SMALL_PID=$CG_PID SMALL_PORT=$CG_PORT
 start_callgate callgate-1m "$WORK/data-1m" "${WEBHOOK_FLAGS[@]}"
 LARGE_PID=$CG_PID LARGE_PORT=$CG_PORT
-# The same store served with busy polling, the latency option (section 2); a second process on
-# one data directory is supported.
-start_callgate callgate-1k-poll "$WORK/data-1k" --busy-poll-us "$BUSY_POLL_US"
-POLL_PID=$CG_PID POLL_PORT=$CG_PORT
 
 # nginx serves, as a constant, exactly the body callgate answers for the status pair.
 BODY=$(curl -sS --fail -H "Authorization: Bearer $KEY_SMALL" "http://127.0.0.1:$SMALL_PORT$STATUS_PATH")
@@ -375,8 +370,6 @@ for r in $(seq "$ROUNDS"); do
     --header "Authorization: Bearer $KEY_SMALL"
   spin_stop
   run_load "s2-callgate-idle-r$r" "$SMALL_PID" "$SMALL_PORT" --rate "$RATE" --get "$STATUS_PATH" \
-    --header "Authorization: Bearer $KEY_SMALL"
-  run_load "s2-poll-r$r" "$POLL_PID" "$POLL_PORT" --rate "$RATE" --get "$STATUS_PATH" \
     --header "Authorization: Bearer $KEY_SMALL"
   run_load "s2-nginx-idle-r$r" "$NGINX_PID" "$NGINX_PORT" --rate "$RATE" --get "$STATUS_PATH" \
     --header "Authorization: Bearer $KEY_SMALL"
@@ -454,7 +447,6 @@ for r in $(seq "$ROUNDS"); do
 done
 stop "$PRISM_PID"
 stop "$NGINX_PID"
-stop "$POLL_PID"
 stop "$SMALL_PID"
 
 # --- report ---------------------------------------------------------------------------------

@@ -68,7 +68,6 @@ struct ServeFlags {
   std::string meta_verify_token;
   int call_hold = 90;
   std::size_t cache_mb = SqliteStore::Options{}.cache_bytes >> 20;
-  int busy_poll_us = 0;
 };
 
 int Serve(const std::string& data_dir, const ServeFlags& flags) {
@@ -80,7 +79,6 @@ int Serve(const std::string& data_dir, const ServeFlags& flags) {
   options.threads = flags.threads;
   options.body_limit = flags.max_body;
   options.idle_timeout = std::chrono::seconds(flags.idle_timeout);
-  options.busy_poll = std::chrono::microseconds(flags.busy_poll_us);
 
   // Signals are taken by one thread with sigwait; block them before any thread starts.
   sigset_t signals;
@@ -200,13 +198,6 @@ int main(int argc, char** argv) {
                    "MiB of pair states cached for status reads (0: every read goes to the file)")
       ->envname("CALLGATE_CACHE_MB")
       ->check(CLI::Range(0, 1 << 20))
-      ->capture_default_str();
-  serve
-      ->add_option("--busy-poll-us", serve_flags.busy_poll_us,
-                   "Microseconds a server thread keeps polling after work before it sleeps "
-                   "(0: off); lowers latency under load, keeps its core busy")
-      ->envname("CALLGATE_BUSY_POLL_US")
-      ->check(CLI::Range(0, 1000000))
       ->capture_default_str();
 
   CLI::App* admin = app.add_subcommand("admin", "Manage tenants in the embedded store");

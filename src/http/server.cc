@@ -1,7 +1,5 @@
 #include "http/server.h"
 
-#include <sched.h>
-
 #include <algorithm>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/dispatch.hpp>
@@ -335,33 +333,10 @@ void HttpServer::Run() {
   Accept();
   std::vector<std::thread> extra;
   for (std::size_t i = 1; i < contexts_.size(); ++i) {
-    extra.emplace_back([this, i] { Serve(*contexts_[i]); });
+    extra.emplace_back([this, i] { contexts_[i]->run(); });
   }
-  Serve(*contexts_.front());
+  contexts_.front()->run();
   for (auto& t : extra) t.join();
-}
-
-void HttpServer::Serve(asio::io_context& context) {
-  if (options_.busy_poll.count() <= 0) {
-    context.run();
-    return;
-  }
-  using Clock = std::chrono::steady_clock;
-  auto last_work = Clock::now();
-  while (!context.stopped()) {
-    if (context.poll() > 0) {
-      last_work = Clock::now();
-    } else if (Clock::now() - last_work < options_.busy_poll) {
-      // Lets any other runnable thread of this core go first: the store's writer, and the
-      // kernel's softirq and RCU threads, which a spin without yielding held off for a whole
-      // tick (p99 3 ms instead of 0.6 at 77k req/s). A core shared with other busy work (even
-      // at idle priority) takes each yield for a time slice: busy polling wants cores of its own.
-      sched_yield();
-    } else {
-      context.run_one();  // sleeps until there is work
-      last_work = Clock::now();
-    }
-  }
 }
 
 void HttpServer::Stop() {

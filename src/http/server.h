@@ -43,12 +43,6 @@ struct ServerOptions {
   std::chrono::seconds idle_timeout{30};     // no request started on an open connection
   std::chrono::seconds request_timeout{10};  // a started request must arrive within this
   std::chrono::seconds drain_timeout{5};     // on stop: in-flight requests get this long
-  // After handling anything, a thread keeps polling its sockets this long (yielding the core to
-  // any other runnable thread) before it sleeps in epoll_wait. 0: sleep at once. Polling spares
-  // a request arriving meanwhile the wake-up (on a VM an IPI and a context switch, several
-  // microseconds), which cuts the latency tail under load, at the price of a core kept busy;
-  // for threads with cores of their own (see Serve).
-  std::chrono::microseconds busy_poll{0};
 };
 
 class HttpServer {
@@ -94,7 +88,6 @@ class HttpServer {
   class Session;
   struct Sweeper;
   void Accept();
-  void Serve(boost::asio::io_context& context);
   void DrainThenHalt(std::chrono::steady_clock::time_point deadline);
 
   ServerOptions options_;

@@ -9,7 +9,6 @@
 #include <simdjson.h>
 
 #include <algorithm>
-#include <atomic>
 #include <boost/asio/write.hpp>
 #include <cctype>
 #include <cerrno>
@@ -717,42 +716,6 @@ TEST(TransportWriteTest, ResponsesGivenInABatchAreWrittenWhenItEnds) {
   held.clear();  // the connections they hold go before the server
   server.Stop();
   serving.join();
-}
-
-// With busy polling, server threads spin between requests; durable writes (answered from the
-// store's writer thread) must still complete, and Stop must still end Run.
-TEST(TransportWriteTest, BusyPollingServerAnswersDurableWritesAndStops) {
-  ServerOptions options;
-  options.busy_poll = std::chrono::microseconds(500);
-  auto server = std::make_unique<TestServer>(ApiOptions{.meta_app_secrets = {kSecret}}, options);
-  const meta::Business business{"106540352242922", "15550783881"};
-  server->AddTenant("acct-a", "sub-a", "chan-a", business.phone_number_id);
-  constexpr int kConnections = 4;
-  constexpr int kPerConnection = 25;
-  std::vector<std::thread> clients;
-  std::atomic<int> applied{0};
-  for (int c = 0; c < kConnections; ++c) {
-    clients.emplace_back([&, c] {
-      RawConnection connection(server->port());
-      for (int i = 0; i < kPerConnection; ++i) {
-        const std::string body = meta::Payload(
-            business, meta::PermissionReply{.wamid = "wamid.b" + std::to_string(c * 1000 + i),
-                                            .from = "65910" + std::to_string(10000 + c * 1000 + i),
-                                            .at = server->Now(),
-                                            .response = "reject"});
-        connection.Write(PostDelivery(Signature(body), body));
-        const auto res = connection.ReadResponse();
-        if (res && res->status == 200 && res->body.find(R"("applied":1,)") != std::string::npos) {
-          ++applied;
-        }
-      }
-    });
-  }
-  for (auto& client : clients) client.join();
-  EXPECT_EQ(applied.load(), kConnections * kPerConnection);
-  const auto started = Clock::now();
-  server.reset();
-  EXPECT_LT(Seconds(Clock::now() - started), 5.0);
 }
 
 // --- Requests arriving in pieces -----------------------------------------------------------------

@@ -131,32 +131,6 @@ test('CALLGATE_* variables configure serve; admin changes reach the running serv
   assert.equal(code, 0);
 });
 
-test('serve with busy polling (CALLGATE_BUSY_POLL_US) answers and stops on SIGTERM', async () => {
-  const key = admin('key', 'create', '--account', 'acme').out.trim();
-  const { child, port } = await serve({
-    CALLGATE_LISTEN: '127.0.0.1:0',
-    CALLGATE_DATA_DIR: dataDir,
-    CALLGATE_THREADS: '2',
-    CALLGATE_BUSY_POLL_US: '500',
-  });
-  const auth = { headers: { Authorization: `Bearer ${key}` } };
-  for (let i = 0; i < 20; ++i) {
-    assert.equal((await fetch(target(port, 'acme-eu', 'wa-main'), auth)).status, 200);
-  }
-  const started = Date.now();
-  child.kill('SIGTERM');
-  const code = await new Promise((r) => child.on('exit', r));
-  assert.equal(code, 0);
-  assert.ok(Date.now() - started < 5000, 'stopped within 5 s');
-});
-
-test('serve refuses a negative --busy-poll-us', () => {
-  const r = spawnSync(binary, ['serve', '--busy-poll-us', '-5', '--data-dir', dataDir],
-    { encoding: 'utf8' });
-  assert.notEqual(r.status, 0);
-  assert.match(r.stderr, /busy-poll-us/);
-});
-
 test('serve refuses a cache size that is not a number of MiB', () => {
   const r = spawnSync(binary, ['serve', '--cache-mb', 'lots', '--data-dir', dataDir],
     { encoding: 'utf8' });
