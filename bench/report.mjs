@@ -312,7 +312,9 @@ line(
     `same work for either). Before the rounds each store was read once in list order, so the ` +
     `rounds measure the pair cache warm (it holds every pair with the default \`--cache-mb\`); ` +
     `the third row is a second process on the 1M store with \`--cache-mb 0\`: every read goes ` +
-    `to SQLite, what a read the cache misses costs. Destinations are random, distinct and possible E.164 numbers (+65 8/9…, ` +
+    `to SQLite, what a read the cache misses costs. (Their "server CPU %" is diluted: wrk takes ` +
+    `a few seconds to load a list of a million paths, counted in the window while the server ` +
+    `waits.) Destinations are random, distinct and possible E.164 numbers (+65 8/9…, ` +
     `+1 NPA-NXX-XXXX); each pair holds a request and, for 80 %, a reply, with their history ` +
     `entries, written through \`SqliteStore::UpdatePair\` (seeded in ${fmt(seed1m?.seconds)} s).`,
 );
