@@ -675,10 +675,12 @@ void SqliteStore::CheckpointerLoop() {
 // use before it closes are skipped: pair ids have gaps.
 void SqliteStore::CommitBatch(std::vector<Write>& batch) {
   SqliteDb& db = *writer_db_;
+  // Held from the first statement to the commit; callers are answered after it is released.
+  std::unique_lock commit(commit_mu_);
   auto fail_all = [&](StoreError error) {
+    commit.unlock();
     Complete(batch, std::vector<StoreStatus>(batch.size(), error));
   };
-  std::lock_guard commit(commit_mu_);
   // Writers of every process take turns here, so the change counters tell readers exactly when
   // a commit may be in flight (pair_cache.h).
   if (!counters_->Lock()) return fail_all(StoreError::kUnavailable);
@@ -782,6 +784,7 @@ void SqliteStore::CommitBatch(std::vector<Write>& batch) {
   if (!committed) return fail_all(StoreError::kUnavailable);
   next_pair_id_ = next_pair_id;
   pair_id_end_ = pair_id_end;
+  commit.unlock();
   Complete(batch, results);
 }
 
