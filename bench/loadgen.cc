@@ -249,8 +249,8 @@ class Load {
         std::chrono::duration_cast<std::chrono::nanoseconds>(now - intended).count());
     service_ns_.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(now - sent).count());
   }
-  // How late the generator itself sent a request (open loop): the part of its latency that is
-  // the generator's, not the server's.
+  // How late a request was sent (open loop): it waited for a free connection (all busy behind a
+  // slow server) or for the generator itself; not time the server spent on it.
   void RecordSendLag(Clock::time_point intended) {
     if (intended < measure_from_ || intended >= end_) return;
     lags_ns_.push_back(

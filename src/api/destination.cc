@@ -47,8 +47,9 @@ bool PossibleFast(const PhoneNumberUtil& util, std::string_view digits) {
   const std::vector<std::uint32_t>& possible = PossibleLengths(util);
   for (std::size_t cc_len = 1; cc_len <= 3 && cc_len < digits.size(); ++cc_len) {
     std::size_t cc = 0;
-    for (std::size_t i = 0; i < cc_len; ++i)
+    for (std::size_t i = 0; i < cc_len; ++i) {
       cc = cc * 10 + static_cast<std::size_t>(digits[i] - '0');
+    }
     if (possible[cc] == 0) continue;
     const std::size_t national = digits.size() - cc_len;
     return national <= kMaxNationalDigits && (possible[cc] >> national & 1u) != 0;

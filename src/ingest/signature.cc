@@ -4,10 +4,12 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
+#include <algorithm>
 #include <array>
 #include <memory>
 #include <string>
-#include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "core/hex.h"
 
@@ -26,11 +28,13 @@ struct MacCtxFree {
 // matches (all ones), so verification fails closed.
 Digest Hmac(std::string_view body, std::string_view secret) {
   static EVP_MAC* const kHmac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
-  thread_local std::unordered_map<std::string, std::unique_ptr<EVP_MAC_CTX, MacCtxFree>> keyed;
+  // A handful of secrets at most (rotation): a list, searched without allocating.
+  thread_local std::vector<std::pair<std::string, std::unique_ptr<EVP_MAC_CTX, MacCtxFree>>> keyed;
   Digest digest{};
   digest.fill(0xff);
   if (!kHmac) return digest;
-  auto it = keyed.find(std::string(secret));
+  auto it = std::find_if(keyed.begin(), keyed.end(),
+                         [&](const auto& entry) { return entry.first == secret; });
   bool ready = false;
   if (it == keyed.end()) {
     std::unique_ptr<EVP_MAC_CTX, MacCtxFree> ctx(EVP_MAC_CTX_new(kHmac));
@@ -40,7 +44,8 @@ Digest Hmac(std::string_view body, std::string_view secret) {
     ready = ctx && EVP_MAC_init(ctx.get(), reinterpret_cast<const unsigned char*>(secret.data()),
                                 secret.size(), params) == 1;
     if (!ready) return digest;
-    it = keyed.emplace(std::string(secret), std::move(ctx)).first;
+    keyed.emplace_back(std::string(secret), std::move(ctx));
+    it = std::prev(keyed.end());
   } else {
     ready = EVP_MAC_init(it->second.get(), nullptr, 0, nullptr) == 1;  // same key, fresh state
   }

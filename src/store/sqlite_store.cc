@@ -718,7 +718,8 @@ void SqliteStore::CommitBatch(std::vector<Write>& batch) {
   // A pair written twice in one batch: the second mutation must see the first's result. The
   // writer reads the file, never the cache: SQLite's write lock is what makes a mutation atomic.
   std::map<std::pair<std::string, std::string>, StoredPair> written;
-  std::map<std::pair<std::string, std::string>, std::string> encoded;  // states written
+  // States written, by cache key: their change-counter hash and encoding.
+  std::map<std::string, std::pair<std::uint64_t, std::string>> encoded;
   std::vector<StoreStatus> results(batch.size(), Ok{});
   for (std::size_t i = 0; i < batch.size(); ++i) {
     const Write& w = batch[i];
@@ -759,13 +760,16 @@ void SqliteStore::CommitBatch(std::vector<Write>& batch) {
       db.Run("ROLLBACK TO write");  // an allocated pair id stays unused: ids may have gaps
     } else {
       written[map_key] = {pair_id, std::move(next)};
-      if (store_state) encoded[map_key] = std::move(blob);
+      if (store_state) {
+        const std::string& cache_key = CacheKey(w.key);
+        encoded[cache_key] = {PairHash(cache_key), std::move(blob)};
+      }
     }
     db.Run("RELEASE write");
   }
   std::vector<std::size_t> buckets;
-  for (const auto& [map_key, blob] : encoded) {
-    buckets.push_back(ChangeCounters::Bucket(PairHash(CacheKey({map_key.first, map_key.second}))));
+  for (const auto& [cache_key, written_state] : encoded) {
+    buckets.push_back(ChangeCounters::Bucket(written_state.first));
   }
   std::sort(buckets.begin(), buckets.end());
   buckets.erase(std::unique(buckets.begin(), buckets.end()), buckets.end());
@@ -774,10 +778,9 @@ void SqliteStore::CommitBatch(std::vector<Write>& batch) {
   if (!committed) db.Run("ROLLBACK");
   for (const std::size_t bucket : buckets) counters_->EndChange(bucket);
   // Write through: no other writer can commit before the lock is released.
-  for (const auto& [map_key, blob] : encoded) {
+  for (const auto& [cache_key, written_state] : encoded) {
     if (!committed) break;
-    const std::string& cache_key = CacheKey({map_key.first, map_key.second});
-    const std::uint64_t hash = PairHash(cache_key);
+    const auto& [hash, blob] = written_state;
     cache_.Put(cache_key, hash, counters_->Load(ChangeCounters::Bucket(hash)), blob);
   }
   counters_->Unlock();

@@ -6,7 +6,7 @@
 // one IMMEDIATE transaction and commits once: group commit, so throughput is not capped by the
 // fsync rate. Reads use a pool of connections and never block on the writer (WAL). A checkpointer
 // thread copies committed WAL pages into the database once the WAL holds `checkpoint_pages`, so
-// commits never wait for a checkpoint (see CommitBatch).
+// commits never wait for a checkpoint (see CheckpointerLoop).
 // Several processes may share the file: writes serialise on SQLite's write lock, and each
 // transaction re-reads what it changes (and reserves new pair ids under that lock), so pair
 // updates stay atomic across processes.

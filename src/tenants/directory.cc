@@ -14,9 +14,7 @@ bool TenantDirectory::Start() {
   auto tenants = store_.LoadTenants();
   if (!generation.ok() || !tenants.ok()) return false;
   generation_ = *generation;
-  std::atomic_store(&snapshot_, std::shared_ptr<const TenantSnapshot>(
-                                    std::make_shared<TenantSnapshot>(std::move(*tenants))));
-  ++version_;
+  Publish(std::move(*tenants));
   return true;
 }
 
@@ -27,9 +25,13 @@ void TenantDirectory::Refresh() {
   auto tenants = store_.LoadTenants();
   if (!tenants.ok()) return;  // keep serving the last good snapshot
   generation_ = *generation;
+  Publish(std::move(*tenants));
+}
+
+void TenantDirectory::Publish(TenantSnapshot&& tenants) {
   std::atomic_store(&snapshot_, std::shared_ptr<const TenantSnapshot>(
-                                    std::make_shared<TenantSnapshot>(std::move(*tenants))));
-  ++version_;
+                                    std::make_shared<TenantSnapshot>(std::move(tenants))));
+  ++version_;  // after the store: a thread that sees the new version loads the new snapshot
 }
 
 std::shared_ptr<const TenantSnapshot> TenantDirectory::Current(Instant now) {

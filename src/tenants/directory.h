@@ -25,6 +25,9 @@ class TenantDirectory {
   void Refresh();
 
  private:
+  // Makes `tenants` the current snapshot.
+  void Publish(TenantSnapshot&& tenants);
+
   Store& store_;
   const Millis refresh_interval_;
   std::atomic<std::int64_t> next_check_ms_{0};
