@@ -1,5 +1,5 @@
 // callgate_bench_seed: fills a data directory with pairs for the benchmarks, fast, through the
-// store's own write path (SqliteStore::UpdatePair, group-committed) rather than over HTTP; and
+// store's own write path (SqliteStore::Update, group-committed) rather than over HTTP; and
 // counts pairs afterwards, for the durability check of the write benchmark.
 //
 //   callgate_bench_seed seed --db FILE --channel ID --pairs N --targets-out FILE
@@ -33,8 +33,8 @@
 #include <unordered_set>
 #include <vector>
 
-#include "api/destination.h"
-#include "store/sqlite_store.h"
+#include "pairs/destination.h"
+#include "store/sqlite/sqlite_store.h"
 
 namespace callgate {
 namespace {
@@ -189,7 +189,7 @@ int Seed(const Args& args) {
       std::string d = RandomDestination(rng);
       if (seen.count(d)) continue;
       const auto normalized = NormalizeDestination(d);
-      if (!normalized || *normalized != d) continue;
+      if (!normalized || normalized->text() != d) continue;
       seen.insert(d);
       destinations.push_back(std::move(d));
     }
@@ -210,8 +210,8 @@ int Seed(const Args& args) {
   Window window(65536);
   auto submit = [&](const std::string& destination, PairMutation mutation) {
     window.Acquire();
-    store->UpdatePair({channel, destination}, std::move(mutation),
-                      [&window](StoreStatus status) { window.Release(status.ok()); });
+    store->Update({channel, UserId::Phone(destination)}, std::move(mutation),
+                  [&window](StoreStatus status) { window.Release(status.ok()); });
   };
   if (!fixed.empty()) submit(fixed, StableGrant(now));
   for (const std::string& d : in_key_order) submit(d, PairFacts(rng, now));

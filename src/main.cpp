@@ -4,82 +4,19 @@
 // Every serve/admin flag can also come from a CALLGATE_* environment variable.
 #include <CLI/CLI.hpp>
 #include <csignal>
-#include <filesystem>
 #include <iostream>
 #include <thread>
 
 #include "admin/admin.h"
-#include "api/api.h"
-#include "store/sqlite_store.h"
-#include "tenants/directory.h"
+#include "app/service.h"
 
 namespace callgate {
 namespace {
 
-Instant SystemNow() {
-  return std::chrono::time_point_cast<Millis>(std::chrono::system_clock::now());
-}
-
-std::unique_ptr<SqliteStore> OpenStore(
-    const std::string& data_dir, std::size_t cache_bytes = SqliteStore::Options{}.cache_bytes) {
-  std::error_code ec;
-  std::filesystem::create_directories(data_dir, ec);
-  if (ec) {
-    std::cerr << "error: cannot create data directory " << data_dir << ": " << ec.message() << "\n";
-    return nullptr;
+int Serve(ServiceConfig config) {
+  if (config.api.meta_app_secrets.empty()) {
+    std::cerr << "callgate: no --meta-app-secret: every webhook delivery will be refused (401)\n";
   }
-  // A commit's responses reach the server threads together (HttpServer::ResponseBatch).
-  auto store = SqliteStore::Open({.path = data_dir + "/callgate.db",
-                                  .cache_bytes = cache_bytes,
-                                  .completion_scope = HttpServer::ResponseBatch::Run});
-  if (!store) {
-    std::cerr << "error: " << store.error() << "\n";
-    return nullptr;
-  }
-  return std::move(*store);
-}
-
-bool ParseListen(const std::string& listen, ServerOptions& options) {
-  const auto colon = listen.rfind(':');
-  if (colon == std::string::npos || colon == 0) return false;
-  std::string host = listen.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  try {
-    const int port = std::stoi(listen.substr(colon + 1));
-    if (port < 0 || port > 65535) return false;
-    options.address = host;
-    options.port = static_cast<unsigned short>(port);
-  } catch (const std::exception&) {
-    return false;
-  }
-  return true;
-}
-
-struct ServeFlags {
-  std::string listen = "127.0.0.1:8080";
-  int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  bool demo = false;
-  double rate_limit = 0;
-  std::size_t max_body = 1024 * 1024;
-  int idle_timeout = 30;
-  std::vector<std::string> meta_app_secrets;
-  std::string meta_verify_token;
-  int call_hold = 90;
-  std::size_t cache_mb = SqliteStore::Options{}.cache_bytes >> 20;
-};
-
-int Serve(const std::string& data_dir, const ServeFlags& flags) {
-  ServerOptions options;
-  if (!ParseListen(flags.listen, options)) {
-    std::cerr << "error: --listen wants HOST:PORT, got '" << flags.listen << "'\n";
-    return 2;
-  }
-  options.threads = flags.threads;
-  options.body_limit = flags.max_body;
-  options.idle_timeout = std::chrono::seconds(flags.idle_timeout);
-
   // Signals are taken by one thread with sigwait; block them before any thread starts.
   sigset_t signals;
   sigemptyset(&signals);
@@ -87,55 +24,35 @@ int Serve(const std::string& data_dir, const ServeFlags& flags) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  auto store = OpenStore(data_dir, flags.cache_mb << 20);
-  if (!store) return 1;
-  std::optional<std::string> demo_key;
-  if (flags.demo) {
-    demo_key = EnsureDemoTenant({*store, SystemNow(), std::cout, std::cerr});
-    if (!demo_key) return 1;
-  }
-  TenantDirectory tenants(*store, std::chrono::milliseconds(250));
-  if (!tenants.Start()) {
-    std::cerr << "error: cannot read tenants from " << data_dir << "\n";
+  const std::string address = config.server.address;
+  const std::string data_dir = config.data_dir;
+  const int threads = config.server.threads;
+  auto service = Service::Start(std::move(config), SystemNow);
+  if (!service) {
+    std::cerr << "error: " << service.error() << "\n";
     return 1;
   }
-  if (flags.meta_app_secrets.empty()) {
-    std::cerr << "callgate: no --meta-app-secret: every webhook delivery will be refused (401)\n";
-  }
-  Api api(*store, tenants, SystemNow,
-          {.rate_limit_per_second = flags.rate_limit,
-           .meta_app_secrets = flags.meta_app_secrets,
-           .meta_verify_token = flags.meta_verify_token,
-           .call_hold = std::chrono::seconds(flags.call_hold)});
-  HttpServer server(
-      options, [&api](HttpRequest&& req, Respond respond) { api.Handle(std::move(req), respond); },
-      [&api](boost::beast::http::status status) { return api.Reject(status); });
-  auto port = server.Listen();
-  if (!port) {
-    std::cerr << "error: " << port.error() << "\n";
-    return 1;
-  }
-  const std::string base = "http://" + options.address + ":" + std::to_string(*port);
+  const std::string base = "http://" + address + ":" + std::to_string((*service)->port());
   std::cout << "callgate listening on " << base << "\n";
-  if (demo_key) {
-    std::cout << "demo: curl -sS -H 'Authorization: Bearer " << *demo_key << "' '" << base
+  if (const auto& key = (*service)->demo_key()) {
+    std::cout << "demo: curl -sS -H 'Authorization: Bearer " << *key << "' '" << base
               << "/api/v1/whatsapp/subaccounts/" << kDemoSubaccount << "/channels/" << kDemoChannel
               << "/callPermissions?destination=%2B6500000000'\n";
   }
   std::cout.flush();
-  std::cerr << "callgate: serving " << data_dir << " with " << options.threads << " thread(s)\n";
+  std::cerr << "callgate: serving " << data_dir << " with " << threads << " thread(s)\n";
 
   std::thread signal_waiter([&] {
     int received = 0;
     sigwait(&signals, &received);
     std::cerr << "callgate: signal " << received << ", finishing in-flight requests\n";
-    server.Stop();
+    (*service)->Stop();
   });
-  server.Run();
+  (*service)->Run();
   // Run() also returns if the server stopped on its own: wake the waiter so it can be joined.
   pthread_kill(signal_waiter.native_handle(), SIGTERM);
   signal_waiter.join();
-  store.reset();  // drains queued writes before exit
+  service->reset();  // commits queued writes before exit
   std::cerr << "callgate: stopped\n";
   return 0;
 }
@@ -147,54 +64,60 @@ int main(int argc, char** argv) {
   using namespace callgate;
   CLI::App app{"callgate: WhatsApp call permissions, as the 8x8 API publishes them"};
   app.require_subcommand(1);
-  std::string data_dir = "./data";
+  // Every default comes from ServiceConfig and the options structs it holds.
+  ServiceConfig config;
+  std::string& data_dir = config.data_dir;
+  std::string listen = config.server.address + ":" + std::to_string(config.server.port);
+  auto idle_timeout = static_cast<int>(config.server.idle_timeout.count());
+  auto call_hold = static_cast<int>(
+      std::chrono::duration_cast<std::chrono::seconds>(config.api.call_hold).count());
+  std::size_t cache_mb = config.cache_bytes >> 20;
 
-  ServeFlags serve_flags;
   CLI::App* serve = app.add_subcommand("serve", "Run the HTTP service");
   serve->add_option("--data-dir", data_dir, "Directory of the embedded store")
       ->envname("CALLGATE_DATA_DIR")
       ->capture_default_str();
-  serve->add_option("--listen", serve_flags.listen, "Address to listen on, HOST:PORT (port 0: any)")
+  serve->add_option("--listen", listen, "Address to listen on, HOST:PORT (port 0: any)")
       ->envname("CALLGATE_LISTEN")
       ->capture_default_str();
-  serve->add_option("--threads", serve_flags.threads, "Server threads (default: one per core)")
+  serve->add_option("--threads", config.server.threads, "Server threads (default: one per core)")
       ->envname("CALLGATE_THREADS")
       ->check(CLI::Range(1, 256));
-  serve->add_flag("--demo", serve_flags.demo, "Create the demo tenant and print a curl line")
+  serve->add_flag("--demo", config.demo, "Create the demo tenant and print a curl line")
       ->envname("CALLGATE_DEMO");
   serve
-      ->add_option("--rate-limit", serve_flags.rate_limit,
+      ->add_option("--rate-limit", config.api.rate_limit_per_second,
                    "Requests per second per account before 429/1400 (0: unlimited)")
       ->envname("CALLGATE_RATE_LIMIT")
       ->check(CLI::NonNegativeNumber);
-  serve->add_option("--max-body", serve_flags.max_body, "Largest request body in bytes")
+  serve->add_option("--max-body", config.server.body_limit, "Largest request body in bytes")
       ->envname("CALLGATE_MAX_BODY")
       ->check(CLI::Range(1024, 64 * 1024 * 1024))
       ->capture_default_str();
   serve
-      ->add_option("--idle-timeout", serve_flags.idle_timeout,
+      ->add_option("--idle-timeout", idle_timeout,
                    "Seconds an idle keep-alive connection stays open")
       ->envname("CALLGATE_IDLE_TIMEOUT")
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();
 
   serve
-      ->add_option("--meta-app-secret", serve_flags.meta_app_secrets,
+      ->add_option("--meta-app-secret", config.api.meta_app_secrets,
                    "Meta app secret that signs webhooks; repeat (or comma-separate) to rotate")
       ->envname("CALLGATE_META_APP_SECRET")
       ->delimiter(',');
   serve
-      ->add_option("--meta-verify-token", serve_flags.meta_verify_token,
+      ->add_option("--meta-verify-token", config.api.meta_verify_token,
                    "Token Meta echoes in the webhook subscription handshake")
       ->envname("CALLGATE_META_VERIFY_TOKEN");
   serve
-      ->add_option("--call-hold", serve_flags.call_hold,
+      ->add_option("--call-hold", call_hold,
                    "Seconds a call authorisation holds a start_call slot without a webhook")
       ->envname("CALLGATE_CALL_HOLD")
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();
   serve
-      ->add_option("--cache-mb", serve_flags.cache_mb,
+      ->add_option("--cache-mb", cache_mb,
                    "MiB of pair states cached for status reads (0: every read goes to the file)")
       ->envname("CALLGATE_CACHE_MB")
       ->check(CLI::Range(0, 1 << 20))
@@ -251,13 +174,23 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
 
-  if (serve->parsed()) return Serve(data_dir, serve_flags);
+  if (serve->parsed()) {
+    if (!ParseListen(listen, config.server)) {
+      std::cerr << "error: --listen wants HOST:PORT, got '" << listen << "'\n";
+      return 2;
+    }
+    config.server.idle_timeout = std::chrono::seconds(idle_timeout);
+    config.api.call_hold = std::chrono::seconds(call_hold);
+    config.cache_bytes = cache_mb << 20;
+    return Serve(std::move(config));
+  }
 
-  auto store = OpenStore(data_dir);
-  if (!store) return 1;
-  const AdminContext ctx{*store,
-                         std::chrono::time_point_cast<Millis>(std::chrono::system_clock::now()),
-                         std::cout, std::cerr};
+  auto store = OpenStore(data_dir, config.cache_bytes);
+  if (!store) {
+    std::cerr << "error: " << store.error() << "\n";
+    return 1;
+  }
+  const AdminContext ctx{**store, SystemNow(), std::cout, std::cerr};
   if (account_create->parsed()) return CreateAccount(ctx, id);
   if (account_list->parsed()) return List(ctx, "accounts");
   if (sub_create->parsed()) return CreateSubaccount(ctx, id, account);

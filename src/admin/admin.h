@@ -7,12 +7,12 @@
 #include <ostream>
 #include <string>
 
-#include "store/store.h"
+#include "tenants/tenant_store.h"
 
 namespace callgate {
 
 struct AdminContext {
-  Store& store;
+  TenantStore& store;
   Instant now;
   std::ostream& out;
   std::ostream& err;

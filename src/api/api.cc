@@ -1,10 +1,8 @@
 #include "api/api.h"
 
-#include <iostream>
-
-#include "api/destination.h"
 #include "api/json.h"
 #include "http/url.h"
+#include "pairs/destination.h"
 #include "tenants/api_key.h"
 
 namespace callgate {
@@ -99,23 +97,13 @@ const std::string& StatusBody(const StatusView& view) {
 
 }  // namespace
 
-Api::Api(Store& store, TenantDirectory& tenants, Clock clock, ApiOptions options)
-    : store_(store), tenants_(tenants), clock_(std::move(clock)), options_(options) {
+Api::Api(ApiStores stores, Clock clock, ApiOptions options)
+    : stores_(stores), clock_(std::move(clock)), options_(std::move(options)) {
   if (options_.rate_limit_burst <= 0) options_.rate_limit_burst = options_.rate_limit_per_second;
 }
 
 HttpResponse Api::Reject(http::status status) {
-  const Instant now = clock_();
-  switch (status) {
-    case http::status::payload_too_large:
-      return ErrorResponse(ApiError::kBodyTooLarge, now);
-    case http::status::request_header_fields_too_large:
-      return ErrorResponse(ApiError::kHeadersTooLarge, now);
-    case http::status::internal_server_error:
-      return ErrorResponse(ApiError::kInternal, now);
-    default:
-      return ErrorResponse(ApiError::kMalformedRequest, now);
-  }
+  return ErrorResponse(ErrorOf(status), clock_(), {}, "the transport refused a request");
 }
 
 void Api::Handle(HttpRequest&& request, Respond respond) {
@@ -154,9 +142,7 @@ void Api::Handle(HttpRequest&& request, Respond respond) {
   }
   if (seg.size() == 8 && (seg[7] == "callPermissionRequests" || seg[7] == "calls")) {
     if (method != http::verb::post) return not_allowed("POST");
-    const Reservation kind =
-        seg[7] == "calls" ? Reservation::kCall : Reservation::kPermissionRequest;
-    return Reserve(kind, request, sub, channel, now, std::move(respond));
+    return Reserve(seg[7] == "calls", request, sub, channel, now, std::move(respond));
   }
   respond(ErrorResponse(ApiError::kPathNotFound, now));
 }
@@ -182,20 +168,18 @@ Result<Api::PairRequest, ApiError> Api::ResolvePair(const HttpRequest& request,
                                                     const std::optional<std::string>& destination,
                                                     Instant now,
                                                     std::optional<ApiError> body_error) {
-  PairRequest pair;
-  pair.tenants = tenants_.Current(now);
-  auto account = Authenticate(request, pair.tenants, now);
+  std::shared_ptr<const TenantSnapshot> tenants = stores_.tenants.Current(now);
+  auto account = Authenticate(request, tenants, now);
   if (!account) return account.error();
-  pair.account = *account;
-  const Subaccount* sub = pair.tenants->FindSubaccount(std::string(subaccount_id));
-  if (!sub || sub->account_id != pair.account->id) return ApiError::kSubaccountNotOwned;
+  const Subaccount* sub = tenants->FindSubaccount(std::string(subaccount_id));
+  if (!sub || sub->account_id != (*account)->id) return ApiError::kSubaccountNotOwned;
   if (body_error) return *body_error;
-  auto number = NormalizeDestination(destination);
-  if (!number) return number.error();
-  pair.channel = pair.tenants->FindChannel(std::string(channel_id));
-  if (!pair.channel || pair.channel->subaccount_id != sub->id) return ApiError::kChannelNotFound;
-  pair.key = {pair.channel->id, std::move(*number)};
-  return pair;
+  auto user = NormalizeDestination(destination);
+  if (!user) return ErrorOf(user.error());
+  const Channel* channel = tenants->FindChannel(std::string(channel_id));
+  if (!channel || channel->subaccount_id != sub->id) return ApiError::kChannelNotFound;
+  PairRef pair{{channel->id, std::move(*user)}, channel->limits};
+  return PairRequest{std::move(tenants), *account, std::move(pair)};
 }
 
 HttpResponse Api::GetCallPermissions(const HttpRequest& request, std::string_view subaccount_id,
@@ -204,20 +188,14 @@ HttpResponse Api::GetCallPermissions(const HttpRequest& request, std::string_vie
   auto pair =
       ResolvePair(request, subaccount_id, channel_id, QueryParam(query, "destination"), now);
   if (!pair) return ErrorResponse(pair.error(), now);
-  auto state = store_.LoadPair(pair->key);
-  if (!state) {
-    HttpResponse res = ErrorResponse(ApiError::kInternal, now);
-    std::cerr << "error: loading a pair of channel " << pair->key.channel_id
-              << " failed: " << StoreErrorName(state.error()) << "\n";
-    return res;
-  }
-  return JsonResponse(http::status::ok,
-                      StatusBody(callgate::View(*state, now, pair->channel->limits)));
+  auto view = ReadStatus(stores_.pairs, pair->pair, now);
+  if (!view) return StoreFailure("reading a pair's status", view.error(), now);
+  return JsonResponse(http::status::ok, StatusBody(*view));
 }
 
 HttpResponse Api::Health(Instant now) {
-  auto generation = store_.TenantGeneration();
-  if (!generation) return ErrorResponse(ApiError::kInternal, now);
+  auto generation = stores_.tenant_store.TenantGeneration();
+  if (!generation) return StoreFailure("health check", generation.error(), now);
   return JsonResponse(http::status::ok, R"({"status":"ok"})");
 }
 

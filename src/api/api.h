@@ -1,12 +1,12 @@
-// Api: turns HTTP requests into calls on the store and tenants and back into responses. One
-// method per endpoint; routing, authentication and the checks every pair endpoint shares live
-// here once. The transport (http/) knows nothing of this; this knows nothing of sockets.
+// Api: routing and HTTP translation. Each endpoint parses its request, authenticates, resolves
+// the pair, calls one use case (pairs/) and turns the typed result into a response; every error
+// becomes HTTP in api/errors.cc. The transport (http/) knows nothing of this; this knows nothing
+// of sockets or storage backends.
 //
 // Thread-safe: Handle() runs concurrently on the server's threads.
 #pragma once
 
 #include <functional>
-#include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -15,8 +15,10 @@
 #include "api/errors.h"
 #include "core/token_bucket.h"
 #include "http/server.h"
-#include "store/store.h"
+#include "pairs/status.h"
+#include "store/pair_store.h"
 #include "tenants/directory.h"
+#include "tenants/tenant_store.h"
 
 namespace callgate {
 
@@ -30,9 +32,16 @@ struct ApiOptions {
   Millis call_hold = std::chrono::seconds(90);  // how long an authorisation holds a call slot
 };
 
+// What the endpoints read and write.
+struct ApiStores {
+  PairStore& pairs;
+  TenantStore& tenant_store;  // webhooks change channel settings
+  TenantDirectory& tenants;   // the request path's view of tenants
+};
+
 class Api {
  public:
-  Api(Store& store, TenantDirectory& tenants, Clock clock, ApiOptions options);
+  Api(ApiStores stores, Clock clock, ApiOptions options);
 
   void Handle(HttpRequest&& request, Respond respond);
   // The envelope for a request the transport refused (too large, malformed HTTP).
@@ -43,8 +52,7 @@ class Api {
   struct PairRequest {
     std::shared_ptr<const TenantSnapshot> tenants;
     const Account* account = nullptr;
-    const Channel* channel = nullptr;
-    PairKey key;
+    PairRef pair;
   };
 
   Result<const Account*, ApiError> Authenticate(
@@ -60,16 +68,14 @@ class Api {
                                   std::string_view channel_id, std::string_view query, Instant now);
   HttpResponse GetHistory(const HttpRequest& request, std::string_view subaccount_id,
                           std::string_view channel_id, std::string_view query, Instant now);
-  // POST .../callPermissionRequests and .../calls: an atomic check-and-reserve on the pair.
-  enum class Reservation { kPermissionRequest, kCall };
-  void Reserve(Reservation kind, const HttpRequest& request, std::string_view subaccount_id,
+  // POST .../callPermissionRequests and .../calls (api/reserve.cc).
+  void Reserve(bool is_call, const HttpRequest& request, std::string_view subaccount_id,
                std::string_view channel_id, Instant now, Respond respond);
   HttpResponse VerifySubscription(std::string_view query, Instant now);
   void ReceiveWebhook(const HttpRequest& request, Instant now, Respond respond);
   HttpResponse Health(Instant now);
 
-  Store& store_;
-  TenantDirectory& tenants_;
+  ApiStores stores_;
   Clock clock_;
   ApiOptions options_;
   std::mutex buckets_mu_;

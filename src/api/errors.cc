@@ -1,7 +1,9 @@
 #include "api/errors.h"
 
-#include "api/ids.h"
+#include <iostream>
+
 #include "api/json.h"
+#include "pairs/ids.h"
 
 namespace callgate {
 
@@ -51,8 +53,50 @@ ErrorDescription Describe(ApiError error) {
   return {http::status::internal_server_error, 2000, "Internal server error"};
 }
 
-HttpResponse ErrorResponse(ApiError error, Instant now, std::string_view extra) {
+ApiError ErrorOf(Refusal refusal) {
+  switch (refusal) {
+    case Refusal::kPermanentPermissionExists:
+      return ApiError::kPermanentPermissionExists;
+    case Refusal::kRequestLimitReached:
+      return ApiError::kRequestLimitReached;
+    case Refusal::kNoLivePermission:
+      return ApiError::kNoLivePermission;
+    case Refusal::kCallLimitReached:
+      return ApiError::kCallLimitReached;
+  }
+  return ApiError::kInternal;
+}
+
+ApiError ErrorOf(DestinationError error) {
+  switch (error) {
+    case DestinationError::kMissing:
+      return ApiError::kDestinationMissing;
+    case DestinationError::kInvalid:
+      return ApiError::kDestinationInvalid;
+  }
+  return ApiError::kDestinationInvalid;
+}
+
+ApiError ErrorOf(http::status transport_refusal) {
+  switch (transport_refusal) {
+    case http::status::payload_too_large:
+      return ApiError::kBodyTooLarge;
+    case http::status::request_header_fields_too_large:
+      return ApiError::kHeadersTooLarge;
+    case http::status::internal_server_error:
+      return ApiError::kInternal;
+    default:
+      return ApiError::kMalformedRequest;
+  }
+}
+
+HttpResponse ErrorResponse(ApiError error, Instant now, std::string_view extra,
+                           std::string_view cause) {
   const ErrorDescription d = Describe(error);
+  const std::string error_id = NewUuid();
+  if (static_cast<unsigned>(d.status) >= 500) {
+    std::cerr << "error " << error_id << ": " << (cause.empty() ? d.message : cause) << "\n";
+  }
   std::string body;
   JsonWriter json(body);
   json.BeginObject()
@@ -61,7 +105,7 @@ HttpResponse ErrorResponse(ApiError error, Instant now, std::string_view extra) 
       .Key("message")
       .String(d.message)
       .Key("errorId")
-      .String(NewUuid())
+      .String(error_id)
       .Key("timestamp")
       .String(FormatMillis(now));
   if (!extra.empty()) body.append(",").append(extra);
@@ -70,6 +114,11 @@ HttpResponse ErrorResponse(ApiError error, Instant now, std::string_view extra) 
   res.set(http::field::content_type, "application/json");
   res.body() = std::move(body);
   return res;
+}
+
+HttpResponse StoreFailure(std::string_view what, StoreError error, Instant now) {
+  return ErrorResponse(ApiError::kInternal, now, {},
+                       std::string(what) + " failed: store " + std::string(StoreErrorName(error)));
 }
 
 }  // namespace callgate

@@ -1,18 +1,17 @@
 // GET/POST /webhooks/whatsapp: Meta's subscription handshake and signed event deliveries.
-// A delivery is acknowledged (200) only after every event in it is durably stored; a storage
-// failure answers 500 so Meta retries — safe, because applying an event twice changes nothing.
+// A delivery is acknowledged (200) only after every event in it is durably stored
+// (pairs/delivery.h); a storage failure answers 500 so Meta retries — safe, because applying an
+// event twice changes nothing.
 #include <openssl/crypto.h>
 
-#include <atomic>
 #include <iostream>
 
 #include "api/api.h"
-#include "api/destination.h"
 #include "api/json.h"
 #include "http/url.h"
 #include "ingest/meta_webhook.h"
-#include "ingest/route.h"
 #include "ingest/signature.h"
+#include "pairs/delivery.h"
 
 namespace callgate {
 
@@ -24,40 +23,28 @@ bool SameSecret(std::string_view a, std::string_view b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-// What one delivery did, for the response body and the log line (never a phone number).
-struct Tally {
-  std::atomic<int> applied{0};
-  std::atomic<int> duplicate{0};
-  std::atomic<int> too_late{0};
-  std::atomic<int> remaining{0};
-  std::atomic<bool> failed{false};
-  int ignored = 0;
-  int unknown_channel = 0;
-  int invalid_user = 0;
-  int settings = 0;
-
-  std::string Json() const {
-    std::string body;
-    JsonWriter json(body);
-    json.BeginObject()
-        .Key("applied")
-        .Int(applied)
-        .Key("duplicate")
-        .Int(duplicate)
-        .Key("tooLate")
-        .Int(too_late)
-        .Key("ignored")
-        .Int(ignored)
-        .Key("unknownChannel")
-        .Int(unknown_channel)
-        .Key("invalidUser")
-        .Int(invalid_user)
-        .Key("settingsChanged")
-        .Int(settings)
-        .EndObject();
-    return body;
-  }
-};
+// The 200 body: what the delivery did (never a phone number).
+std::string TallyJson(const DeliveryTally& tally) {
+  std::string body;
+  JsonWriter json(body);
+  json.BeginObject()
+      .Key("applied")
+      .Int(tally.applied)
+      .Key("duplicate")
+      .Int(tally.duplicate)
+      .Key("tooLate")
+      .Int(tally.too_late)
+      .Key("ignored")
+      .Int(tally.ignored)
+      .Key("unknownChannel")
+      .Int(tally.unknown_channel)
+      .Key("invalidUser")
+      .Int(tally.invalid_user)
+      .Key("settingsChanged")
+      .Int(tally.settings)
+      .EndObject();
+  return body;
+}
 
 }  // namespace
 
@@ -86,80 +73,16 @@ void Api::ReceiveWebhook(const HttpRequest& request, Instant now, Respond respon
   auto parsed = ParseMetaWebhook(request.body(), now);
   if (!parsed) return respond(ErrorResponse(ApiError::kMalformedRequest, now));
 
-  auto tally = std::make_shared<Tally>();
-  tally->ignored = parsed->ignored;
-  bool tenants_changed = false;
-  for (const CallbackSettingChange& change : parsed->settings) {
-    const Channel* channel =
-        tenants_.Current(now)->FindChannelByPhoneNumberId(change.phone_number_id);
-    if (!channel) {
-      ++tally->unknown_channel;
-      continue;
-    }
-    if (channel->callback_permission_enabled == change.enabled) continue;
-    if (!store_.SetCallbackPermission(channel->id, change.enabled).ok()) {
-      return respond(ErrorResponse(ApiError::kInternal, now));
-    }
-    ++tally->settings;
-    tenants_changed = true;
-  }
-  if (tenants_changed) tenants_.Refresh();
-
-  RoutedWebhook routed =
-      RouteWebhook(*parsed, *tenants_.Current(now), [](const std::string& number) {
-        auto normalized = NormalizeDestination(number);
-        return normalized ? std::optional(*normalized) : std::nullopt;
-      });
-  tally->unknown_channel += routed.unknown_channel;
-  tally->invalid_user += routed.invalid_user;
-
-  auto finish = [tally, now, respond](void) {
-    // Counted and logged when something was not applied; quiet on the normal path.
-    if (tally->failed || tally->ignored || tally->unknown_channel || tally->invalid_user ||
-        tally->too_late) {
-      std::cerr << "webhook: " << tally->Json() << "\n";
-    }
-    if (tally->failed) return respond(ErrorResponse(ApiError::kInternal, now));
-    respond(JsonResponse(http::status::ok, tally->Json()));
-  };
-  if (routed.pairs.empty()) return finish();
-
-  tally->remaining = static_cast<int>(routed.pairs.size());
-  for (auto& [key, pair] : routed.pairs) {
-    struct Counts {
-      int applied = 0, duplicate = 0, too_late = 0;
-    };
-    auto counts = std::make_shared<Counts>();
-    auto mutation = [counts, events = std::move(pair.events), limits = pair.limits](
-                        PairState& state, std::vector<HistoryEntry>& history) {
-      *counts = {};
-      for (const Event& event : events) {
-        switch (ApplyAndRecord(state, history, event, EventSource::kWebhook, limits)) {
-          case ApplyOutcome::kApplied:
-            ++counts->applied;
-            break;
-          case ApplyOutcome::kDuplicate:
-            ++counts->duplicate;
-            break;
-          case ApplyOutcome::kTooLate:
-            ++counts->too_late;
-            break;
-        }
-      }
-      return counts->applied > 0;
-    };
-    store_.UpdatePair({key.first, key.second}, std::move(mutation),
-                      [tally, counts, finish](StoreStatus status) {
-                        if (status.ok()) {
-                          tally->applied += counts->applied;
-                          tally->duplicate += counts->duplicate;
-                          tally->too_late += counts->too_late;
-                        } else {
-                          tally->failed = true;
-                        }
-                        if (--tally->remaining == 0) finish();
-                      });
-  }
+  ApplyDelivery({stores_.pairs, stores_.tenant_store, stores_.tenants}, std::move(*parsed), now,
+                [now, respond = std::move(respond)](StoreResult<DeliveryTally> tally) {
+                  if (!tally) {
+                    return respond(StoreFailure("storing a webhook delivery", tally.error(), now));
+                  }
+                  const std::string body = TallyJson(*tally);
+                  // Logged when something was not applied; quiet on the normal path.
+                  if (tally->Skipped()) std::cerr << "webhook: not all applied: " << body << "\n";
+                  respond(JsonResponse(http::status::ok, body));
+                });
 }
 
 }  // namespace callgate

@@ -101,9 +101,6 @@ struct PairState {
   std::map<std::string, Hold> holds;         // authorisation id -> hold
   std::map<std::string, Replay> replays;     // "<endpoint>:<Idempotency-Key>" -> first result
 
-  bool Empty() const {
-    return requests.empty() && replies.empty() && calls.empty() && holds.empty() && replays.empty();
-  }
   friend bool operator==(const PairState&, const PairState&) = default;
 };
 

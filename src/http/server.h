@@ -20,6 +20,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/result.h"
@@ -37,7 +38,7 @@ using Rejection = std::function<HttpResponse(boost::beast::http::status status)>
 struct ServerOptions {
   std::string address = "127.0.0.1";
   unsigned short port = 8080;  // 0: any free port (see HttpServer::port())
-  int threads = 1;
+  int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   std::size_t header_limit = 8 * 1024;
   std::size_t body_limit = 1024 * 1024;
   std::chrono::seconds idle_timeout{30};     // no request started on an open connection

@@ -199,10 +199,10 @@ TEST(RouteWebhookTest, UserCallOnACallbackChannelAlsoGrants) {
   parsed.items.push_back(
       {"PNID", "6591234567", CallTerminated{"wacid.9", kNow, CallDirection::kUserInitiated}, true});
   parsed.items.push_back({"OTHER", "6591234567", CallRejected{"wacid.8", kNow}, false});
-  const RoutedWebhook routed =
-      RouteWebhook(parsed, tenants, [](const std::string& n) { return std::optional(n); });
+  const RoutedWebhook routed = RouteWebhook(
+      parsed, tenants, [](const std::string& n) { return std::optional(UserId::Phone(n)); });
   EXPECT_EQ(routed.unknown_channel, 1);
-  const PairEvents& pair = routed.pairs.at({"ch", "+6591234567"});
+  const PairEvents& pair = routed.pairs.at(PairKey{"ch", UserId::Phone("+6591234567")});
   ASSERT_EQ(pair.events.size(), 2u);
   EXPECT_EQ(std::get<CallbackGranted>(pair.events[1]).call_id, "wacid.9");
 }

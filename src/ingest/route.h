@@ -7,8 +7,9 @@
 #include <map>
 #include <vector>
 
+#include "core/user_id.h"
 #include "ingest/meta_webhook.h"
-#include "store/store.h"
+#include "tenants/tenants.h"
 
 namespace callgate {
 
@@ -18,7 +19,7 @@ struct PairEvents {
 };
 
 struct RoutedWebhook {
-  std::map<std::pair<std::string, std::string>, PairEvents> pairs;  // (channel, destination)
+  std::map<PairKey, PairEvents> pairs;
   int unknown_channel = 0;  // items for a phone_number_id no channel has
   int invalid_user = 0;     // items whose user id is not an E.164 number (e.g. BSUID only)
 };
@@ -26,7 +27,7 @@ struct RoutedWebhook {
 // The callback grant a user-initiated call event implies: from the call's start.
 Event CallbackGrantFor(const Event& call_event);
 
-// `normalize` turns "+digits" into the canonical destination, or nullopt if invalid.
+// `normalize` turns "+digits" into the user it names, or nullopt if invalid.
 template <class Normalize>
 RoutedWebhook RouteWebhook(const ParsedWebhook& parsed, const TenantSnapshot& tenants,
                            Normalize&& normalize) {
@@ -37,12 +38,12 @@ RoutedWebhook RouteWebhook(const ParsedWebhook& parsed, const TenantSnapshot& te
       ++routed.unknown_channel;
       continue;
     }
-    const std::optional<std::string> destination = normalize("+" + item.user_digits);
-    if (!destination) {
+    std::optional<UserId> user = normalize("+" + item.user_digits);
+    if (!user) {
       ++routed.invalid_user;
       continue;
     }
-    PairEvents& pair = routed.pairs[{channel->id, *destination}];
+    PairEvents& pair = routed.pairs[PairKey{channel->id, std::move(*user)}];
     pair.limits = channel->limits;
     pair.events.push_back(item.event);
     if (item.user_initiated_call && channel->callback_permission_enabled) {

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "core/ledger.h"
-#include "store/store.h"
+#include "store/pair_store.h"
 
 namespace callgate {
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "store/memory_store.h"
+#include "store/memory/memory_store.h"
 #include "tenants/directory.h"
 
 namespace callgate {

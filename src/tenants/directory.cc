@@ -6,7 +6,7 @@ namespace {
 std::atomic<std::uint64_t> next_directory_id{1};
 }  // namespace
 
-TenantDirectory::TenantDirectory(Store& store, Millis refresh_interval)
+TenantDirectory::TenantDirectory(TenantStore& store, Millis refresh_interval)
     : store_(store), refresh_interval_(refresh_interval), id_(next_directory_id++) {}
 
 bool TenantDirectory::Start() {

@@ -9,13 +9,13 @@
 #include <memory>
 #include <mutex>
 
-#include "store/store.h"
+#include "tenants/tenant_store.h"
 
 namespace callgate {
 
 class TenantDirectory {
  public:
-  TenantDirectory(Store& store, Millis refresh_interval);
+  TenantDirectory(TenantStore& store, Millis refresh_interval);
 
   // Loads the first snapshot; false if the store cannot be read.
   bool Start();
@@ -28,7 +28,7 @@ class TenantDirectory {
   // Makes `tenants` the current snapshot.
   void Publish(TenantSnapshot&& tenants);
 
-  Store& store_;
+  TenantStore& store_;
   const Millis refresh_interval_;
   std::atomic<std::int64_t> next_check_ms_{0};
   std::mutex refresh_mu_;  // one refresher at a time

@@ -858,7 +858,7 @@ TEST_F(EventsE2eTest, WebhookIsAcknowledgedOnlyOnceStored) {
   // Another connection to the file (as another process would open it) already sees it.
   auto other = SqliteStore::Open({.path = server_.db_path().string()});
   ASSERT_TRUE(other.ok()) << other.error();
-  auto history = (*other)->LoadHistory({kChan, "+" + user}, 0, 10);
+  auto history = (*other)->LoadHistory({kChan, UserId::Phone("+" + user)}, 0, 10);
   ASSERT_TRUE(history.ok());
   ASSERT_EQ(history->size(), 1u);
   EXPECT_EQ(history->at(0).event_key, "reply:wamid.1");

@@ -1,4 +1,4 @@
-// TestServer: the real service (SqliteStore in a temp dir, Api, HttpServer on port 0) on a
+// TestServer: the real service (Service::Start: SQLite in a temp dir, HTTP on port 0) on a
 // background thread, with a settable clock; and HttpClient, a keep-alive Beast client that
 // records every response for the contract check (CALLGATE_CONTRACT_LOG, one JSON per line).
 #pragma once
@@ -17,12 +17,10 @@
 #include <thread>
 #include <vector>
 
-#include "api/api.h"
 #include "api/json.h"
+#include "app/service.h"
 #include "ingest/signature.h"
-#include "store/sqlite_store.h"
 #include "tenants/api_key.h"
-#include "tenants/directory.h"
 
 namespace callgate::testing {
 
@@ -32,71 +30,60 @@ class TestServer {
                       std::size_t cache_bytes = SqliteStore::Options{}.cache_bytes) {
     dir_ = std::filesystem::temp_directory_path() /
            ("callgate-e2e-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
-    std::filesystem::create_directories(dir_);
-    // Wired as main.cpp wires it.
-    auto store = SqliteStore::Open({.path = (dir_ / "callgate.db").string(),
-                                    .cache_bytes = cache_bytes,
-                                    .completion_scope = HttpServer::ResponseBatch::Run});
-    if (!store) throw std::runtime_error(store.error());
-    store_ = std::move(*store);
-    tenants_ = std::make_unique<TenantDirectory>(*store_, Millis(0));
-    if (!tenants_->Start()) throw std::runtime_error("tenants");
-    api_ = std::make_unique<Api>(
-        *store_, *tenants_, [this] { return Now(); }, api_options);
+    // The service as `callgate serve` starts it, on port 0, with a settable clock and tenant
+    // changes seen at once.
     server_options.port = 0;
     server_options.threads = 2;
-    server_ = std::make_unique<HttpServer>(
-        server_options,
-        [this](HttpRequest&& req, Respond respond) { api_->Handle(std::move(req), respond); },
-        [this](boost::beast::http::status s) { return api_->Reject(s); });
-    auto port = server_->Listen();
-    if (!port) throw std::runtime_error(port.error());
-    port_ = *port;
-    thread_ = std::thread([this] { server_->Run(); });
+    auto service = Service::Start({.data_dir = dir_.string(),
+                                   .server = std::move(server_options),
+                                   .api = std::move(api_options),
+                                   .cache_bytes = cache_bytes,
+                                   .tenant_refresh = Millis(0)},
+                                  [this] { return Now(); });
+    if (!service) throw std::runtime_error(service.error());
+    service_ = std::move(*service);
+    thread_ = std::thread([this] { service_->Run(); });
   }
   ~TestServer() {
-    server_->Stop();
+    service_->Stop();
     thread_.join();
-    server_.reset();
-    api_.reset();
-    tenants_.reset();
-    store_.reset();
+    service_.reset();
     std::filesystem::remove_all(dir_);
   }
 
   Instant Now() const { return FromUnixMillis(now_ms_.load()); }
   void SetNow(Instant t) { now_ms_ = ToUnixMillis(t); }
-  unsigned short port() const { return port_; }
-  SqliteStore& store() { return *store_; }
+  unsigned short port() const { return service_->port(); }
+  SqliteStore& store() { return service_->store(); }
   std::filesystem::path db_path() const { return dir_ / "callgate.db"; }
 
   // Creates account, subaccount and channel (ids as given) and returns a fresh key.
   std::string AddTenant(const std::string& account, const std::string& sub,
                         const std::string& channel, const std::string& phone_number_id,
                         LimitsProfile limits = LimitsProfile::kProduction) {
-    (void)store_->CreateAccount({account, Now()});
-    (void)store_->CreateSubaccount({sub, account, Now()});
-    (void)store_->CreateChannel({channel, sub, phone_number_id, false, limits, Now()});
+    (void)store().CreateAccount({account, Now()});
+    (void)store().CreateSubaccount({sub, account, Now()});
+    (void)store().CreateChannel({channel, sub, phone_number_id, false, limits, Now()});
     return AddKey(account);
   }
   // Adds a channel to an existing subaccount.
   void AddChannel(const std::string& sub, const std::string& channel,
                   const std::string& phone_number_id, bool callback_permission_enabled,
                   LimitsProfile limits = LimitsProfile::kProduction) {
-    auto status = store_->CreateChannel(
+    auto status = store().CreateChannel(
         {channel, sub, phone_number_id, callback_permission_enabled, limits, Now()});
     if (!status.ok()) throw std::runtime_error("channel " + channel);
   }
   std::string AddKey(const std::string& account) {
     auto key = GenerateApiKey(account, Now());
-    (void)store_->AddApiKey(key->record);
+    (void)store().AddApiKey(key->record);
     return key->plaintext;
   }
 
   // Applies events to a pair through the store, as a writer would.
   void Seed(const std::string& channel, const std::string& destination,
             const std::vector<Event>& events, LimitsProfile limits = LimitsProfile::kProduction) {
-    auto status = UpdatePairSync(*store_, {channel, destination},
+    auto status = UpdatePairSync(store(), {channel, UserId::Phone(destination)},
                                  [&](PairState& state, std::vector<HistoryEntry>&) {
                                    for (const Event& e : events) (void)Apply(state, e, limits);
                                    return true;
@@ -108,11 +95,7 @@ class TestServer {
   static inline std::atomic<int> counter_{0};
   std::filesystem::path dir_;
   std::atomic<std::int64_t> now_ms_{ToUnixMillis(*ParseTimestamp("2026-02-01T08:12:30.000Z"))};
-  std::unique_ptr<SqliteStore> store_;
-  std::unique_ptr<TenantDirectory> tenants_;
-  std::unique_ptr<Api> api_;
-  std::unique_ptr<HttpServer> server_;
-  unsigned short port_ = 0;
+  std::unique_ptr<Service> service_;
   std::thread thread_;
 };
 

@@ -1,4 +1,4 @@
-#include "api/destination.h"
+#include "pairs/destination.h"
 
 #include <phonenumbers/phonenumberutil.h>
 
@@ -71,22 +71,22 @@ bool PossibleWithoutParse(std::string_view digits) {
   return PossibleFast(*PhoneNumberUtil::GetInstance(), digits);
 }
 
-Result<std::string, ApiError> NormalizeDestination(const std::optional<std::string>& raw) {
-  if (!raw || raw->empty()) return ApiError::kDestinationMissing;
+Result<UserId, DestinationError> NormalizeDestination(const std::optional<std::string>& raw) {
+  if (!raw || raw->empty()) return DestinationError::kMissing;
   std::string number = *raw;
   if (number.front() == ' ') number.front() = '+';
   if (number.size() < 3 || number.size() > 16 || number[0] != '+' || number[1] < '1' ||
       number[1] > '9') {
-    return ApiError::kDestinationInvalid;
+    return DestinationError::kInvalid;
   }
   for (std::size_t i = 1; i < number.size(); ++i) {
-    if (number[i] < '0' || number[i] > '9') return ApiError::kDestinationInvalid;
+    if (number[i] < '0' || number[i] > '9') return DestinationError::kInvalid;
   }
   const PhoneNumberUtil& util = *PhoneNumberUtil::GetInstance();
   if (!PossibleFast(util, std::string_view(number).substr(1)) && !PossibleParsed(util, number)) {
-    return ApiError::kDestinationInvalid;
+    return DestinationError::kInvalid;
   }
-  return number;
+  return UserId::Phone(std::move(number));
 }
 
 }  // namespace callgate

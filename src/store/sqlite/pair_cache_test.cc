@@ -1,7 +1,7 @@
 // The read cache of SqliteStore: that reads are served from it, that no commit of any instance
 // sharing the file is ever hidden by it, and the counter protocol that guarantees this,
 // including a writer that dies half way.
-#include "store/pair_cache.h"
+#include "store/sqlite/pair_cache.h"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
@@ -11,13 +11,13 @@
 #include <string>
 #include <thread>
 
-#include "store/sqlite_store.h"
+#include "store/sqlite/sqlite_store.h"
 #include "store/store_test_util.h"
 
 namespace callgate {
 namespace {
 
-const PairKey kPair{"ch-1", "+15551230001"};
+const PairKey kPair{"ch-1", UserId::Phone("+15551230001")};
 
 std::unique_ptr<SqliteStore> Open(const std::string& path) {
   auto store = SqliteStore::Open({.path = path});

@@ -1,4 +1,4 @@
-#include "store/memory_store.h"
+#include "store/memory/memory_store.h"
 
 #include <algorithm>
 
@@ -72,15 +72,15 @@ StoreResult<TenantSnapshot> MemoryStore::LoadTenants() {
 
 StoreResult<PairState> MemoryStore::LoadPair(const PairKey& key) {
   std::lock_guard lock(mu_);
-  const auto it = pairs_.find({key.channel_id, key.destination});
+  const auto it = pairs_.find(key);
   return it == pairs_.end() ? PairState{} : it->second.state;
 }
 
-void MemoryStore::UpdatePair(const PairKey& key, PairMutation mutation, UpdateDone done) {
+void MemoryStore::Update(const PairKey& key, PairMutation mutation, UpdateDone done) {
   StoreStatus status = Ok{};
   {
     std::lock_guard lock(mu_);
-    Pair& pair = pairs_[{key.channel_id, key.destination}];
+    Pair& pair = pairs_[key];
     PairState next = pair.state;
     std::vector<HistoryEntry> history;
     if (!mutation(next, history)) {
@@ -114,7 +114,7 @@ StoreResult<std::vector<HistoryEntry>> MemoryStore::LoadHistory(const PairKey& k
                                                                 int limit) {
   std::lock_guard lock(mu_);
   std::vector<HistoryEntry> out;
-  const auto it = pairs_.find({key.channel_id, key.destination});
+  const auto it = pairs_.find(key);
   if (it == pairs_.end()) return out;
   for (auto h = it->second.history.rbegin(); h != it->second.history.rend(); ++h) {
     if (static_cast<int>(out.size()) >= limit) break;

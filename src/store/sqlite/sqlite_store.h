@@ -21,7 +21,7 @@
 // through shared change counters (store/pair_cache.h, the file "<path>-changes"): a hit costs no
 // system call, and a cached state is never older than the pair's last commit in any process.
 //
-// Thread-safe. UpdatePair callbacks run on the writer thread.
+// Thread-safe. Update callbacks run on the writer thread.
 #pragma once
 
 #include <condition_variable>
@@ -32,8 +32,9 @@
 #include <string>
 #include <thread>
 
-#include "store/pair_cache.h"
-#include "store/store.h"
+#include "store/pair_store.h"
+#include "store/sqlite/pair_cache.h"
+#include "tenants/tenant_store.h"
 
 struct sqlite3;
 
@@ -41,7 +42,7 @@ namespace callgate {
 
 class SqliteDb;  // one connection with its prepared statements (sqlite_store.cc)
 
-class SqliteStore final : public Store {
+class SqliteStore final : public TenantStore, public PairStore {
  public:
   struct Options {
     std::string path;
@@ -70,7 +71,7 @@ class SqliteStore final : public Store {
   StoreResult<TenantSnapshot> LoadTenants() override;
 
   StoreResult<PairState> LoadPair(const PairKey& key) override;
-  void UpdatePair(const PairKey& key, PairMutation mutation, UpdateDone done) override;
+  void Update(const PairKey& key, PairMutation mutation, UpdateDone done) override;
   StoreResult<std::vector<HistoryEntry>> LoadHistory(const PairKey& key, std::int64_t before_seq,
                                                      int limit) override;
 

@@ -7,13 +7,18 @@
 #include <string>
 #include <string_view>
 
-#include "api/errors.h"
 #include "core/result.h"
+#include "core/user_id.h"
 
 namespace callgate {
 
-// The E.164 form ("+digits") or kDestinationMissing / kDestinationInvalid.
-Result<std::string, ApiError> NormalizeDestination(const std::optional<std::string>& raw);
+enum class DestinationError {
+  kMissing,  // absent or empty
+  kInvalid,  // not E.164, an unknown calling code or an impossible length
+};
+
+// The user a destination names (its E.164 form, "+digits"), or why it names none.
+Result<UserId, DestinationError> NormalizeDestination(const std::optional<std::string>& raw);
 
 // The possible-number test on E.164 digits (no '+') without libphonenumber's regex parser: what
 // NormalizeDestination tries first. Exposed so tests can check it covers common numbers.

@@ -1,4 +1,4 @@
-#include "store/sqlite_store.h"
+#include "store/sqlite/sqlite_store.h"
 
 #include <sqlite3.h>
 
@@ -183,7 +183,7 @@ bool Exists(SqliteDb& db, const char* sql, std::string_view id) {
 StoreResult<PairState> ReadPair(SqliteDb& db, const PairKey& key, std::string& encoded) {
   Stmt stmt(db, "SELECT state FROM pairs WHERE channel_id = ?1 AND destination = ?2");
   if (!stmt.ok()) return StoreError::kUnavailable;
-  const int rc = stmt.Bind(1, key.channel_id).Bind(2, key.destination).Step();
+  const int rc = stmt.Bind(1, key.channel_id).Bind(2, key.user.text()).Step();
   encoded.clear();
   if (rc == SQLITE_DONE) return PairState{};
   if (rc != SQLITE_ROW) return ErrorOf(rc);
@@ -197,7 +197,7 @@ StoreResult<PairState> ReadPair(SqliteDb& db, const PairKey& key, std::string& e
 const std::string& CacheKey(const PairKey& key) {
   thread_local std::string buffer;
   buffer.assign(key.channel_id).push_back('\0');
-  buffer.append(key.destination);
+  buffer.append(key.user.text());
   return buffer;
 }
 
@@ -210,7 +210,7 @@ struct StoredPair {
 StoreResult<StoredPair> ReadStoredPair(SqliteDb& db, const PairKey& key) {
   Stmt stmt(db, "SELECT pair_id, state FROM pairs WHERE channel_id = ?1 AND destination = ?2");
   if (!stmt.ok()) return StoreError::kUnavailable;
-  const int rc = stmt.Bind(1, key.channel_id).Bind(2, key.destination).Step();
+  const int rc = stmt.Bind(1, key.channel_id).Bind(2, key.user.text()).Step();
   if (rc == SQLITE_DONE) return StoredPair{};
   if (rc != SQLITE_ROW) return ErrorOf(rc);
   auto state = DecodePairState(stmt.Blob(1));
@@ -231,13 +231,13 @@ StoreStatus WritePair(SqliteDb& db, const PairKey& key, std::int64_t pair_id, bo
                   "INSERT INTO pairs (channel_id, destination, pair_id, state) "
                   "VALUES (?1, ?2, ?3, ?4)");
       status = Done(insert.Bind(1, key.channel_id)
-                        .Bind(2, key.destination)
+                        .Bind(2, key.user.text())
                         .Bind(3, pair_id)
                         .BindBlob(4, blob->data(), blob->size()));
     } else {
       Stmt update(db, "UPDATE pairs SET state = ?3 WHERE channel_id = ?1 AND destination = ?2");
       status = Done(update.Bind(1, key.channel_id)
-                        .Bind(2, key.destination)
+                        .Bind(2, key.user.text())
                         .BindBlob(3, blob->data(), blob->size()));
     }
     if (!status.ok()) return status;
@@ -565,7 +565,7 @@ StoreResult<std::vector<HistoryEntry>> SqliteStore::LoadHistory(const PairKey& k
          "SELECT seq, event_key, at, source, event FROM history WHERE pair_id = "
          "(SELECT pair_id FROM pairs WHERE channel_id = ?1 AND destination = ?2) "
          "AND (?3 = 0 OR seq < ?3) ORDER BY seq DESC LIMIT ?4");
-  s.Bind(1, key.channel_id).Bind(2, key.destination).Bind(3, before_seq).Bind(4, limit);
+  s.Bind(1, key.channel_id).Bind(2, key.user.text()).Bind(3, before_seq).Bind(4, limit);
   std::vector<HistoryEntry> out;
   int rc;
   while ((rc = s.Step()) == SQLITE_ROW) {
@@ -579,7 +579,7 @@ StoreResult<std::vector<HistoryEntry>> SqliteStore::LoadHistory(const PairKey& k
   return out;
 }
 
-void SqliteStore::UpdatePair(const PairKey& key, PairMutation mutation, UpdateDone done) {
+void SqliteStore::Update(const PairKey& key, PairMutation mutation, UpdateDone done) {
   {
     std::lock_guard lock(queue_mu_);
     if (!stopping_) {
@@ -723,7 +723,7 @@ void SqliteStore::CommitBatch(std::vector<Write>& batch) {
   std::vector<StoreStatus> results(batch.size(), Ok{});
   for (std::size_t i = 0; i < batch.size(); ++i) {
     const Write& w = batch[i];
-    const auto map_key = std::make_pair(w.key.channel_id, w.key.destination);
+    const auto map_key = std::make_pair(w.key.channel_id, w.key.user.text());
     StoredPair current;
     if (const auto it = written.find(map_key); it != written.end()) {
       current = it->second;

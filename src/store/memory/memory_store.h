@@ -1,16 +1,17 @@
-// MemoryStore: the whole store in process memory, behind one mutex. For tests and tools that
-// want the Store contract without a file; nothing survives the process. Thread-safe; UpdatePair
+// MemoryStore: tenants and pairs in process memory, behind one mutex. For tests and tools that
+// want the store contracts without a file; nothing survives the process. Thread-safe; Update
 // runs the mutation and the callback inline.
 #pragma once
 
 #include <map>
 #include <mutex>
 
-#include "store/store.h"
+#include "store/pair_store.h"
+#include "tenants/tenant_store.h"
 
 namespace callgate {
 
-class MemoryStore final : public Store {
+class MemoryStore final : public TenantStore, public PairStore {
  public:
   StoreStatus CreateAccount(const Account& account) override;
   StoreStatus CreateSubaccount(const Subaccount& subaccount) override;
@@ -22,12 +23,11 @@ class MemoryStore final : public Store {
   StoreResult<TenantSnapshot> LoadTenants() override;
 
   StoreResult<PairState> LoadPair(const PairKey& key) override;
-  void UpdatePair(const PairKey& key, PairMutation mutation, UpdateDone done) override;
+  void Update(const PairKey& key, PairMutation mutation, UpdateDone done) override;
   StoreResult<std::vector<HistoryEntry>> LoadHistory(const PairKey& key, std::int64_t before_seq,
                                                      int limit) override;
 
  private:
-  using Key = std::pair<std::string, std::string>;
   struct Pair {
     PairState state;
     std::map<std::int64_t, HistoryEntry> history;  // by seq
@@ -36,7 +36,7 @@ class MemoryStore final : public Store {
   std::mutex mu_;
   TenantSnapshot tenants_;
   std::uint64_t generation_ = 0;
-  std::map<Key, Pair> pairs_;
+  std::map<PairKey, Pair> pairs_;
   std::int64_t next_seq_ = 1;
 };
 

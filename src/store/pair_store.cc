@@ -1,22 +1,6 @@
-#include "store/store.h"
-
-#include <future>
+#include "store/pair_store.h"
 
 namespace callgate {
-
-std::string_view StoreErrorName(StoreError error) {
-  switch (error) {
-    case StoreError::kNotFound:
-      return "not found";
-    case StoreError::kAlreadyExists:
-      return "already exists";
-    case StoreError::kInvalid:
-      return "invalid";
-    case StoreError::kUnavailable:
-      return "unavailable";
-  }
-  return "unknown";
-}
 
 std::string_view EventSourceName(EventSource source) {
   switch (source) {
@@ -24,8 +8,6 @@ std::string_view EventSourceName(EventSource source) {
       return "webhook";
     case EventSource::kApi:
       return "api";
-    case EventSource::kAdmin:
-      return "admin";
   }
   return "unknown";
 }
@@ -37,11 +19,11 @@ ApplyOutcome ApplyAndRecord(PairState& state, std::vector<HistoryEntry>& history
   return outcome;
 }
 
-StoreStatus UpdatePairSync(Store& store, const PairKey& key, PairMutation mutation) {
+StoreStatus UpdatePairSync(PairStore& store, const PairKey& key, PairMutation mutation) {
   std::promise<StoreStatus> promise;
   auto future = promise.get_future();
-  store.UpdatePair(key, std::move(mutation),
-                   [&promise](StoreStatus status) { promise.set_value(status); });
+  store.Update(key, std::move(mutation),
+               [&promise](StoreStatus status) { promise.set_value(status); });
   return future.get();
 }
 

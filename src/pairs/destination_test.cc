@@ -1,4 +1,4 @@
-#include "api/destination.h"
+#include "pairs/destination.h"
 
 #include <gtest/gtest.h>
 #include <phonenumbers/phonenumberutil.h>
@@ -44,19 +44,19 @@ TEST(DestinationTest, FastPathCoversCommonNumbersAndThePublishedExample) {
 TEST(DestinationTest, LeadingSpaceIsAnUnencodedPlus) {
   const auto number = NormalizeDestination(" 6591234567");
   ASSERT_TRUE(number.ok());
-  EXPECT_EQ(*number, "+6591234567");
+  EXPECT_EQ(number->text(), "+6591234567");
 }
 
 TEST(DestinationTest, MissingAndEmptyAreMissing) {
-  EXPECT_EQ(NormalizeDestination(std::nullopt).error(), ApiError::kDestinationMissing);
-  EXPECT_EQ(NormalizeDestination(std::string()).error(), ApiError::kDestinationMissing);
+  EXPECT_EQ(NormalizeDestination(std::nullopt).error(), DestinationError::kMissing);
+  EXPECT_EQ(NormalizeDestination(std::string()).error(), DestinationError::kMissing);
 }
 
 TEST(DestinationTest, RejectsWhatIsNotE164) {
   for (const char* bad :
        {"6591234567", "+", "+1", "+0591234567", "+65 9123 4567", "+65-91234567", "+9991234567",
         "+1234567890123456", "+65912345678901234", "+44", "++6591234567", "+65912345a7"}) {
-    EXPECT_EQ(NormalizeDestination(std::string(bad)).error(), ApiError::kDestinationInvalid) << bad;
+    EXPECT_EQ(NormalizeDestination(std::string(bad)).error(), DestinationError::kInvalid) << bad;
   }
 }
 

@@ -1,6 +1,6 @@
 // SqliteStore beyond the shared contract: durability across close, kill -9 and several
 // instances on one file, and how it treats bytes it cannot read.
-#include "store/sqlite_store.h"
+#include "store/sqlite/sqlite_store.h"
 
 #include <poll.h>
 #include <signal.h>
@@ -29,7 +29,7 @@
 namespace callgate {
 namespace {
 
-const PairKey kPair{"ch-1", "+15551230001"};
+const PairKey kPair{"ch-1", UserId::Phone("+15551230001")};
 
 std::unique_ptr<SqliteStore> OpenOrFail(
     const std::string& path, std::size_t cache_bytes = SqliteStore::Options{}.cache_bytes) {
@@ -76,7 +76,7 @@ class RawDb {
         << sqlite3_errmsg(db_);
     sqlite3_bind_blob(stmt, 1, bytes.data(), static_cast<int>(bytes.size()), SQLITE_TRANSIENT);
     sqlite3_bind_text(stmt, 2, key.channel_id.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(stmt, 3, key.destination.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(stmt, 3, key.user.text().c_str(), -1, SQLITE_TRANSIENT);
     EXPECT_EQ(sqlite3_step(stmt), SQLITE_DONE) << sqlite3_errmsg(db_);
     sqlite3_finalize(stmt);
     EXPECT_EQ(sqlite3_changes(db_), 1);
@@ -92,7 +92,7 @@ class RawDb {
 
   std::string StateBlob(const PairKey& key) {
     return Query("SELECT hex(state) FROM pairs WHERE channel_id = '" + key.channel_id +
-                 "' AND destination = '" + key.destination + "'");
+                 "' AND destination = '" + key.user.text() + "'");
   }
 
  private:
@@ -254,7 +254,7 @@ TEST(SqliteStoreTest, TwoInstancesOnOneFileLoseNoUpdate) {
   std::atomic<int> failures{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < 2 * kThreadsPerInstance; ++t) {
-    Store& store = t % 2 == 0 ? static_cast<Store&>(*first) : *second;
+    PairStore& store = t % 2 == 0 ? static_cast<PairStore&>(*first) : *second;
     threads.emplace_back([&store, &failures, t] {
       for (int i = 0; i < kPerThread; ++i) {
         const std::string id = "t" + std::to_string(t) + "-" + std::to_string(i);
@@ -304,10 +304,10 @@ TEST(SqliteStoreTest, TwoInstancesCreatingPairsNeverShareAPairId) {
   };
   std::vector<std::thread> threads;
   for (int t = 0; t < 2 * kThreadsPerInstance; ++t) {
-    Store& store = t % 2 == 0 ? static_cast<Store&>(*first) : *second;
+    PairStore& store = t % 2 == 0 ? static_cast<PairStore&>(*first) : *second;
     threads.emplace_back([&store, &destination, t] {
       for (int i = 0; i < kPairsPerThread; ++i) {
-        EXPECT_TRUE(UpdatePairSync(store, {"ch-1", destination(t, i)},
+        EXPECT_TRUE(UpdatePairSync(store, PairKey{"ch-1", UserId::Phone(destination(t, i))},
                                    Request(destination(t, i), kT0 + Millis(i)))
                         .ok());
       }
@@ -323,7 +323,7 @@ TEST(SqliteStoreTest, TwoInstancesCreatingPairsNeverShareAPairId) {
             "1");
   for (int t = 0; t < 2 * kThreadsPerInstance; ++t) {
     for (int i = 0; i < kPairsPerThread; ++i) {
-      auto history = first->LoadHistory({"ch-1", destination(t, i)}, 0, 10);
+      auto history = first->LoadHistory(PairKey{"ch-1", UserId::Phone(destination(t, i))}, 0, 10);
       ASSERT_TRUE(history.ok());
       ASSERT_EQ(history->size(), 1u) << destination(t, i);
       EXPECT_EQ(history->front().event_key, RequestKey(destination(t, i)));
@@ -357,7 +357,7 @@ TEST(SqliteStoreTest, CorruptStateBlobLoadsAsInvalid) {
   // Damage behind the store's back does not reach its read cache; this is about decoding.
   auto store = OpenOrFail(path, /*cache_bytes=*/0);
   ASSERT_NE(store, nullptr);
-  const PairKey healthy{"ch-1", "+15551230002"};
+  const PairKey healthy{"ch-1", UserId::Phone("+15551230002")};
   ASSERT_TRUE(UpdatePairSync(*store, kPair, Request("req-1", kT0)).ok());
   ASSERT_TRUE(UpdatePairSync(*store, healthy, Request("req-1", kT0)).ok());
 
@@ -402,7 +402,9 @@ TEST(SqliteStoreTest, UpdateOfCorruptStateFailsAndKeepsTheBytes) {
   EXPECT_EQ(store->LoadHistory(kPair, 0, 10)->size(), 1u);
 
   // The writer keeps serving other pairs.
-  EXPECT_TRUE(UpdatePairSync(*store, {"ch-1", "+15551230002"}, Request("req-1", kT0)).ok());
+  EXPECT_TRUE(
+      UpdatePairSync(*store, PairKey{"ch-1", UserId::Phone("+15551230002")}, Request("req-1", kT0))
+          .ok());
 }
 
 // One group commit holding writes that fail between their state and their history: they leave
@@ -427,13 +429,13 @@ void WriteNewPairsContinuously(SqliteStore& store, int pairs) {
           ++in_flight;
         }
         const std::string id = "req-" + std::to_string(i);
-        store.UpdatePair({"ch-1", "+1555" + std::to_string(1000000 + i)},
-                         Request(id, kT0 + Millis(i)), [&](StoreStatus status) {
-                           if (!status.ok()) ++failures;
-                           std::lock_guard lock(mu);
-                           --in_flight;
-                           cv.notify_one();
-                         });
+        store.Update(PairKey{"ch-1", UserId::Phone("+1555" + std::to_string(1000000 + i))},
+                     Request(id, kT0 + Millis(i)), [&](StoreStatus status) {
+                       if (!status.ok()) ++failures;
+                       std::lock_guard lock(mu);
+                       --in_flight;
+                       cv.notify_one();
+                     });
       }
       std::unique_lock lock(mu);
       cv.wait(lock, [&] { return in_flight == 0; });
@@ -470,7 +472,8 @@ TEST(SqliteStoreTest, WalIsCopiedAndStartedOverWhileWritesContinue) {
     // Everything is there, and still there after a close and a reopen.
     for (int pass = 0; pass < 2; ++pass) {
       for (int i = 0; i < kPairs; i += 97) {
-        auto state = (*store)->LoadPair({"ch-1", "+1555" + std::to_string(1000000 + i)});
+        auto state = (*store)->LoadPair(
+            PairKey{"ch-1", UserId::Phone("+1555" + std::to_string(1000000 + i))});
         EXPECT_TRUE(state.ok() && state->requests.contains("req-" + std::to_string(i))) << i;
       }
       store->reset();
@@ -502,8 +505,8 @@ TEST(SqliteStoreTest, FailedWriteInABatchLeavesNoTraceAndSparesTheOthers) {
   std::promise<void> release;
   std::shared_future<void> released = release.get_future().share();
   std::promise<void> holding;
-  store->UpdatePair(
-      {"ch-1", "+15550000000"},
+  store->Update(
+      PairKey{"ch-1", UserId::Phone("+15550000000")},
       [released, &holding](PairState&, auto&) {
         holding.set_value();
         released.wait();
@@ -515,8 +518,8 @@ TEST(SqliteStoreTest, FailedWriteInABatchLeavesNoTraceAndSparesTheOthers) {
   auto queue = [&store](const PairKey& key, PairMutation mutation) {
     auto promise = std::make_shared<std::promise<StoreStatus>>();
     auto future = promise->get_future();
-    store->UpdatePair(key, std::move(mutation),
-                      [promise](StoreStatus status) { promise->set_value(status); });
+    store->Update(key, std::move(mutation),
+                  [promise](StoreStatus status) { promise->set_value(status); });
     return future;
   };
   auto seeing = [](PairState* seen, PairMutation inner) -> PairMutation {
@@ -525,7 +528,7 @@ TEST(SqliteStoreTest, FailedWriteInABatchLeavesNoTraceAndSparesTheOthers) {
       return inner(state, history);
     };
   };
-  const PairKey other{"ch-1", "+15551230002"};
+  const PairKey other{"ch-1", UserId::Phone("+15551230002")};
   PairState seen_on_pair;
   PairState seen_on_other;
   auto first = queue(kPair, Request("req-1", kT0));
@@ -601,7 +604,7 @@ bool WriteAll(int fd, const void* data, std::size_t size) {
       cv.wait(lock, [&] { return in_flight < 64; });
       ++in_flight;
     }
-    store->UpdatePair(kPair, Request(AckId(i), kT0 + Millis(i)), [&, i](StoreStatus status) {
+    store->Update(kPair, Request(AckId(i), kT0 + Millis(i)), [&, i](StoreStatus status) {
       const std::int64_t ack = status.ok() ? i : -1;
       if (!WriteAll(ack_fd, &ack, sizeof ack)) _exit(3);
       std::lock_guard lock(mu);

@@ -1,4 +1,4 @@
-#include "api/ids.h"
+#include "pairs/ids.h"
 
 #include <boost/uuid/random_generator.hpp>
 #include <boost/uuid/uuid_io.hpp>

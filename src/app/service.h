@@ -1,0 +1,64 @@
+// Service: the whole callgate service wired together — the SQLite store in a data directory,
+// the tenant directory, the API and the HTTP server — and every serve setting's default, each in
+// the options struct of the part it configures. `callgate serve` (main.cpp) and the end-to-end
+// tests both start the service through Service::Start, so they run the same wiring.
+// Start, Run and Stop may be called from different threads; Stop is thread-safe.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "api/api.h"
+#include "http/server.h"
+#include "store/sqlite/sqlite_store.h"
+#include "tenants/directory.h"
+
+namespace callgate {
+
+struct ServiceConfig {
+  std::string data_dir = "./data";  // holds callgate.db
+  ServerOptions server;             // address, threads, limits, timeouts
+  ApiOptions api;                   // rate limit, webhook secrets, call hold
+  std::size_t cache_bytes = SqliteStore::Options{}.cache_bytes;  // pair-state cache; 0: off
+  bool demo = false;                                       // create the demo tenant and a fresh key
+  Millis tenant_refresh = std::chrono::milliseconds(250);  // how often tenants are re-checked
+};
+
+// The wall clock, read once per request.
+Instant SystemNow();
+
+// "HOST:PORT" or "[v6 host]:PORT" into `server` (address and port); false if malformed.
+bool ParseListen(std::string_view listen, ServerOptions& server);
+
+// Opens (creating if needed) the data directory and its SQLite store. Error: a readable reason.
+Result<std::unique_ptr<SqliteStore>, std::string> OpenStore(const std::string& data_dir,
+                                                            std::size_t cache_bytes);
+
+class Service {
+ public:
+  // Opens the store, creates the demo tenant if asked, loads tenants and binds the server.
+  // Error: a readable reason.
+  static Result<std::unique_ptr<Service>, std::string> Start(ServiceConfig config, Clock clock);
+  ~Service();  // stops the server if it runs, then commits queued writes and closes the store
+
+  unsigned short port() const { return server_->port(); }
+  // The demo tenant's fresh key, when config.demo.
+  const std::optional<std::string>& demo_key() const { return demo_key_; }
+  SqliteStore& store() { return *store_; }
+
+  // Serves until Stop(); in-flight requests finish first.
+  void Run();
+  void Stop();
+
+ private:
+  Service() = default;
+
+  std::unique_ptr<SqliteStore> store_;
+  std::unique_ptr<TenantDirectory> tenants_;
+  std::unique_ptr<Api> api_;
+  std::unique_ptr<HttpServer> server_;
+  std::optional<std::string> demo_key_;
+};
+
+}  // namespace callgate

@@ -1,0 +1,112 @@
+#include "pairs/delivery.h"
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+
+#include "ingest/route.h"
+#include "pairs/destination.h"
+
+namespace callgate {
+
+namespace {
+
+// Applies channel settings changes; the first store error, if any.
+std::optional<StoreError> ApplySettings(const DeliveryStores& stores,
+                                        const std::vector<CallbackSettingChange>& changes,
+                                        Instant now, DeliveryTally& tally) {
+  bool changed = false;
+  for (const CallbackSettingChange& change : changes) {
+    const Channel* channel =
+        stores.tenants.Current(now)->FindChannelByPhoneNumberId(change.phone_number_id);
+    if (!channel) {
+      ++tally.unknown_channel;
+      continue;
+    }
+    if (channel->callback_permission_enabled == change.enabled) continue;
+    if (auto status = stores.tenant_store.SetCallbackPermission(channel->id, change.enabled);
+        !status.ok()) {
+      return status.error();
+    }
+    ++tally.settings;
+    changed = true;
+  }
+  if (changed) stores.tenants.Refresh();
+  return std::nullopt;
+}
+
+struct PairCounts {
+  int applied = 0, duplicate = 0, too_late = 0;
+};
+
+// The pair writes of one delivery, answered when the last one is done.
+struct Pending {
+  std::mutex mu;
+  DeliveryTally tally;
+  std::optional<StoreError> failed;
+  int remaining = 0;
+  std::function<void(StoreResult<DeliveryTally>)> done;
+
+  void Finish(const StoreResult<PairCounts>& counts) {
+    std::unique_lock lock(mu);
+    if (counts.ok()) {
+      tally.applied += counts->applied;
+      tally.duplicate += counts->duplicate;
+      tally.too_late += counts->too_late;
+    } else if (!failed) {
+      failed = counts.error();
+    }
+    if (--remaining > 0) return;
+    lock.unlock();
+    if (failed) return done(*failed);
+    done(tally);
+  }
+};
+
+}  // namespace
+
+void ApplyDelivery(const DeliveryStores& stores, ParsedWebhook delivery, Instant now,
+                   std::function<void(StoreResult<DeliveryTally>)> done) {
+  DeliveryTally tally;
+  tally.ignored = delivery.ignored;
+  if (auto error = ApplySettings(stores, delivery.settings, now, tally)) return done(*error);
+
+  RoutedWebhook routed =
+      RouteWebhook(delivery, *stores.tenants.Current(now), [](const std::string& number) {
+        auto user = NormalizeDestination(number);
+        return user ? std::optional(std::move(*user)) : std::nullopt;
+      });
+  tally.unknown_channel += routed.unknown_channel;
+  tally.invalid_user += routed.invalid_user;
+  if (routed.pairs.empty()) return done(tally);
+
+  auto pending = std::make_shared<Pending>();
+  pending->tally = tally;
+  pending->remaining = static_cast<int>(routed.pairs.size());
+  pending->done = std::move(done);
+  for (auto& [key, pair] : routed.pairs) {
+    auto mutate = [events = std::move(pair.events), limits = pair.limits](
+                      PairState& state, std::vector<HistoryEntry>& history) -> Mutated<PairCounts> {
+      PairCounts counts;
+      for (const Event& event : events) {
+        switch (ApplyAndRecord(state, history, event, EventSource::kWebhook, limits)) {
+          case ApplyOutcome::kApplied:
+            ++counts.applied;
+            break;
+          case ApplyOutcome::kDuplicate:
+            ++counts.duplicate;
+            break;
+          case ApplyOutcome::kTooLate:
+            ++counts.too_late;
+            break;
+        }
+      }
+      return {counts, counts.applied > 0};
+    };
+    UpdatePair(stores.pairs, key, std::move(mutate),
+               std::function<void(StoreResult<PairCounts>)>(
+                   [pending](StoreResult<PairCounts> counts) { pending->Finish(counts); }));
+  }
+}
+
+}  // namespace callgate

@@ -1,0 +1,42 @@
+// Apply a webhook delivery: a parsed upstream (Meta) delivery's channel-setting changes go to the
+// tenant store, its call-permission items are routed to pairs (ingest/route.h) and applied, each
+// pair in one atomic write. Counts what was applied, what was already known, and what was not
+// applied and why. Thread-safe.
+#pragma once
+
+#include <functional>
+
+#include "ingest/meta_webhook.h"
+#include "store/pair_store.h"
+#include "tenants/directory.h"
+#include "tenants/tenant_store.h"
+
+namespace callgate {
+
+// What one delivery did (never a phone number).
+struct DeliveryTally {
+  int applied = 0;          // events that changed a pair
+  int duplicate = 0;        // events already known
+  int too_late = 0;         // events behind the reorder horizon
+  int ignored = 0;          // entries, changes or items that say nothing about call permissions
+  int unknown_channel = 0;  // items for a phone_number_id no channel has
+  int invalid_user = 0;     // items whose user is not a valid E.164 number
+  int settings = 0;         // channel settings changed
+
+  // Something arrived that was not applied (worth a log line).
+  bool Skipped() const { return ignored || unknown_channel || invalid_user || too_late; }
+};
+
+struct DeliveryStores {
+  PairStore& pairs;
+  TenantStore& tenant_store;
+  TenantDirectory& tenants;
+};
+
+// `done` runs once every pair write is durable (or one failed: then with its error, and the
+// delivery is to be retried upstream — safe, as applying an event twice changes nothing); on a
+// store thread or inline.
+void ApplyDelivery(const DeliveryStores& stores, ParsedWebhook delivery, Instant now,
+                   std::function<void(StoreResult<DeliveryTally>)> done);
+
+}  // namespace callgate

@@ -1,0 +1,120 @@
+// PairStore: the storage seam of the pair ledgers, in domain words. Per (channel, user) pair it
+// keeps the ledger state (core/ledger.h) and an append-only history of the events applied.
+// Backends: SqliteStore (store/sqlite, the default, durable), MemoryStore (store/memory, tests),
+// and later a Redis Cluster one — which is why a change is a mutation the store runs atomically
+// (and may re-run on an optimistic-version conflict) rather than a lock the caller holds.
+//
+// Use UpdatePair<R> (below): it runs a mutation that returns its result and hands that result to
+// the caller once the change is durable. All methods are thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <memory>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "core/ledger.h"
+#include "core/store_error.h"
+#include "core/user_id.h"
+
+namespace callgate {
+
+// How an event reached the pair. The numbers are stored: never renumber.
+enum class EventSource : std::uint8_t { kWebhook = 0, kApi = 1 };
+std::string_view EventSourceName(EventSource source);
+
+// One entry of a pair's history: an applied event, how it arrived, and a key unique per pair —
+// appending an entry whose key is already there keeps one entry (the store's event
+// de-duplication): the version with the earlier event time, as the pair state merges facts, so
+// the history reads the same whatever order deliveries came in. The event itself is kept so the
+// history can be folded again (notices).
+struct HistoryEntry {
+  // Must be EventKey(event), e.g. "terminate:<wacid>": stores derive what they keep from the
+  // event and refuse (kInvalid) an update whose entries say otherwise.
+  std::string event_key;
+  EventSource source = EventSource::kApi;
+  Event event;
+  std::int64_t seq = 0;  // assigned by the store, increasing per store
+};
+
+// What a typed mutation returns: its result for the caller, and whether its changes to the state
+// and history are to be written (false discards them, e.g. an enforcement check refused).
+template <class R>
+struct Mutated {
+  R result;
+  bool write = true;
+};
+
+// The type-erased mutation backends run: reads and changes `state`, appends to `history`, returns
+// whether to write. It may run more than once (on a conflict), so it must only touch its
+// arguments and what it owns. Callers use UpdatePair<R>, which builds one.
+using PairMutation = std::function<bool(PairState& state, std::vector<HistoryEntry>& history)>;
+using UpdateDone = std::function<void(StoreStatus status)>;
+
+class PairStore {
+ public:
+  virtual ~PairStore() = default;
+
+  // A pair never written reads as an empty PairState.
+  virtual StoreResult<PairState> LoadPair(const PairKey& key) = 0;
+  // Runs `mutation` atomically on the pair; `done` runs exactly once, on a store-owned thread or
+  // inline, after the change is durable (or has failed). Prefer UpdatePair<R>.
+  virtual void Update(const PairKey& key, PairMutation mutation, UpdateDone done) = 0;
+  // History entries with seq < before_seq (all if 0), newest first, at most `limit`.
+  virtual StoreResult<std::vector<HistoryEntry>> LoadHistory(const PairKey& key,
+                                                             std::int64_t before_seq,
+                                                             int limit) = 0;
+};
+
+// The result type of a mutation `F`: R for a mutation returning Mutated<R>.
+template <class F>
+using MutationResult =
+    decltype(std::declval<std::invoke_result_t<F&, PairState&, std::vector<HistoryEntry>&>>()
+                 .result);
+
+// The typed read-modify-write of one pair: `mutate(state, history) -> Mutated<R>` runs under the
+// pair's atomicity (perhaps more than once); `done` gets the result of the run that was
+// committed, or the store's error.
+template <class F, class R = MutationResult<F>>
+void UpdatePair(PairStore& store, const PairKey& key, F mutate,
+                std::function<void(StoreResult<R>)> done) {
+  // The last run's result, handed from the store's thread to `done`: the one seam that carries
+  // a result out of a re-runnable mutation.
+  auto result = std::make_shared<std::optional<R>>();
+  store.Update(
+      key,
+      [result, mutate = std::move(mutate)](PairState& state, std::vector<HistoryEntry>& history) {
+        Mutated<R> mutated = mutate(state, history);
+        *result = std::move(mutated.result);
+        return mutated.write;
+      },
+      [result, done = std::move(done)](StoreStatus status) {
+        if (!status.ok()) return done(status.error());
+        done(std::move(**result));
+      });
+}
+
+// Blocks until the update is durable: for tools and tests, not for the request path.
+template <class F, class R = MutationResult<F>>
+StoreResult<R> UpdatePairSync(PairStore& store, const PairKey& key, F mutate) {
+  std::promise<StoreResult<R>> promise;
+  auto future = promise.get_future();
+  UpdatePair(store, key, std::move(mutate),
+             std::function<void(StoreResult<R>)>(
+                 [&promise](StoreResult<R> result) { promise.set_value(std::move(result)); }));
+  return future.get();
+}
+
+// Blocks until an untyped update (a mutation returning whether to write) is durable.
+StoreStatus UpdatePairSync(PairStore& store, const PairKey& key, PairMutation mutation);
+
+// Applies `event` and, if it changed the state, records it in `history`: what every writer of
+// events does inside a mutation.
+ApplyOutcome ApplyAndRecord(PairState& state, std::vector<HistoryEntry>& history,
+                            const Event& event, EventSource source, LimitsProfile profile);
+
+}  // namespace callgate
