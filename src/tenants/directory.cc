@@ -1,13 +1,11 @@
 #include "tenants/directory.h"
 
+#include "core/thread_cache.h"
+
 namespace callgate {
 
-namespace {
-std::atomic<std::uint64_t> next_directory_id{1};
-}  // namespace
-
 TenantDirectory::TenantDirectory(TenantStore& store, Millis refresh_interval)
-    : store_(store), refresh_interval_(refresh_interval), id_(next_directory_id++) {}
+    : store_(store), refresh_interval_(refresh_interval), id_(NewCacheOwnerId()) {}
 
 bool TenantDirectory::Start() {
   auto generation = store_.TenantGeneration();
@@ -41,17 +39,12 @@ std::shared_ptr<const TenantSnapshot> TenantDirectory::Current(Instant now) {
                             next, now_ms + refresh_interval_.count(), std::memory_order_relaxed)) {
     Refresh();
   }
-  struct Cached {
-    std::uint64_t directory = 0;
-    std::uint64_t version = 0;
-    std::shared_ptr<const TenantSnapshot> snapshot;
-  };
-  thread_local Cached cached;
-  const std::uint64_t version = version_.load();
-  if (cached.directory != id_ || cached.version != version) {
-    cached = {id_, version, std::atomic_load(&snapshot_)};
-  }
-  return cached.snapshot;
+  // This thread's copy of the snapshot pointer, dropped when a new snapshot is published.
+  struct SnapshotTag;
+  auto& cached =
+      ThreadCache<std::shared_ptr<const TenantSnapshot>, SnapshotTag>(id_, version_.load());
+  if (!cached) cached = std::atomic_load(&snapshot_);
+  return cached;
 }
 
 }  // namespace callgate

@@ -1,8 +1,9 @@
 // TenantDirectory: the request path's view of tenants. Holds an immutable snapshot and swaps in
 // a fresh one when the store's tenant generation changes, checked at most every
 // `refresh_interval`: admin changes made by another process take effect within that interval,
-// without a restart. Thread-safe; Current() copies a per-thread copy of the snapshot pointer,
-// taken again only when the snapshot changed (std::atomic_load of a shared_ptr takes a lock).
+// without a restart. Thread-safe; Current() returns a per-thread copy of the snapshot pointer
+// (core/thread_cache.h), taken again only when the snapshot changed (std::atomic_load of a
+// shared_ptr takes a lock).
 #pragma once
 
 #include <atomic>
@@ -35,7 +36,7 @@ class TenantDirectory {
   std::uint64_t generation_ = 0;
   std::shared_ptr<const TenantSnapshot> snapshot_;  // accessed with std::atomic_load/store
   std::atomic<std::uint64_t> version_{0};           // bumped after each store of snapshot_
-  const std::uint64_t id_;                          // tells directories apart in thread caches
+  const std::uint64_t id_;                          // owner of the per-thread snapshot copies
 };
 
 }  // namespace callgate
