@@ -2,12 +2,14 @@
 
 #include <absl/strings/escaping.h>
 
+#include <algorithm>
 #include <map>
 #include <random>
 #include <string>
 #include <variant>
 #include <vector>
 
+#include "store/codec_format.h"
 #include "store/store_test_util.h"
 
 namespace callgate {
@@ -497,6 +499,141 @@ TEST(CodecFormatTest, EventBytesFromBeforeStillDecode) {
   for (std::size_t i = 0; i < kinds_seen.size(); ++i) {
     EXPECT_TRUE(kinds_seen[i]) << "no golden bytes for event kind " << i;
   }
+}
+
+// A flags byte with a bit this version does not know is corrupt (or from a newer writer): it must
+// not decode as if the bit were clear.
+TEST(CodecFormatTest, UnknownReplyFlagBitsDoNotDecode) {
+  PairState state;
+  state.replies["wamid-1"] = {kT0, false, false, std::nullopt, ReplySource::kUserAction};
+  const std::string clear = EncodePairState(state);
+  state.replies["wamid-1"].accepted = true;
+  const std::string accepted = EncodePairState(state);
+  ASSERT_EQ(clear.size(), accepted.size());
+  const auto at = std::mismatch(clear.begin(), clear.end(), accepted.begin()).first - clear.begin();
+  ASSERT_LT(static_cast<std::size_t>(at), clear.size());  // the reply's flags byte
+  for (const char bit : {'\x10', '\x20', '\x40', '\x80'}) {
+    std::string bytes = accepted;
+    bytes[at] = static_cast<char>(bytes[at] | bit);
+    EXPECT_FALSE(DecodePairState(bytes).has_value()) << "bit " << static_cast<int>(bit & 0xff);
+  }
+
+  const Event reply = PermissionReplied{.message_id = "wamid-1", .at = kT0, .accepted = true};
+  const Event call = CallConnected{.call_id = "wacid-1", .at = kT0};
+  for (const Event& event : {reply, call}) {
+    std::string details = EncodeEventDetails(event);
+    ASSERT_EQ(details.size(), 1u);  // the flags byte alone
+    details[0] = static_cast<char>(details[0] | 0x10);
+    EXPECT_FALSE(DecodeEvent(EncodeEventKey(event), kT0, details).has_value()) << EventKey(event);
+  }
+}
+
+// Every value codec_format.h names is on disk: each is pinned here as a literal, so renumbering
+// one (or reordering the types it once mirrored) fails a test instead of misreading stores.
+TEST(CodecFormatTest, FormatVersionIsPinned) { EXPECT_EQ(codec::kFormatVersion, 2); }
+
+TEST(CodecFormatTest, EventTagsArePinned) {
+  using codec::EventTag;
+  EXPECT_EQ(static_cast<int>(EventTag::kPermissionRequested), 0);
+  EXPECT_EQ(static_cast<int>(EventTag::kPermissionReplied), 1);
+  EXPECT_EQ(static_cast<int>(EventTag::kCallConnected), 2);
+  EXPECT_EQ(static_cast<int>(EventTag::kCallTerminated), 3);
+  EXPECT_EQ(static_cast<int>(EventTag::kCallRejected), 4);
+  EXPECT_EQ(static_cast<int>(EventTag::kCallbackGranted), 5);
+  EXPECT_EQ(static_cast<int>(EventTag::kCallAuthorized), 6);
+  EXPECT_EQ(codec::kLastEventTag, EventTag::kCallAuthorized);
+}
+
+TEST(CodecFormatTest, EveryKindOfEventHasItsTag) {
+  using codec::EventTag;
+  using codec::EventTagOf;
+  EXPECT_EQ(EventTagOf(PermissionRequested{}), EventTag::kPermissionRequested);
+  EXPECT_EQ(EventTagOf(PermissionReplied{}), EventTag::kPermissionReplied);
+  EXPECT_EQ(EventTagOf(CallConnected{}), EventTag::kCallConnected);
+  EXPECT_EQ(EventTagOf(CallTerminated{}), EventTag::kCallTerminated);
+  EXPECT_EQ(EventTagOf(CallRejected{}), EventTag::kCallRejected);
+  EXPECT_EQ(EventTagOf(CallbackGranted{}), EventTag::kCallbackGranted);
+  EXPECT_EQ(EventTagOf(CallAuthorized{}), EventTag::kCallAuthorized);
+  // The tag is what the key's first byte carries above the id's form.
+  for (const Event& event : EveryEvent()) {
+    const std::string key = EncodeEventKey(event);
+    ASSERT_FALSE(key.empty());
+    EXPECT_EQ(static_cast<unsigned char>(key[0]) >> 3, static_cast<int>(EventTagOf(event)))
+        << EventKey(event);
+  }
+}
+
+TEST(CodecFormatTest, IdFormsArePinned) {
+  using codec::IdForm;
+  EXPECT_EQ(static_cast<int>(IdForm::kRaw), 0);
+  EXPECT_EQ(static_cast<int>(IdForm::kUuid), 1);
+  EXPECT_EQ(static_cast<int>(IdForm::kWamid), 2);
+  EXPECT_EQ(static_cast<int>(IdForm::kWamidPadded), 3);
+  EXPECT_EQ(static_cast<int>(IdForm::kWacid), 4);
+  EXPECT_EQ(static_cast<int>(IdForm::kWacidPadded), 5);
+  EXPECT_EQ(codec::kLastIdForm, IdForm::kWacidPadded);
+  EXPECT_EQ(codec::kIdFormBits, 3);
+  EXPECT_EQ(codec::kIdFormMask, 0x07);
+  EXPECT_EQ((codec::IdHeader{.size = 5, .form = 2}.Pack()), 0x2au);
+  EXPECT_EQ((codec::KeyHead{.tag = 6, .form = 1}.Pack()), 0x31);
+}
+
+TEST(CodecFormatTest, FlagBitsArePinned) {
+  EXPECT_EQ(codec::kStateStatusMask, 0x0f);
+  EXPECT_EQ(codec::kStateHasExpiry, 0x10);
+  EXPECT_EQ(codec::kStateHasHorizon, 0x20);
+  EXPECT_EQ(codec::kStateHasUnanswered, 0x40);
+  EXPECT_EQ(codec::kStateHasMore, 0x80);
+  EXPECT_EQ(codec::kStatusNotGranted, 0);
+  EXPECT_EQ(codec::kStatusTemporary, 1);
+  EXPECT_EQ(codec::kStatusPermanent, 2);
+
+  EXPECT_EQ(codec::kReplyAccepted, 0x01);
+  EXPECT_EQ(codec::kReplyPermanent, 0x02);
+  EXPECT_EQ(codec::kReplyHasExpiry, 0x04);
+  EXPECT_EQ(codec::kReplyAutomatic, 0x08);
+  EXPECT_EQ(codec::kReplyKnownBits, 0x0f);
+
+  EXPECT_EQ(codec::kCallEventUserInitiated, 0x01);
+  EXPECT_EQ(codec::kCallEventPickedUp, 0x02);
+  EXPECT_EQ(codec::kCallEventHasStart, 0x04);
+  EXPECT_EQ(codec::kCallEventHasAuthorization, 0x08);
+  EXPECT_EQ(codec::kCallEventKnownBits, 0x0f);
+
+  EXPECT_EQ(codec::kCallUserInitiated, 0x01);
+  EXPECT_EQ(codec::kCallPickedUp, 0x02);
+  EXPECT_EQ(codec::kCallHasConnected, 0x04);
+  EXPECT_EQ(codec::kCallHasStarted, 0x08);
+  EXPECT_EQ(codec::kCallHasTerminated, 0x10);
+  EXPECT_EQ(codec::kCallHasRejected, 0x20);
+  EXPECT_EQ(codec::kCallHasCallback, 0x40);
+  EXPECT_EQ(codec::kCallHasAuthorization, 0x80);
+}
+
+// Each flags byte's Pack and Unpack agree on every byte: what unpacks packs back to itself.
+TEST(CodecFormatTest, FlagsBytesUnpackAndPackBack) {
+  int states = 0, replies = 0, call_events = 0;
+  for (int b = 0; b < 256; ++b) {
+    const auto byte = static_cast<std::uint8_t>(b);
+    if (const auto flags = codec::StateFlags::Unpack(byte)) {
+      EXPECT_EQ(flags->Pack(), byte);
+      ++states;
+    }
+    if (const auto flags = codec::ReplyFlags::Unpack(byte)) {
+      EXPECT_EQ(flags->Pack(), byte);
+      ++replies;
+    }
+    if (const auto flags = codec::CallEventFlags::Unpack(byte)) {
+      EXPECT_EQ(flags->Pack(), byte);
+      ++call_events;
+    }
+    EXPECT_EQ(codec::CallFlags::Unpack(byte).Pack(), byte);
+  }
+  EXPECT_EQ(states, 3 * 16);  // three statuses, four flags
+  EXPECT_EQ(replies, 16);     // four flags; a byte with any other bit is refused
+  EXPECT_EQ(call_events, 16);
+  EXPECT_EQ((codec::StateFlags{.status = PermissionStatus::kPermanent, .has_horizon = true}.Pack()),
+            0x22);
 }
 
 }  // namespace
