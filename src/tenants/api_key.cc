@@ -7,7 +7,7 @@
 
 #include <memory>
 
-#include "core/hex.h"
+#include "core/encoding.h"
 
 namespace callgate {
 namespace {
