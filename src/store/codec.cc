@@ -1,8 +1,9 @@
 #include "store/codec.h"
 
-#include <array>
 #include <cstdint>
+#include <string>
 
+#include "core/encoding.h"
 #include "store/codec_format.h"
 
 namespace callgate {
@@ -18,100 +19,31 @@ constexpr std::uint8_t FormByte(IdForm form) { return static_cast<std::uint8_t>(
 constexpr std::string_view kWamidPrefix = "wamid.";
 constexpr std::string_view kWacidPrefix = "wacid.";
 static_assert(kWamidPrefix.size() == kWacidPrefix.size());
-constexpr char kBase64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-constexpr char kHexDigits[] = "0123456789abcdef";
 
-constexpr std::array<std::int8_t, 256> Base64Values() {
-  std::array<std::int8_t, 256> values{};
-  for (auto& v : values) v = -1;
-  for (int i = 0; i < 64; ++i) {
-    values[static_cast<unsigned char>(kBase64[i])] = static_cast<std::int8_t>(i);
-  }
-  return values;
-}
-constexpr std::array<std::int8_t, 256> kBase64Values = Base64Values();
+// Each form below takes a text only if unpacking the bytes it makes gives that very text back, so
+// a form is one-to-one by construction, however lenient the decoder underneath.
 
-int LowerHex(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
+// Appends the text of a UUID's 16 bytes: lower-case hex digits in groups of 8-4-4-4-12.
+void UnpackUuid(std::string_view bytes, std::string& id) {
+  const std::string hex = HexEncode(bytes);
+  id.reserve(id.size() + 36);
+  id.append(hex, 0, 8).append(1, '-').append(hex, 8, 4).append(1, '-').append(hex, 12, 4);
+  id.append(1, '-').append(hex, 16, 4).append(1, '-').append(hex, 20, 12);
 }
 
-bool IsUuidDash(std::size_t i) { return i == 8 || i == 13 || i == 18 || i == 23; }
-
+// Appends the 16 bytes of `id` if it is a UUID as UnpackUuid writes it; false (and nothing
+// appended) if not.
 bool PackUuid(std::string_view id, std::string& out) {
   if (id.size() != 36) return false;
-  const std::size_t start = out.size();
-  int high = -1;
-  for (std::size_t i = 0; i < id.size(); ++i) {
-    if (IsUuidDash(i)) {
-      if (id[i] != '-') break;
-      continue;
-    }
-    const int v = LowerHex(id[i]);
-    if (v < 0) break;
-    if (high < 0) {
-      high = v;
-    } else {
-      out.push_back(static_cast<char>(high << 4 | v));
-      high = -1;
-    }
-  }
-  if (out.size() - start == 16) return true;
-  out.resize(start);
-  return false;
-}
-
-void UnpackUuid(std::string_view bytes, std::string& id) {
-  id.reserve(36);
-  for (std::size_t i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) id.push_back('-');
-    const auto b = static_cast<unsigned char>(bytes[i]);
-    id.push_back(kHexDigits[b >> 4]);
-    id.push_back(kHexDigits[b & 15]);
-  }
-}
-
-// Appends the bytes of canonical unpadded base64 `text`; false (and nothing appended) if it is
-// not that.
-bool DecodeBase64(std::string_view text, std::string& out) {
-  if (text.size() % 4 == 1) return false;
-  const std::size_t start = out.size();
-  std::uint32_t bits = 0;
-  int count = 0;
-  for (const char c : text) {
-    const int v = kBase64Values[static_cast<unsigned char>(c)];
-    if (v < 0) {
-      out.resize(start);
-      return false;
-    }
-    bits = bits << 6 | static_cast<std::uint32_t>(v);
-    count += 6;
-    if (count >= 8) {
-      count -= 8;
-      out.push_back(static_cast<char>(bits >> count));
-      bits &= (1u << count) - 1;
-    }
-  }
-  if (bits != 0) {  // stray low bits: another text decodes to the same bytes
-    out.resize(start);
-    return false;
-  }
+  std::string hex(id);
+  std::erase(hex, '-');
+  const std::optional<std::string> bytes = HexDecode(hex);
+  if (!bytes || bytes->size() != 16) return false;
+  std::string text;
+  UnpackUuid(*bytes, text);
+  if (text != id) return false;  // upper-case digits, or dashes out of place
+  out.append(*bytes);
   return true;
-}
-
-void EncodeBase64(std::string_view bytes, std::string& out) {
-  std::uint32_t bits = 0;
-  int count = 0;
-  for (const char c : bytes) {
-    bits = bits << 8 | static_cast<unsigned char>(c);
-    count += 8;
-    while (count >= 6) {
-      count -= 6;
-      out.push_back(kBase64[(bits >> count) & 63]);
-    }
-  }
-  if (count > 0) out.push_back(kBase64[(bits << (6 - count)) & 63]);
 }
 
 // "wamid."/"wacid." + base64: appends the bytes and returns the form, or kRaw.
@@ -124,16 +56,14 @@ IdForm PackBase64Id(std::string_view id, std::string& out) {
   } else {
     return IdForm::kRaw;
   }
-  std::string_view text = id.substr(kWamidPrefix.size());
-  std::size_t padding = 0;
-  while (!text.empty() && text.back() == '=' && padding < 2) {
-    text.remove_suffix(1);
-    ++padding;
-  }
-  // Padding, when present, must be exactly what completes the last group of four.
-  if (padding > 0 && (text.size() + padding) % 4 != 0) return IdForm::kRaw;
-  if (!DecodeBase64(text, out)) return IdForm::kRaw;
-  if (padding > 0) return wamid ? IdForm::kWamidPadded : IdForm::kWacidPadded;
+  const std::string_view text = id.substr(kWamidPrefix.size());
+  // Only padded base64 ends with '=', and padding changes the text only when it ends so.
+  const bool padded = text.ends_with('=');
+  const auto bytes =
+      Base64DecodeExact(text, padded ? Base64Padding::kPadded : Base64Padding::kNone);
+  if (!bytes) return IdForm::kRaw;
+  out.append(*bytes);
+  if (padded) return wamid ? IdForm::kWamidPadded : IdForm::kWacidPadded;
   return wamid ? IdForm::kWamid : IdForm::kWacid;
 }
 
@@ -167,10 +97,8 @@ bool UnpackIdBytes(std::uint8_t form_byte, std::string_view bytes, std::string& 
       const bool wamid = form == IdForm::kWamid || form == IdForm::kWamidPadded;
       // Padding exists only when the last group is short; a padded form without it is corrupt.
       if (padded && bytes.size() % 3 == 0) return false;
-      id.reserve(kWamidPrefix.size() + (bytes.size() + 2) / 3 * 4);
-      id.append(wamid ? kWamidPrefix : kWacidPrefix);
-      EncodeBase64(bytes, id);
-      if (padded) id.append(3 - bytes.size() % 3, '=');
+      id.append(wamid ? kWamidPrefix : kWacidPrefix)
+          .append(Base64Encode(bytes, padded ? Base64Padding::kPadded : Base64Padding::kNone));
       return true;
     }
   }
