@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "core/encoding.h"
+
 namespace callgate {
 
 void JsonWriter::Separate() {
@@ -64,7 +66,6 @@ JsonWriter& JsonWriter::Raw(std::string_view json) {
 }
 
 void JsonWriter::Escaped(std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
   out_.push_back('"');
   // Most strings need no escaping: copy runs of plain characters in one append.
   std::size_t run = 0;
@@ -77,9 +78,7 @@ void JsonWriter::Escaped(std::string_view s) {
       out_.push_back('\\');
       out_.push_back(static_cast<char>(u));
     } else {
-      out_.append("\\u00");
-      out_.push_back(kHex[u >> 4]);
-      out_.push_back(kHex[u & 0xf]);
+      out_.append("\\u00").append(HexEncode(s.substr(i, 1)));
     }
   }
   out_.append(s.data() + run, s.size() - run);

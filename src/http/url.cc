@@ -1,6 +1,6 @@
 #include "http/url.h"
 
-#include "core/hex.h"
+#include "core/encoding.h"
 
 namespace callgate {
 namespace {}  // namespace
@@ -20,10 +20,9 @@ std::optional<std::string> PercentDecode(std::string_view text) {
       out.push_back(' ');
     } else if (c == '%') {
       if (i + 2 >= text.size()) return std::nullopt;
-      const int hi = HexDigit(text[i + 1]);
-      const int lo = HexDigit(text[i + 2]);
-      if (hi < 0 || lo < 0) return std::nullopt;
-      out.push_back(static_cast<char>(hi * 16 + lo));
+      const auto byte = HexDecode(text.substr(i + 1, 2));
+      if (!byte) return std::nullopt;
+      out.append(*byte);
       i += 2;
     } else {
       out.push_back(c);

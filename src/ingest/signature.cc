@@ -6,12 +6,13 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "core/hex.h"
+#include "core/encoding.h"
 
 namespace callgate {
 namespace {
@@ -66,13 +67,10 @@ bool VerifyMetaSignature(std::string_view body, std::string_view header,
                          const std::vector<std::string>& secrets) {
   constexpr std::string_view kPrefix = "sha256=";
   if (!header.starts_with(kPrefix) || header.size() != kPrefix.size() + 64) return false;
+  const std::optional<std::string> bytes = HexDecode(header.substr(kPrefix.size()));
   Digest presented{};
-  for (std::size_t i = 0; i < presented.size(); ++i) {
-    const int hi = HexDigit(header[kPrefix.size() + 2 * i]);
-    const int lo = HexDigit(header[kPrefix.size() + 2 * i + 1]);
-    if (hi < 0 || lo < 0) return false;
-    presented[i] = static_cast<unsigned char>(hi * 16 + lo);
-  }
+  if (!bytes || bytes->size() != presented.size()) return false;
+  std::memcpy(presented.data(), bytes->data(), presented.size());
   bool match = false;
   for (const std::string& secret : secrets) {
     if (secret.empty()) continue;

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <charconv>
 
-#include "core/hex.h"
+#include "core/encoding.h"
 
 namespace callgate {
 
@@ -31,14 +31,9 @@ std::string EncodeHistoryCursor(const HistoryCursor& cursor) {
 }
 
 std::optional<HistoryCursor> DecodeHistoryCursor(std::string_view hex) {
-  if (hex.empty() || hex.size() % 2 != 0) return std::nullopt;
-  std::string raw;
-  for (std::size_t i = 0; i < hex.size(); i += 2) {
-    const int hi = HexDigit(hex[i]);
-    const int lo = HexDigit(hex[i + 1]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    raw.push_back(static_cast<char>(hi * 16 + lo));
-  }
+  const std::optional<std::string> decoded = HexDecode(hex);
+  if (!decoded) return std::nullopt;
+  const std::string& raw = *decoded;
   const auto bar = raw.find('|');
   std::int64_t millis = 0;
   if (bar == std::string::npos || raw.size() < bar + 3 || raw[bar + 2] != '|' ||

@@ -1,186 +1,108 @@
 #include "store/codec.h"
 
-#include <array>
 #include <cstdint>
+#include <string>
+
+#include "core/encoding.h"
+#include "store/codec_format.h"
 
 namespace callgate {
 namespace {
 
-// Version 2: packed ids, delta-coded times. (Version 1 spelled ids out and times in full.)
-constexpr std::uint8_t kFormatVersion = 2;
+using codec::EventTag;
+using codec::IdForm;
 
 // --- Ids -------------------------------------------------------------------------------------
 
-// How an id is packed. Each form maps a set of texts one-to-one onto byte strings, and the sets
-// are disjoint (a text qualifies for one form at most, else it is kRaw), so (form, bytes)
-// identifies the text.
-enum IdForm : std::uint8_t {
-  kRaw = 0,   // the text itself
-  kUuid = 1,  // "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", lower-case hex: the 16 bytes
-  // "wamid." / "wacid." + base64 (RFC 4648 alphabet) that decodes and re-encodes to exactly the
-  // same text (no stray bits), without or with '=' padding: the decoded bytes.
-  kWamid = 2,
-  kWamidPadded = 3,
-  kWacid = 4,
-  kWacidPadded = 5,
-};
+constexpr std::uint8_t FormByte(IdForm form) { return static_cast<std::uint8_t>(form); }
 
 constexpr std::string_view kWamidPrefix = "wamid.";
 constexpr std::string_view kWacidPrefix = "wacid.";
 static_assert(kWamidPrefix.size() == kWacidPrefix.size());
-constexpr char kBase64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-constexpr char kHexDigits[] = "0123456789abcdef";
 
-constexpr std::array<std::int8_t, 256> Base64Values() {
-  std::array<std::int8_t, 256> values{};
-  for (auto& v : values) v = -1;
-  for (int i = 0; i < 64; ++i) {
-    values[static_cast<unsigned char>(kBase64[i])] = static_cast<std::int8_t>(i);
-  }
-  return values;
-}
-constexpr std::array<std::int8_t, 256> kBase64Values = Base64Values();
+// Each form below takes a text only if unpacking the bytes it makes gives that very text back, so
+// a form is one-to-one by construction, however lenient the decoder underneath.
 
-int LowerHex(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
+// Appends the text of a UUID's 16 bytes: lower-case hex digits in groups of 8-4-4-4-12.
+void UnpackUuid(std::string_view bytes, std::string& id) {
+  const std::string hex = HexEncode(bytes);
+  id.reserve(id.size() + 36);
+  id.append(hex, 0, 8).append(1, '-').append(hex, 8, 4).append(1, '-').append(hex, 12, 4);
+  id.append(1, '-').append(hex, 16, 4).append(1, '-').append(hex, 20, 12);
 }
 
-bool IsUuidDash(std::size_t i) { return i == 8 || i == 13 || i == 18 || i == 23; }
-
+// Appends the 16 bytes of `id` if it is a UUID as UnpackUuid writes it; false (and nothing
+// appended) if not.
 bool PackUuid(std::string_view id, std::string& out) {
   if (id.size() != 36) return false;
-  const std::size_t start = out.size();
-  int high = -1;
-  for (std::size_t i = 0; i < id.size(); ++i) {
-    if (IsUuidDash(i)) {
-      if (id[i] != '-') break;
-      continue;
-    }
-    const int v = LowerHex(id[i]);
-    if (v < 0) break;
-    if (high < 0) {
-      high = v;
-    } else {
-      out.push_back(static_cast<char>(high << 4 | v));
-      high = -1;
-    }
-  }
-  if (out.size() - start == 16) return true;
-  out.resize(start);
-  return false;
-}
-
-void UnpackUuid(std::string_view bytes, std::string& id) {
-  id.reserve(36);
-  for (std::size_t i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) id.push_back('-');
-    const auto b = static_cast<unsigned char>(bytes[i]);
-    id.push_back(kHexDigits[b >> 4]);
-    id.push_back(kHexDigits[b & 15]);
-  }
-}
-
-// Appends the bytes of canonical unpadded base64 `text`; false (and nothing appended) if it is
-// not that.
-bool DecodeBase64(std::string_view text, std::string& out) {
-  if (text.size() % 4 == 1) return false;
-  const std::size_t start = out.size();
-  std::uint32_t bits = 0;
-  int count = 0;
-  for (const char c : text) {
-    const int v = kBase64Values[static_cast<unsigned char>(c)];
-    if (v < 0) {
-      out.resize(start);
-      return false;
-    }
-    bits = bits << 6 | static_cast<std::uint32_t>(v);
-    count += 6;
-    if (count >= 8) {
-      count -= 8;
-      out.push_back(static_cast<char>(bits >> count));
-      bits &= (1u << count) - 1;
-    }
-  }
-  if (bits != 0) {  // stray low bits: another text decodes to the same bytes
-    out.resize(start);
-    return false;
-  }
+  std::string hex(id);
+  std::erase(hex, '-');
+  const std::optional<std::string> bytes = HexDecode(hex);
+  if (!bytes || bytes->size() != 16) return false;
+  std::string text;
+  UnpackUuid(*bytes, text);
+  if (text != id) return false;  // upper-case digits, or dashes out of place
+  out.append(*bytes);
   return true;
-}
-
-void EncodeBase64(std::string_view bytes, std::string& out) {
-  std::uint32_t bits = 0;
-  int count = 0;
-  for (const char c : bytes) {
-    bits = bits << 8 | static_cast<unsigned char>(c);
-    count += 8;
-    while (count >= 6) {
-      count -= 6;
-      out.push_back(kBase64[(bits >> count) & 63]);
-    }
-  }
-  if (count > 0) out.push_back(kBase64[(bits << (6 - count)) & 63]);
 }
 
 // "wamid."/"wacid." + base64: appends the bytes and returns the form, or kRaw.
 IdForm PackBase64Id(std::string_view id, std::string& out) {
-  IdForm form;
+  bool wamid;
   if (id.starts_with(kWamidPrefix)) {
-    form = kWamid;
+    wamid = true;
   } else if (id.starts_with(kWacidPrefix)) {
-    form = kWacid;
+    wamid = false;
   } else {
-    return kRaw;
+    return IdForm::kRaw;
   }
-  std::string_view text = id.substr(kWamidPrefix.size());
-  std::size_t padding = 0;
-  while (!text.empty() && text.back() == '=' && padding < 2) {
-    text.remove_suffix(1);
-    ++padding;
-  }
-  // Padding, when present, must be exactly what completes the last group of four.
-  if (padding > 0 && (text.size() + padding) % 4 != 0) return kRaw;
-  if (!DecodeBase64(text, out)) return kRaw;
-  return static_cast<IdForm>(form + (padding > 0 ? 1 : 0));
+  const std::string_view text = id.substr(kWamidPrefix.size());
+  // Only padded base64 ends with '=', and padding changes the text only when it ends so.
+  const bool padded = text.ends_with('=');
+  const auto bytes =
+      Base64DecodeExact(text, padded ? Base64Padding::kPadded : Base64Padding::kNone);
+  if (!bytes) return IdForm::kRaw;
+  out.append(*bytes);
+  if (padded) return wamid ? IdForm::kWamidPadded : IdForm::kWacidPadded;
+  return wamid ? IdForm::kWamid : IdForm::kWacid;
 }
 
 // Appends the packed bytes of `id`; returns their form.
 IdForm PackIdBytes(std::string_view id, std::string& out) {
-  if (PackUuid(id, out)) return kUuid;
+  if (PackUuid(id, out)) return IdForm::kUuid;
   const IdForm form = PackBase64Id(id, out);
-  if (form != kRaw) return form;
+  if (form != IdForm::kRaw) return form;
   out.append(id);
-  return kRaw;
+  return IdForm::kRaw;
 }
 
-bool UnpackIdBytes(std::uint8_t form, std::string_view bytes, std::string& id) {
+// `form_byte` as stored: false if it names no form, or `bytes` are not that form's.
+bool UnpackIdBytes(std::uint8_t form_byte, std::string_view bytes, std::string& id) {
+  if (form_byte > FormByte(codec::kLastIdForm)) return false;
+  const auto form = static_cast<IdForm>(form_byte);
   id.clear();
   switch (form) {
-    case kRaw:
+    case IdForm::kRaw:
       id.assign(bytes);
       return true;
-    case kUuid:
+    case IdForm::kUuid:
       if (bytes.size() != 16) return false;
       UnpackUuid(bytes, id);
       return true;
-    case kWamid:
-    case kWamidPadded:
-    case kWacid:
-    case kWacidPadded: {
-      const bool padded = form == kWamidPadded || form == kWacidPadded;
+    case IdForm::kWamid:
+    case IdForm::kWamidPadded:
+    case IdForm::kWacid:
+    case IdForm::kWacidPadded: {
+      const bool padded = form == IdForm::kWamidPadded || form == IdForm::kWacidPadded;
+      const bool wamid = form == IdForm::kWamid || form == IdForm::kWamidPadded;
       // Padding exists only when the last group is short; a padded form without it is corrupt.
       if (padded && bytes.size() % 3 == 0) return false;
-      id.reserve(kWamidPrefix.size() + (bytes.size() + 2) / 3 * 4);
-      id.append(form <= kWamidPadded ? kWamidPrefix : kWacidPrefix);
-      EncodeBase64(bytes, id);
-      if (padded) id.append(3 - bytes.size() % 3, '=');
+      id.append(wamid ? kWamidPrefix : kWacidPrefix)
+          .append(Base64Encode(bytes, padded ? Base64Padding::kPadded : Base64Padding::kNone));
       return true;
     }
-    default:
-      return false;
   }
+  return false;
 }
 
 // --- Bytes -----------------------------------------------------------------------------------
@@ -211,11 +133,13 @@ class Writer {
     Varint(s.size());
     out_.append(s);
   }
-  // A packed id: one varint naming the form and the length (a UUID's is implied), then bytes.
+  // A packed id: its header (codec::IdHeader), then its bytes.
   void Id(std::string_view id) {
     scratch_.clear();
     const IdForm form = PackIdBytes(id, scratch_);
-    Varint(form == kUuid ? std::uint64_t{kUuid} : (scratch_.size() << 3 | form));
+    Varint(
+        codec::IdHeader{.size = form == IdForm::kUuid ? 0 : scratch_.size(), .form = FormByte(form)}
+            .Pack());
     out_.append(scratch_);
   }
   std::string Take() { return std::move(out_); }
@@ -260,15 +184,16 @@ class Reader {
     return true;
   }
   bool Id(std::string& id) {
-    std::uint64_t header;
-    if (!Varint(header)) return false;
-    const auto form = static_cast<std::uint8_t>(header & 7);
-    if (form == kUuid && header != kUuid) return false;
-    const std::uint64_t n = form == kUuid ? 16 : header >> 3;
+    std::uint64_t varint;
+    if (!Varint(varint)) return false;
+    const auto header = codec::IdHeader::Unpack(varint);
+    const bool uuid = header.form == FormByte(IdForm::kUuid);
+    if (uuid && header.size != 0) return false;
+    const std::uint64_t n = uuid ? 16 : header.size;
     if (n > in_.size() - pos_) return false;
     const std::string_view bytes = in_.substr(pos_, n);
     pos_ += n;
-    return UnpackIdBytes(form, bytes, id);
+    return UnpackIdBytes(header.form, bytes, id);
   }
   bool Done() const { return pos_ == in_.size(); }
 
@@ -294,7 +219,7 @@ bool ReadOptionalTime(Reader& r, bool present, std::optional<Instant>& t) {
 
 std::string PackId(std::string_view id) {
   std::string out(1, '\0');
-  out[0] = static_cast<char>(PackIdBytes(id, out));
+  out[0] = static_cast<char>(FormByte(PackIdBytes(id, out)));
   return out;
 }
 
@@ -309,12 +234,14 @@ std::optional<std::string> UnpackId(std::string_view packed) {
 
 // --- Events ----------------------------------------------------------------------------------
 
-// The key's first byte holds the event kind (its variant index) and the id's form; the packed id
+// The key's first byte holds the event's tag and the id's form (codec::KeyHead); the packed id
 // follows to the end.
 std::string EncodeEventKey(const Event& event) {
   std::string key(1, '\0');
   const IdForm form = PackIdBytes(EventId(event), key);
-  key[0] = static_cast<char>(event.index() << 3 | form);
+  key[0] = static_cast<char>(codec::KeyHead{
+      .tag = static_cast<std::uint8_t>(codec::EventTagOf(event)), .form = FormByte(form)}
+                                 .Pack());
   return key;
 }
 
@@ -324,24 +251,32 @@ std::string EncodeEventDetails(const Event& event) {
     Writer& w;
     void operator()(const PermissionRequested&) {}
     void operator()(const PermissionReplied& e) {
-      w.Byte((e.accepted ? 1 : 0) | (e.permanent ? 2 : 0) | (e.expires_at ? 4 : 0) |
-             (e.source == ReplySource::kAutomatic ? 8 : 0));
+      w.Byte(codec::ReplyFlags{.accepted = e.accepted,
+                               .permanent = e.permanent,
+                               .has_expiry = e.expires_at.has_value(),
+                               .automatic = e.source == ReplySource::kAutomatic}
+                 .Pack());
       WriteOptionalTime(w, e.expires_at);
     }
-    void Call(std::uint8_t bits, const std::optional<Instant>& started,
+    void Call(CallDirection direction, bool picked_up, const std::optional<Instant>& started,
               const std::string& authorization) {
-      w.Byte(bits | (started ? 4 : 0) | (authorization.empty() ? 0 : 8));
+      w.Byte(codec::CallEventFlags{.user_initiated = direction == CallDirection::kUserInitiated,
+                                   .picked_up = picked_up,
+                                   .has_start = started.has_value(),
+                                   .has_authorization = !authorization.empty()}
+                 .Pack());
       WriteOptionalTime(w, started);
       if (!authorization.empty()) w.Id(authorization);
     }
     void operator()(const CallConnected& e) {
-      Call(e.direction == CallDirection::kUserInitiated ? 1 : 0, std::nullopt, e.authorization_id);
+      Call(e.direction, false, std::nullopt, e.authorization_id);
     }
     void operator()(const CallTerminated& e) {
-      Call((e.direction == CallDirection::kUserInitiated ? 1 : 0) | (e.picked_up ? 2 : 0),
-           e.started_at, e.authorization_id);
+      Call(e.direction, e.picked_up, e.started_at, e.authorization_id);
     }
-    void operator()(const CallRejected& e) { Call(0, std::nullopt, e.authorization_id); }
+    void operator()(const CallRejected& e) {
+      Call(CallDirection::kBusinessInitiated, false, std::nullopt, e.authorization_id);
+    }
     void operator()(const CallbackGranted&) {}
     void operator()(const CallAuthorized& e) { w.Time(e.expires_at); }
   };
@@ -351,62 +286,68 @@ std::string EncodeEventDetails(const Event& event) {
 
 std::optional<Event> DecodeEvent(std::string_view key, Instant at, std::string_view details) {
   if (key.empty()) return std::nullopt;
-  const auto head = static_cast<std::uint8_t>(key[0]);
+  const auto head = codec::KeyHead::Unpack(static_cast<std::uint8_t>(key[0]));
+  if (head.tag > static_cast<std::uint8_t>(codec::kLastEventTag)) return std::nullopt;
   std::string id;
-  if (!UnpackIdBytes(head & 7, key.substr(1), id)) return std::nullopt;
+  if (!UnpackIdBytes(head.form, key.substr(1), id)) return std::nullopt;
   Reader r(details, ToUnixMillis(at));
   std::optional<Event> event;
-  std::uint8_t bits = 0;
+  codec::CallEventFlags call;
   std::optional<Instant> started;
   std::string authorization;
   auto call_fields = [&] {
-    return r.Byte(bits) && bits < 16 && ReadOptionalTime(r, bits & 4, started) &&
-           (!(bits & 8) || r.Id(authorization));
+    std::uint8_t byte;
+    if (!r.Byte(byte)) return false;
+    const auto flags = codec::CallEventFlags::Unpack(byte);
+    if (!flags) return false;
+    call = *flags;
+    return ReadOptionalTime(r, call.has_start, started) &&
+           (!call.has_authorization || r.Id(authorization));
   };
   const auto direction = [&] {
-    return (bits & 1) ? CallDirection::kUserInitiated : CallDirection::kBusinessInitiated;
+    return call.user_initiated ? CallDirection::kUserInitiated : CallDirection::kBusinessInitiated;
   };
-  switch (head >> 3) {
-    case 0:
+  // No default: a tag without a case here fails to compile (-Wswitch).
+  switch (static_cast<EventTag>(head.tag)) {
+    case EventTag::kPermissionRequested:
       event = PermissionRequested{std::move(id), at};
       break;
-    case 1: {
+    case EventTag::kPermissionReplied: {
       PermissionReplied e{std::move(id), at};
-      if (!r.Byte(bits) || bits >= 16 || !ReadOptionalTime(r, bits & 4, e.expires_at)) {
-        return std::nullopt;
-      }
-      e.accepted = bits & 1;
-      e.permanent = bits & 2;
-      e.source = (bits & 8) ? ReplySource::kAutomatic : ReplySource::kUserAction;
+      std::uint8_t byte;
+      if (!r.Byte(byte)) return std::nullopt;
+      const auto flags = codec::ReplyFlags::Unpack(byte);
+      if (!flags || !ReadOptionalTime(r, flags->has_expiry, e.expires_at)) return std::nullopt;
+      e.accepted = flags->accepted;
+      e.permanent = flags->permanent;
+      e.source = flags->automatic ? ReplySource::kAutomatic : ReplySource::kUserAction;
       event = std::move(e);
       break;
     }
-    case 2:
+    case EventTag::kCallConnected:
       if (!call_fields()) return std::nullopt;
       event = CallConnected{std::move(id), at, direction(), std::move(authorization)};
       break;
-    case 3:
+    case EventTag::kCallTerminated:
       if (!call_fields()) return std::nullopt;
-      event = CallTerminated{std::move(id),   at,      direction(),
-                             (bits & 2) != 0, started, std::move(authorization)};
+      event = CallTerminated{std::move(id),  at,      direction(),
+                             call.picked_up, started, std::move(authorization)};
       break;
-    case 4:
+    case EventTag::kCallRejected:
       if (!call_fields()) return std::nullopt;
       event = CallRejected{std::move(id), at, std::move(authorization)};
       break;
-    case 5:
+    case EventTag::kCallbackGranted:
       event = CallbackGranted{std::move(id), at};
       break;
-    case 6: {
+    case EventTag::kCallAuthorized: {
       Instant expires;
       if (!r.Time(expires)) return std::nullopt;
       event = CallAuthorized{std::move(id), at, expires};
       break;
     }
-    default:
-      return std::nullopt;
   }
-  if (!r.Done()) return std::nullopt;
+  if (!event || !r.Done()) return std::nullopt;
   return event;
 }
 
@@ -414,17 +355,19 @@ std::optional<Event> DecodeEvent(std::string_view key, Instant at, std::string_v
 
 std::string EncodePairState(const PairState& state) {
   Writer w;
-  w.Byte(kFormatVersion);
+  w.Byte(codec::kFormatVersion);
   const Baseline& base = state.base;
   // What most pairs lack is left out: an unanswered count of 0, no calls, holds or replays.
-  const bool unanswered = base.consecutive_unanswered != 0;
-  const bool more = !state.calls.empty() || !state.holds.empty() || !state.replays.empty();
-  w.Byte(static_cast<std::uint8_t>(base.permission.status) |
-         (base.permission.expires_at ? 0x10 : 0) | (base.horizon ? 0x20 : 0) |
-         (unanswered ? 0x40 : 0) | (more ? 0x80 : 0));
+  const codec::StateFlags flags{
+      .status = base.permission.status,
+      .has_expiry = base.permission.expires_at.has_value(),
+      .has_horizon = base.horizon.has_value(),
+      .has_unanswered = base.consecutive_unanswered != 0,
+      .has_more = !state.calls.empty() || !state.holds.empty() || !state.replays.empty()};
+  w.Byte(flags.Pack());
   WriteOptionalTime(w, base.permission.expires_at);
   WriteOptionalTime(w, base.horizon);
-  if (unanswered) w.Varint(static_cast<std::uint64_t>(base.consecutive_unanswered));
+  if (flags.has_unanswered) w.Varint(static_cast<std::uint64_t>(base.consecutive_unanswered));
 
   w.Varint(state.requests.size());
   for (const auto& [id, at] : state.requests) {
@@ -435,18 +378,26 @@ std::string EncodePairState(const PairState& state) {
   for (const auto& [id, reply] : state.replies) {
     w.Id(id);
     w.Time(reply.at);
-    w.Byte((reply.accepted ? 1 : 0) | (reply.permanent ? 2 : 0) | (reply.expires_at ? 4 : 0) |
-           (reply.source == ReplySource::kAutomatic ? 8 : 0));
+    w.Byte(codec::ReplyFlags{.accepted = reply.accepted,
+                             .permanent = reply.permanent,
+                             .has_expiry = reply.expires_at.has_value(),
+                             .automatic = reply.source == ReplySource::kAutomatic}
+               .Pack());
     WriteOptionalTime(w, reply.expires_at);
   }
-  if (!more) return w.Take();
+  if (!flags.has_more) return w.Take();
   w.Varint(state.calls.size());
   for (const auto& [id, call] : state.calls) {
     w.Id(id);
-    w.Byte((call.direction == CallDirection::kUserInitiated ? 1 : 0) | (call.picked_up ? 2 : 0) |
-           (call.connected_at ? 4 : 0) | (call.started_at ? 8 : 0) | (call.terminated_at ? 16 : 0) |
-           (call.rejected_at ? 32 : 0) | (call.callback_at ? 64 : 0) |
-           (call.authorization_id.empty() ? 0 : 128));
+    w.Byte(codec::CallFlags{.user_initiated = call.direction == CallDirection::kUserInitiated,
+                            .picked_up = call.picked_up,
+                            .has_connected = call.connected_at.has_value(),
+                            .has_started = call.started_at.has_value(),
+                            .has_terminated = call.terminated_at.has_value(),
+                            .has_rejected = call.rejected_at.has_value(),
+                            .has_callback = call.callback_at.has_value(),
+                            .has_authorization = !call.authorization_id.empty()}
+               .Pack());
     for (const auto& t : {call.connected_at, call.started_at, call.terminated_at, call.rejected_at,
                           call.callback_at}) {
       WriteOptionalTime(w, t);
@@ -472,15 +423,15 @@ std::optional<PairState> DecodePairState(std::string_view bytes) {
   PairState state;
   if (bytes.empty()) return state;  // never written
   Reader r(bytes);
-  std::uint8_t version, flags;
-  if (!r.Byte(version) || version != kFormatVersion || !r.Byte(flags)) return std::nullopt;
-  const std::uint8_t status = flags & 0x0f;
-  if (status > static_cast<std::uint8_t>(PermissionStatus::kPermanent)) return std::nullopt;
-  state.base.permission.status = static_cast<PermissionStatus>(status);
+  std::uint8_t version, byte;
+  if (!r.Byte(version) || version != codec::kFormatVersion || !r.Byte(byte)) return std::nullopt;
+  const auto flags = codec::StateFlags::Unpack(byte);
+  if (!flags) return std::nullopt;
+  state.base.permission.status = flags->status;
   std::uint64_t n = 0;
-  if (!ReadOptionalTime(r, flags & 0x10, state.base.permission.expires_at) ||
-      !ReadOptionalTime(r, flags & 0x20, state.base.horizon) ||
-      ((flags & 0x40) && (!r.Varint(n) || n == 0 || n > 1'000'000))) {
+  if (!ReadOptionalTime(r, flags->has_expiry, state.base.permission.expires_at) ||
+      !ReadOptionalTime(r, flags->has_horizon, state.base.horizon) ||
+      (flags->has_unanswered && (!r.Varint(n) || n == 0 || n > 1'000'000))) {
     return std::nullopt;
   }
   state.base.consecutive_unanswered = static_cast<int>(n);
@@ -496,32 +447,34 @@ std::optional<PairState> DecodePairState(std::string_view bytes) {
   for (std::uint64_t i = 0; i < n; ++i) {
     std::string id;
     ReplyFact reply;
-    std::uint8_t bits;
-    if (!r.Id(id) || !r.Time(reply.at) || !r.Byte(bits) ||
-        !ReadOptionalTime(r, bits & 4, reply.expires_at)) {
+    if (!r.Id(id) || !r.Time(reply.at) || !r.Byte(byte)) return std::nullopt;
+    const auto reply_flags = codec::ReplyFlags::Unpack(byte);
+    if (!reply_flags || !ReadOptionalTime(r, reply_flags->has_expiry, reply.expires_at)) {
       return std::nullopt;
     }
-    reply.accepted = bits & 1;
-    reply.permanent = bits & 2;
-    reply.source = (bits & 8) ? ReplySource::kAutomatic : ReplySource::kUserAction;
+    reply.accepted = reply_flags->accepted;
+    reply.permanent = reply_flags->permanent;
+    reply.source = reply_flags->automatic ? ReplySource::kAutomatic : ReplySource::kUserAction;
     state.replies.emplace_hint(state.replies.end(), std::move(id), reply);
   }
-  if (!(flags & 0x80)) return r.Done() ? std::optional(std::move(state)) : std::nullopt;
+  if (!flags->has_more) return r.Done() ? std::optional(std::move(state)) : std::nullopt;
   if (!r.Varint(n)) return std::nullopt;
   for (std::uint64_t i = 0; i < n; ++i) {
     std::string id;
     CallFacts call;
-    std::uint8_t bits;
-    if (!r.Id(id) || !r.Byte(bits) || !ReadOptionalTime(r, bits & 4, call.connected_at) ||
-        !ReadOptionalTime(r, bits & 8, call.started_at) ||
-        !ReadOptionalTime(r, bits & 16, call.terminated_at) ||
-        !ReadOptionalTime(r, bits & 32, call.rejected_at) ||
-        !ReadOptionalTime(r, bits & 64, call.callback_at)) {
+    if (!r.Id(id) || !r.Byte(byte)) return std::nullopt;
+    const auto call_flags = codec::CallFlags::Unpack(byte);
+    if (!ReadOptionalTime(r, call_flags.has_connected, call.connected_at) ||
+        !ReadOptionalTime(r, call_flags.has_started, call.started_at) ||
+        !ReadOptionalTime(r, call_flags.has_terminated, call.terminated_at) ||
+        !ReadOptionalTime(r, call_flags.has_rejected, call.rejected_at) ||
+        !ReadOptionalTime(r, call_flags.has_callback, call.callback_at) ||
+        (call_flags.has_authorization && !r.Id(call.authorization_id))) {
       return std::nullopt;
     }
-    if ((bits & 128) && !r.Id(call.authorization_id)) return std::nullopt;
-    call.direction = (bits & 1) ? CallDirection::kUserInitiated : CallDirection::kBusinessInitiated;
-    call.picked_up = bits & 2;
+    call.direction = call_flags.user_initiated ? CallDirection::kUserInitiated
+                                               : CallDirection::kBusinessInitiated;
+    call.picked_up = call_flags.picked_up;
     state.calls.emplace_hint(state.calls.end(), std::move(id), std::move(call));
   }
   if (!r.Varint(n)) return std::nullopt;

@@ -8,6 +8,9 @@
 // and each form decodes to exactly one text, so two different ids never pack alike: packing
 // cannot merge facts or history entries (no hashing, no collisions), and every id reads back
 // exactly as it arrived.
+//
+// Every number the format stores (the version, event tags, id forms, flag bits) is named, once,
+// in store/codec_format.h; none follows the order of a C++ type.
 #pragma once
 
 #include <optional>

@@ -1,11 +1,15 @@
 #include "store/codec.h"
 
+#include <absl/strings/escaping.h>
+
+#include <algorithm>
 #include <map>
 #include <random>
 #include <string>
 #include <variant>
 #include <vector>
 
+#include "store/codec_format.h"
 #include "store/store_test_util.h"
 
 namespace callgate {
@@ -366,6 +370,270 @@ TEST(CodecTest, StateWithUpstreamShapedIdsRoundTrips) {
   const auto decoded = DecodePairState(EncodePairState(state));
   ASSERT_TRUE(decoded.has_value());
   EXPECT_EQ(*decoded, state);
+}
+
+// --- The format on disk ------------------------------------------------------------------------
+
+// Bytes written by the version-2 encoder as it stood before its tags and flags were named
+// (captured from commit 1c3206c), in hex. Stored data holds exactly these bytes, so they must
+// keep decoding to the same values, and the encoder must keep writing them. If one of these
+// tests fails, the change breaks every existing store: bump kFormatVersion and keep a reader for
+// version 2 instead of editing the bytes here.
+std::string Unhex(std::string_view hex) {
+  return absl::HexStringToBytes(absl::string_view(hex.data(), hex.size()));
+}
+
+constexpr std::string_view kGoldenUuid = "5a61b97b-2c3d-4e5f-8a9b-0c1d2e3f4a5b";
+
+// Every flag of the state's flags byte set (temporary status, expiry, horizon, unanswered count,
+// calls/holds/replays follow), every reply flag and every call flag set on one entry and clear on
+// another, and ids of every packed form (raw, UUID, wamid/wacid without and with padding).
+PairState GoldenState() {
+  const std::string uuid(kGoldenUuid);
+  PairState s;
+  s.base.permission = {PermissionStatus::kTemporary, kT0 + kDays7};
+  s.base.consecutive_unanswered = 3;
+  s.base.horizon = kT0 - Millis(12345);
+  s.requests[uuid] = kT0;
+  s.requests["req-1"] = kT0 - Millis(1);
+  s.replies["wamid.AAAA"] = {kT0 + Millis(10), true, true, kT0 + Millis(99),
+                             ReplySource::kAutomatic};
+  s.replies["wamid.AA=="] = {kT0 + Millis(11), false, false, std::nullopt,
+                             ReplySource::kUserAction};
+  CallFacts every_flag;
+  every_flag.direction = CallDirection::kUserInitiated;
+  every_flag.connected_at = kT0 + Millis(20);
+  every_flag.started_at = kT0 + Millis(21);
+  every_flag.terminated_at = kT0 + Millis(22);
+  every_flag.rejected_at = kT0 + Millis(23);
+  every_flag.callback_at = kT0 + Millis(24);
+  every_flag.picked_up = true;
+  every_flag.authorization_id = uuid;
+  s.calls["wacid.AAAA"] = every_flag;
+  s.calls["wacid.AAA="] = CallFacts{};
+  s.holds["auth-1"] = {kT0 + Millis(50), kT0 + Millis(50) + std::chrono::minutes(5)};
+  s.replays["permission_requests:idem-1"] = {kT0 + Millis(60), "req-1"};
+  return s;
+}
+
+constexpr std::string_view kGoldenStateHex =
+    "02f180b08fbffe62f1d0e5c0040302015a61b97b2c3d4e5f8a9b0c1d2e3f4a5bf2c001287265712d3101020b00"
+    "18001a000000010fb20102150000001c000000ff9d0102020202015a61b97b2c3d4e5f8a9b0c1d2e3f4a5b0130"
+    "617574682d3134c0cf24011a7065726d697373696f6e5f72657175657374733a6964656d2d31abcf2428726571"
+    "2d31";
+
+TEST(CodecFormatTest, StateBytesFromBeforeStillDecode) {
+  EXPECT_EQ(DecodePairState(Unhex(kGoldenStateHex)), GoldenState());
+  EXPECT_EQ(absl::BytesToHexString(EncodePairState(GoldenState())), kGoldenStateHex);
+}
+
+// The other shapes of the state's flags byte: nothing set, and a permanent status alone.
+TEST(CodecFormatTest, SmallStateBytesFromBeforeStillDecode) {
+  EXPECT_EQ(DecodePairState(Unhex("02000000")), PairState{});
+  EXPECT_EQ(absl::BytesToHexString(EncodePairState(PairState{})), "02000000");
+
+  PairState permanent;
+  permanent.base.permission = {PermissionStatus::kPermanent, std::nullopt};
+  permanent.requests["req-1"] = kT0;
+  constexpr std::string_view kPermanentHex = "020201287265712d3180a0abfef96200";
+  EXPECT_EQ(DecodePairState(Unhex(kPermanentHex)), permanent);
+  EXPECT_EQ(absl::BytesToHexString(EncodePairState(permanent)), kPermanentHex);
+}
+
+struct GoldenEvent {
+  Event event;
+  std::string_view key_hex;
+  std::string_view details_hex;
+};
+
+// Each kind of event, with every flag of its details set and with none.
+std::vector<GoldenEvent> GoldenEvents() {
+  const std::string uuid(kGoldenUuid);
+  return {
+      {PermissionRequested{.request_id = uuid, .at = kT0}, "015a61b97b2c3d4e5f8a9b0c1d2e3f4a5b",
+       ""},
+      {PermissionReplied{.message_id = "wamid.AAAA",
+                         .at = kT0,
+                         .accepted = true,
+                         .permanent = true,
+                         .expires_at = kT0 + kDays7,
+                         .source = ReplySource::kAutomatic},
+       "0a000000", "0f8090e4c004"},
+      {PermissionReplied{.message_id = "wamid.AA==", .at = kT0}, "0b00", "00"},
+      {CallConnected{.call_id = "wacid.AAAA",
+                     .at = kT0,
+                     .direction = CallDirection::kUserInitiated,
+                     .authorization_id = "auth-1"},
+       "14000000", "0930617574682d31"},
+      {CallConnected{.call_id = "wacid.AAA=", .at = kT0}, "150000", "00"},
+      {CallTerminated{.call_id = "x",
+                      .at = kT0 + Millis(30),
+                      .direction = CallDirection::kUserInitiated,
+                      .picked_up = true,
+                      .started_at = kT0 - Millis(1),
+                      .authorization_id = uuid},
+       "1878", "0f3d015a61b97b2c3d4e5f8a9b0c1d2e3f4a5b"},
+      {CallTerminated{.call_id = "wacid.AAAA", .at = kT0}, "1c000000", "00"},
+      {CallRejected{.call_id = "wacid.AAAA", .at = kT0, .authorization_id = "auth-2"}, "24000000",
+       "0830617574682d32"},
+      {CallRejected{.call_id = "wacid.AAAA", .at = kT0}, "24000000", "00"},
+      {CallbackGranted{.call_id = "wacid.AAAA", .at = kT0}, "2c000000", ""},
+      {CallAuthorized{
+           .authorization_id = uuid, .at = kT0, .expires_at = kT0 + std::chrono::minutes(5)},
+       "315a61b97b2c3d4e5f8a9b0c1d2e3f4a5b", "c0cf24"},
+  };
+}
+
+TEST(CodecFormatTest, EventBytesFromBeforeStillDecode) {
+  std::vector<bool> kinds_seen(std::variant_size_v<Event>);
+  for (const GoldenEvent& golden : GoldenEvents()) {
+    SCOPED_TRACE(EventKey(golden.event));
+    kinds_seen[golden.event.index()] = true;
+    const auto decoded =
+        DecodeEvent(Unhex(golden.key_hex), EventTime(golden.event), Unhex(golden.details_hex));
+    ASSERT_TRUE(decoded.has_value());
+    EXPECT_TRUE(SameEvent(*decoded, golden.event));
+    EXPECT_EQ(absl::BytesToHexString(EncodeEventKey(golden.event)), golden.key_hex);
+    EXPECT_EQ(absl::BytesToHexString(EncodeEventDetails(golden.event)), golden.details_hex);
+  }
+  for (std::size_t i = 0; i < kinds_seen.size(); ++i) {
+    EXPECT_TRUE(kinds_seen[i]) << "no golden bytes for event kind " << i;
+  }
+}
+
+// A flags byte with a bit this version does not know is corrupt (or from a newer writer): it must
+// not decode as if the bit were clear.
+TEST(CodecFormatTest, UnknownReplyFlagBitsDoNotDecode) {
+  PairState state;
+  state.replies["wamid-1"] = {kT0, false, false, std::nullopt, ReplySource::kUserAction};
+  const std::string clear = EncodePairState(state);
+  state.replies["wamid-1"].accepted = true;
+  const std::string accepted = EncodePairState(state);
+  ASSERT_EQ(clear.size(), accepted.size());
+  const auto at = std::mismatch(clear.begin(), clear.end(), accepted.begin()).first - clear.begin();
+  ASSERT_LT(static_cast<std::size_t>(at), clear.size());  // the reply's flags byte
+  for (const char bit : {'\x10', '\x20', '\x40', '\x80'}) {
+    std::string bytes = accepted;
+    bytes[at] = static_cast<char>(bytes[at] | bit);
+    EXPECT_FALSE(DecodePairState(bytes).has_value()) << "bit " << static_cast<int>(bit & 0xff);
+  }
+
+  const Event reply = PermissionReplied{.message_id = "wamid-1", .at = kT0, .accepted = true};
+  const Event call = CallConnected{.call_id = "wacid-1", .at = kT0};
+  for (const Event& event : {reply, call}) {
+    std::string details = EncodeEventDetails(event);
+    ASSERT_EQ(details.size(), 1u);  // the flags byte alone
+    details[0] = static_cast<char>(details[0] | 0x10);
+    EXPECT_FALSE(DecodeEvent(EncodeEventKey(event), kT0, details).has_value()) << EventKey(event);
+  }
+}
+
+// Every value codec_format.h names is on disk: each is pinned here as a literal, so renumbering
+// one (or reordering the types it once mirrored) fails a test instead of misreading stores.
+TEST(CodecFormatTest, FormatVersionIsPinned) { EXPECT_EQ(codec::kFormatVersion, 2); }
+
+TEST(CodecFormatTest, EventTagsArePinned) {
+  using codec::EventTag;
+  EXPECT_EQ(static_cast<int>(EventTag::kPermissionRequested), 0);
+  EXPECT_EQ(static_cast<int>(EventTag::kPermissionReplied), 1);
+  EXPECT_EQ(static_cast<int>(EventTag::kCallConnected), 2);
+  EXPECT_EQ(static_cast<int>(EventTag::kCallTerminated), 3);
+  EXPECT_EQ(static_cast<int>(EventTag::kCallRejected), 4);
+  EXPECT_EQ(static_cast<int>(EventTag::kCallbackGranted), 5);
+  EXPECT_EQ(static_cast<int>(EventTag::kCallAuthorized), 6);
+  EXPECT_EQ(codec::kLastEventTag, EventTag::kCallAuthorized);
+}
+
+TEST(CodecFormatTest, EveryKindOfEventHasItsTag) {
+  using codec::EventTag;
+  using codec::EventTagOf;
+  EXPECT_EQ(EventTagOf(PermissionRequested{}), EventTag::kPermissionRequested);
+  EXPECT_EQ(EventTagOf(PermissionReplied{}), EventTag::kPermissionReplied);
+  EXPECT_EQ(EventTagOf(CallConnected{}), EventTag::kCallConnected);
+  EXPECT_EQ(EventTagOf(CallTerminated{}), EventTag::kCallTerminated);
+  EXPECT_EQ(EventTagOf(CallRejected{}), EventTag::kCallRejected);
+  EXPECT_EQ(EventTagOf(CallbackGranted{}), EventTag::kCallbackGranted);
+  EXPECT_EQ(EventTagOf(CallAuthorized{}), EventTag::kCallAuthorized);
+  // The tag is what the key's first byte carries above the id's form.
+  for (const Event& event : EveryEvent()) {
+    const std::string key = EncodeEventKey(event);
+    ASSERT_FALSE(key.empty());
+    EXPECT_EQ(static_cast<unsigned char>(key[0]) >> 3, static_cast<int>(EventTagOf(event)))
+        << EventKey(event);
+  }
+}
+
+TEST(CodecFormatTest, IdFormsArePinned) {
+  using codec::IdForm;
+  EXPECT_EQ(static_cast<int>(IdForm::kRaw), 0);
+  EXPECT_EQ(static_cast<int>(IdForm::kUuid), 1);
+  EXPECT_EQ(static_cast<int>(IdForm::kWamid), 2);
+  EXPECT_EQ(static_cast<int>(IdForm::kWamidPadded), 3);
+  EXPECT_EQ(static_cast<int>(IdForm::kWacid), 4);
+  EXPECT_EQ(static_cast<int>(IdForm::kWacidPadded), 5);
+  EXPECT_EQ(codec::kLastIdForm, IdForm::kWacidPadded);
+  EXPECT_EQ(codec::kIdFormBits, 3);
+  EXPECT_EQ(codec::kIdFormMask, 0x07);
+  EXPECT_EQ((codec::IdHeader{.size = 5, .form = 2}.Pack()), 0x2au);
+  EXPECT_EQ((codec::KeyHead{.tag = 6, .form = 1}.Pack()), 0x31);
+}
+
+TEST(CodecFormatTest, FlagBitsArePinned) {
+  EXPECT_EQ(codec::kStateStatusMask, 0x0f);
+  EXPECT_EQ(codec::kStateHasExpiry, 0x10);
+  EXPECT_EQ(codec::kStateHasHorizon, 0x20);
+  EXPECT_EQ(codec::kStateHasUnanswered, 0x40);
+  EXPECT_EQ(codec::kStateHasMore, 0x80);
+  EXPECT_EQ(codec::kStatusNotGranted, 0);
+  EXPECT_EQ(codec::kStatusTemporary, 1);
+  EXPECT_EQ(codec::kStatusPermanent, 2);
+
+  EXPECT_EQ(codec::kReplyAccepted, 0x01);
+  EXPECT_EQ(codec::kReplyPermanent, 0x02);
+  EXPECT_EQ(codec::kReplyHasExpiry, 0x04);
+  EXPECT_EQ(codec::kReplyAutomatic, 0x08);
+  EXPECT_EQ(codec::kReplyKnownBits, 0x0f);
+
+  EXPECT_EQ(codec::kCallEventUserInitiated, 0x01);
+  EXPECT_EQ(codec::kCallEventPickedUp, 0x02);
+  EXPECT_EQ(codec::kCallEventHasStart, 0x04);
+  EXPECT_EQ(codec::kCallEventHasAuthorization, 0x08);
+  EXPECT_EQ(codec::kCallEventKnownBits, 0x0f);
+
+  EXPECT_EQ(codec::kCallUserInitiated, 0x01);
+  EXPECT_EQ(codec::kCallPickedUp, 0x02);
+  EXPECT_EQ(codec::kCallHasConnected, 0x04);
+  EXPECT_EQ(codec::kCallHasStarted, 0x08);
+  EXPECT_EQ(codec::kCallHasTerminated, 0x10);
+  EXPECT_EQ(codec::kCallHasRejected, 0x20);
+  EXPECT_EQ(codec::kCallHasCallback, 0x40);
+  EXPECT_EQ(codec::kCallHasAuthorization, 0x80);
+}
+
+// Each flags byte's Pack and Unpack agree on every byte: what unpacks packs back to itself.
+TEST(CodecFormatTest, FlagsBytesUnpackAndPackBack) {
+  int states = 0, replies = 0, call_events = 0;
+  for (int b = 0; b < 256; ++b) {
+    const auto byte = static_cast<std::uint8_t>(b);
+    if (const auto flags = codec::StateFlags::Unpack(byte)) {
+      EXPECT_EQ(flags->Pack(), byte);
+      ++states;
+    }
+    if (const auto flags = codec::ReplyFlags::Unpack(byte)) {
+      EXPECT_EQ(flags->Pack(), byte);
+      ++replies;
+    }
+    if (const auto flags = codec::CallEventFlags::Unpack(byte)) {
+      EXPECT_EQ(flags->Pack(), byte);
+      ++call_events;
+    }
+    EXPECT_EQ(codec::CallFlags::Unpack(byte).Pack(), byte);
+  }
+  EXPECT_EQ(states, 3 * 16);  // three statuses, four flags
+  EXPECT_EQ(replies, 16);     // four flags; a byte with any other bit is refused
+  EXPECT_EQ(call_events, 16);
+  EXPECT_EQ((codec::StateFlags{.status = PermissionStatus::kPermanent, .has_horizon = true}.Pack()),
+            0x22);
 }
 
 }  // namespace

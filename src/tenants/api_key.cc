@@ -7,7 +7,7 @@
 
 #include <memory>
 
-#include "core/hex.h"
+#include "core/encoding.h"
 
 namespace callgate {
 namespace {
@@ -16,19 +16,6 @@ constexpr std::string_view kPrefix = "cgk_";
 constexpr std::size_t kKeyIdBytes = 8;
 constexpr std::size_t kSecretBytes = 32;
 constexpr std::size_t kKeyIdChars = kKeyIdBytes * 2;
-
-std::string Base64Url(const unsigned char* data, std::size_t size) {
-  std::string out(4 * ((size + 2) / 3) + 1, '\0');
-  const int n =
-      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(size));
-  out.resize(static_cast<std::size_t>(n));
-  while (!out.empty() && out.back() == '=') out.pop_back();
-  for (char& c : out) {
-    if (c == '+') c = '-';
-    if (c == '/') c = '_';
-  }
-  return out;
-}
 
 // OpenSSL 3's one-shot SHA256() looks the algorithm up on every call; on the request path that
 // lookup cost more than the hash. Fetch it once, reuse one context per thread.
@@ -56,7 +43,8 @@ std::optional<NewApiKey> GenerateApiKey(const std::string& account_id, Instant n
     return std::nullopt;
   }
   NewApiKey key;
-  const std::string secret_text = Base64Url(secret, sizeof secret);
+  const std::string secret_text =
+      Base64UrlEncode(std::string_view(reinterpret_cast<const char*>(secret), sizeof secret));
   key.record.key_id = HexEncode(std::string_view(reinterpret_cast<const char*>(id), sizeof id));
   key.record.account_id = account_id;
   key.record.secret_hash = HashSecret(secret_text);

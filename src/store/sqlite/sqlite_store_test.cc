@@ -22,7 +22,7 @@
 #include <thread>
 #include <vector>
 
-#include "core/hex.h"
+#include "core/encoding.h"
 #include "store/codec.h"
 #include "store/store_test_util.h"
 
