@@ -104,7 +104,10 @@ const std::string& StatusBody(const StatusView& view) {
 }  // namespace
 
 Api::Api(ApiStores stores, Clock clock, ApiOptions options)
-    : stores_(stores), clock_(std::move(clock)), options_(std::move(options)) {
+    : stores_(stores),
+      clock_(std::move(clock)),
+      options_(std::move(options)),
+      signatures_(options_.meta_app_secrets) {
   if (options_.rate_limit_burst <= 0) options_.rate_limit_burst = options_.rate_limit_per_second;
 }
 

@@ -15,6 +15,7 @@
 #include "api/errors.h"
 #include "core/token_bucket.h"
 #include "http/server.h"
+#include "ingest/signature.h"
 #include "pairs/status.h"
 #include "store/pair_store.h"
 #include "tenants/directory.h"
@@ -78,6 +79,7 @@ class Api {
   ApiStores stores_;
   Clock clock_;
   ApiOptions options_;
+  MetaSignatures signatures_;  // of options_.meta_app_secrets
   std::mutex buckets_mu_;
   std::unordered_map<std::string, TokenBucket> buckets_;  // by account id
 };

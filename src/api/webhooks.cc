@@ -65,9 +65,8 @@ HttpResponse Api::VerifySubscription(std::string_view query, Instant now) {
 void Api::ReceiveWebhook(const HttpRequest& request, Instant now, Respond respond) {
   const auto signature = request.find("X-Hub-Signature-256");
   if (signature == request.end() ||
-      !VerifyMetaSignature(request.body(),
-                           std::string_view(signature->value().data(), signature->value().size()),
-                           options_.meta_app_secrets)) {
+      !signatures_.Verify(request.body(),
+                          std::string_view(signature->value().data(), signature->value().size()))) {
     return respond(ErrorResponse(ApiError::kBadSignature, now));
   }
   auto parsed = ParseMetaWebhook(request.body(), now);

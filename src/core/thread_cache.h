@@ -21,6 +21,27 @@ inline std::uint64_t NewCacheOwnerId() {
   return next.fetch_add(1, std::memory_order_relaxed);
 }
 
+// A member that gives each object a process-unique owner id for its per-thread caches. A copy is
+// another object with an id of its own, so it never reads what was cached for the original.
+class CacheOwnerId {
+ public:
+  CacheOwnerId() : id_(NewCacheOwnerId()) {}
+  CacheOwnerId(const CacheOwnerId&) : id_(NewCacheOwnerId()) {}
+  CacheOwnerId(CacheOwnerId&&) noexcept : id_(NewCacheOwnerId()) {}
+  CacheOwnerId& operator=(const CacheOwnerId&) {
+    id_ = NewCacheOwnerId();
+    return *this;
+  }
+  CacheOwnerId& operator=(CacheOwnerId&&) noexcept {
+    id_ = NewCacheOwnerId();
+    return *this;
+  }
+  std::uint64_t get() const { return id_; }
+
+ private:
+  std::uint64_t id_;
+};
+
 // This thread's `Value` for (owner, version), default-constructed when either changed since the
 // thread last asked. `Tag` tells apart caches of the same value type.
 template <class Value, class Tag>

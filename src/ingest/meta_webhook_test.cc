@@ -207,6 +207,21 @@ TEST(RouteWebhookTest, UserCallOnACallbackChannelAlsoGrants) {
   EXPECT_EQ(std::get<CallbackGranted>(pair.events[1]).call_id, "wacid.9");
 }
 
+// A thread that verified under one set of secrets and then meets another (rotation) must not
+// use the contexts keyed for the old secrets.
+TEST(SignatureTest, RotatedSecretsAreNotVerifiedWithTheOldKeys) {
+  const std::string body = R"({"object":"whatsapp_business_account"})";
+  const MetaSignatures before({"old-secret"});
+  EXPECT_TRUE(before.Verify(body, SignMetaPayload(body, "old-secret")));
+  const MetaSignatures after({"new-secret"});
+  EXPECT_TRUE(after.Verify(body, SignMetaPayload(body, "new-secret")));
+  EXPECT_FALSE(after.Verify(body, SignMetaPayload(body, "old-secret")));
+  EXPECT_EQ(after.Sign(body), SignMetaPayload(body, "new-secret"));
+  // And back: the old owner rebuilds its contexts rather than using the new ones.
+  EXPECT_TRUE(before.Verify(body, SignMetaPayload(body, "old-secret")));
+  EXPECT_FALSE(before.Verify(body, SignMetaPayload(body, "new-secret")));
+}
+
 // RFC 4231 test case 2, then the same and another key again (keyed contexts are reused).
 TEST(SignatureTest, IsHmacSha256OfTheBody) {
   const std::string kExpected =

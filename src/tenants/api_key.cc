@@ -72,20 +72,21 @@ const Account* Authenticate(const TenantSnapshot& tenants, std::string_view pres
 
 const Account* AuthenticateCached(const std::shared_ptr<const TenantSnapshot>& tenants,
                                   std::string_view presented) {
+  // The last key this thread accepted against this very snapshot.
   struct Accepted {
-    std::shared_ptr<const TenantSnapshot> tenants;  // held, so its address is not reused
     std::string key;
     const Account* account = nullptr;
   };
-  thread_local Accepted last;
-  if (last.tenants == tenants && presented.size() == last.key.size() &&
+  struct AcceptedTag;
+  Accepted& last = ThreadCache<Accepted, AcceptedTag>(tenants->cache_owner.get());
+  if (last.account && presented.size() == last.key.size() &&
       CRYPTO_memcmp(presented.data(), last.key.data(), presented.size()) == 0) {
     return last.account;
   }
   const Account* account = Authenticate(*tenants, presented);
   if (account) {
     OPENSSL_cleanse(last.key.data(), last.key.size());
-    last = {tenants, std::string(presented), account};
+    last = {std::string(presented), account};
   }
   return account;
 }

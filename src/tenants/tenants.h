@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "core/limits.h"
+#include "core/thread_cache.h"
 #include "core/time.h"
 
 namespace callgate {
@@ -49,6 +50,7 @@ struct TenantSnapshot {
   std::unordered_map<std::string, Channel> channels;
   std::unordered_map<std::string, std::string> channel_by_phone_number_id;
   std::unordered_map<std::string, ApiKey> api_keys;  // by key id, revoked ones included
+  CacheOwnerId cache_owner;  // keys per-thread caches of what was checked against this snapshot
 
   const Channel* FindChannel(const std::string& id) const;
   const Channel* FindChannelByPhoneNumberId(const std::string& phone_number_id) const;
