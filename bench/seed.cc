@@ -34,7 +34,7 @@
 #include <vector>
 
 #include "api/destination.h"
-#include "store/sqlite_store.h"
+#include "store/sqlite/sqlite_store.h"
 
 namespace callgate {
 namespace {

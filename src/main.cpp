@@ -10,7 +10,7 @@
 
 #include "admin/admin.h"
 #include "api/api.h"
-#include "store/sqlite_store.h"
+#include "store/sqlite/sqlite_store.h"
 #include "tenants/directory.h"
 
 namespace callgate {

@@ -20,7 +20,7 @@
 #include "api/api.h"
 #include "api/json.h"
 #include "ingest/signature.h"
-#include "store/sqlite_store.h"
+#include "store/sqlite/sqlite_store.h"
 #include "tenants/api_key.h"
 #include "tenants/directory.h"
 

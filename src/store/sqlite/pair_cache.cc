@@ -1,4 +1,4 @@
-#include "store/pair_cache.h"
+#include "store/sqlite/pair_cache.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>

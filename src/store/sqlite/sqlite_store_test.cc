@@ -1,6 +1,6 @@
 // SqliteStore beyond the shared contract: durability across close, kill -9 and several
 // instances on one file, and how it treats bytes it cannot read.
-#include "store/sqlite_store.h"
+#include "store/sqlite/sqlite_store.h"
 
 #include <poll.h>
 #include <signal.h>

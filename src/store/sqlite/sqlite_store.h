@@ -18,8 +18,9 @@
 // (store/codec.h); an event's id and time are stored once. sqlite_store.cc has the schema.
 //
 // Pair reads go through a cache of encoded states that other processes' commits invalidate
-// through shared change counters (store/pair_cache.h, the file "<path>-changes"): a hit costs no
-// system call, and a cached state is never older than the pair's last commit in any process.
+// through shared change counters (store/sqlite/pair_cache.h, the file "<path>-changes"): a hit
+// costs no system call, and a cached state is never older than the pair's last commit in any
+// process.
 //
 // Thread-safe. UpdatePair callbacks run on the writer thread.
 #pragma once
@@ -32,7 +33,7 @@
 #include <string>
 #include <thread>
 
-#include "store/pair_cache.h"
+#include "store/sqlite/pair_cache.h"
 #include "store/store.h"
 
 struct sqlite3;

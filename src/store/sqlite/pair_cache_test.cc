@@ -1,7 +1,7 @@
 // The read cache of SqliteStore: that reads are served from it, that no commit of any instance
 // sharing the file is ever hidden by it, and the counter protocol that guarantees this,
 // including a writer that dies half way.
-#include "store/pair_cache.h"
+#include "store/sqlite/pair_cache.h"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
@@ -11,7 +11,7 @@
 #include <string>
 #include <thread>
 
-#include "store/sqlite_store.h"
+#include "store/sqlite/sqlite_store.h"
 #include "store/store_test_util.h"
 
 namespace callgate {
