@@ -40,7 +40,7 @@ struct sqlite3;
 
 namespace callgate {
 
-class SqliteDb;  // one connection with its prepared statements (sqlite_store.cc)
+class SqliteDb;  // one connection with its prepared statements (sqlite_db.h)
 
 class SqliteStore final : public Store {
  public:
