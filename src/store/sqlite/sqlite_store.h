@@ -81,7 +81,18 @@ class SqliteStore final : public Store {
     PairMutation mutation;
     UpdateDone done;
   };
-  class Reader;  // a pooled connection, returned on destruction
+  // A pooled read connection, returned to the pool on destruction (sqlite_store.cc).
+  class Reader {
+   public:
+    Reader(SqliteStore* store, std::unique_ptr<SqliteDb> db);
+    Reader(Reader&&) noexcept;
+    ~Reader();
+    SqliteDb* get() const { return db_.get(); }
+
+   private:
+    SqliteStore* store_;
+    std::unique_ptr<SqliteDb> db_;
+  };
 
   explicit SqliteStore(Options options);
   Reader AcquireReader();
@@ -92,7 +103,8 @@ class SqliteStore final : public Store {
   void CheckpointerLoop();
   // The writer connection's WAL hook: notes the WAL's size and wakes the checkpointer.
   static int OnWalCommit(void* store, sqlite3* db, const char* name, int pages);
-  // Runs `body` in an IMMEDIATE transaction on the tenant connection and bumps the generation.
+  // Runs `body` in an IMMEDIATE transaction on the tenant connection and bumps the generation
+  // (tenant_tables.cc).
   template <class Body>
   StoreStatus TenantWrite(Body&& body);
 
