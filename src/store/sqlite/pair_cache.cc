@@ -40,6 +40,15 @@ std::uint64_t PairHash(std::string_view pair_key) {
   return h;
 }
 
+const std::string& CacheKey(const PairKey& key) {
+  // Lives as long as its thread and is reused by each call, so building a key does not allocate
+  // once the buffer has grown to the longest key the thread has seen.
+  thread_local std::string buffer;
+  buffer.assign(key.channel_id).push_back('\0');
+  buffer.append(key.destination);
+  return buffer;
+}
+
 Result<std::unique_ptr<ChangeCounters>, std::string> ChangeCounters::Open(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return "cannot open " + path + ": " + std::strerror(errno);

@@ -27,14 +27,6 @@ StoreResult<PairState> ReadPair(SqliteDb& db, const PairKey& key, std::string& e
   return std::move(*state);
 }
 
-// The cache's key of a pair: unambiguous, as a destination holds no NUL.
-const std::string& CacheKey(const PairKey& key) {
-  thread_local std::string buffer;
-  buffer.assign(key.channel_id).push_back('\0');
-  buffer.append(key.destination);
-  return buffer;
-}
-
 // A pair as the writer sees it: its id (0 while it has no row) and its state.
 struct StoredPair {
   std::int64_t pair_id = 0;
@@ -116,10 +108,13 @@ SqliteStore::SqliteStore(Options options)
     : options_(std::move(options)), cache_(options_.cache_bytes) {}
 
 StoreResult<PairState> SqliteStore::ReadThroughCache(SqliteDb& db, const PairKey& key) {
-  const std::string& cache_key = CacheKey(key);
+  const std::string& cache_key = CacheKey(key);  // this thread's buffer; no other CacheKey below
   const std::uint64_t hash = PairHash(cache_key);
   const std::size_t bucket = ChangeCounters::Bucket(hash);
   const std::uint64_t before = counters_->Load(bucket);
+  // The state's encoding, from the cache or the file. Lives as long as its thread and is reused
+  // by every read on it (what it holds matters only within one call), so that a read allocates
+  // nothing once the buffer has grown to the largest state the thread has read.
   thread_local std::string encoded;
   if (ChangeCounters::Stable(before) && cache_.Get(cache_key, hash, before, encoded)) {
     if (encoded.empty()) return PairState{};
