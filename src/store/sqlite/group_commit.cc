@@ -1,0 +1,242 @@
+// SqliteStore's group commit: the writer thread takes every queued pair update, runs them all in
+// one IMMEDIATE transaction on writer_db_ and commits once. Everything here runs on the writer
+// thread; commit_mu_ and the shared change counters order it with checkpoints and other writers.
+#include <algorithm>
+#include <map>
+
+#include "store/codec.h"
+#include "store/sqlite/sqlite_db.h"
+#include "store/sqlite/sqlite_store.h"
+
+namespace callgate {
+
+namespace {
+
+// A pair as the writer sees it: its id (0 while it has no row) and its state.
+struct StoredPair {
+  std::int64_t pair_id = 0;
+  PairState state;
+};
+
+StoreResult<StoredPair> ReadStoredPair(SqliteDb& db, const PairKey& key) {
+  Stmt stmt(db, "SELECT pair_id, state FROM pairs WHERE channel_id = ?1 AND destination = ?2");
+  if (!stmt.ok()) return StoreError::kUnavailable;
+  const int rc = stmt.Bind(1, key.channel_id).Bind(2, key.destination).Step();
+  if (rc == SQLITE_DONE) return StoredPair{};
+  if (rc != SQLITE_ROW) return ErrorOf(rc);
+  auto state = DecodePairState(stmt.Blob(1));
+  if (!state || stmt.Int(0) <= 0) return StoreError::kInvalid;
+  return StoredPair{stmt.Int(0), std::move(*state)};
+}
+
+// Writes what one mutation changed of pair `pair_id`; `is_new`: the pair has no row yet.
+// `next_seq` numbers history entries (see CommitBatch).
+template <class NextSeq>
+StoreStatus WritePair(SqliteDb& db, const PairKey& key, std::int64_t pair_id, bool is_new,
+                      const std::string* blob, const std::vector<HistoryEntry>& history,
+                      NextSeq&& next_seq) {
+  if (blob) {
+    StoreStatus status = Ok{};
+    if (is_new) {
+      Stmt insert(db,
+                  "INSERT INTO pairs (channel_id, destination, pair_id, state) "
+                  "VALUES (?1, ?2, ?3, ?4)");
+      status = Done(insert.Bind(1, key.channel_id)
+                        .Bind(2, key.destination)
+                        .Bind(3, pair_id)
+                        .BindBlob(4, blob->data(), blob->size()));
+    } else {
+      Stmt update(db, "UPDATE pairs SET state = ?3 WHERE channel_id = ?1 AND destination = ?2");
+      status = Done(update.Bind(1, key.channel_id)
+                        .Bind(2, key.destination)
+                        .BindBlob(3, blob->data(), blob->size()));
+    }
+    if (!status.ok()) return status;
+  }
+  for (const HistoryEntry& e : history) {
+    // The stored key is derived from the event, so the entry's key must be the event's.
+    if (e.event_key != EventKey(e.event)) return StoreError::kInvalid;
+    // One entry per event key; an earlier version of the same fact replaces a later one, as the
+    // pair state merges it (min of times), so history does not depend on delivery order.
+    Stmt insert(db,
+                "INSERT INTO history (pair_id, event_key, seq, at, source, event) "
+                "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO UPDATE SET at = excluded.at, "
+                "source = excluded.source, event = excluded.event WHERE excluded.at < history.at");
+    const std::string event_key = EncodeEventKey(e.event);
+    const std::string details = EncodeEventDetails(e.event);
+    StoreStatus status = Done(insert.Bind(1, pair_id)
+                                  .BindBlob(2, event_key.data(), event_key.size())
+                                  .Bind(3, next_seq())
+                                  .Bind(4, ToUnixMillis(EventTime(e.event)))
+                                  .Bind(5, static_cast<std::int64_t>(e.source))
+                                  .BindBlob(6, details.data(), details.size()));
+    if (!status.ok()) return status;
+  }
+  return Ok{};
+}
+
+}  // namespace
+
+void SqliteStore::WriterLoop() {
+  std::vector<Write> batch;
+  for (;;) {
+    {
+      std::unique_lock lock(queue_mu_);
+      queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and everything queued is done
+      while (!queue_.empty() && static_cast<int>(batch.size()) < options_.max_batch) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    CommitBatch(batch);
+    batch.clear();
+    // The checkpointer fell far behind (starved of CPU, or held up by readers): copy here, as
+    // SQLite's own checkpoints do, waiting for a pass in progress, so the WAL stays bounded.
+    if (wal_pages_ / 4 >= options_.checkpoint_pages) {
+      sqlite3_wal_checkpoint_v2(writer_db_->raw(), nullptr, SQLITE_CHECKPOINT_FULL, nullptr,
+                                nullptr);
+      wal_pages_ = 0;
+    }
+  }
+}
+
+// History entries are numbered by `seq`: increasing within a process, and across processes and
+// restarts roughly in time order (it never falls behind the clock in microseconds, counted from
+// 2025-01-01 so the numbers take 6 bytes on disk, not 8, until 2029).
+//
+// Pair ids come from meta.next_pair_id in blocks: a store reserves kPairIdBlock ids at once by
+// advancing it, inside the batch that first needs one, and owns the block only once that batch
+// commits (a rolled-back reservation is forgotten with the batch). So most commits that create
+// pairs touch no meta page, and two processes never hand out the same id. Ids a store does not
+// use before it closes are skipped: pair ids have gaps.
+void SqliteStore::CommitBatch(std::vector<Write>& batch) {
+  SqliteDb& db = *writer_db_;
+  // Held from the first statement to the commit; callers are answered after it is released.
+  std::unique_lock commit(commit_mu_);
+  auto fail_all = [&](StoreError error) {
+    commit.unlock();
+    Complete(batch, std::vector<StoreStatus>(batch.size(), error));
+  };
+  // Writers of every process take turns here, so the change counters tell readers exactly when
+  // a commit may be in flight (pair_cache.h).
+  if (!counters_->Lock()) return fail_all(StoreError::kUnavailable);
+  if (!db.Run("BEGIN IMMEDIATE")) {
+    counters_->Unlock();
+    return fail_all(StoreError::kUnavailable);
+  }
+
+  constexpr std::int64_t kPairIdBlock = 1024;
+  std::int64_t next_pair_id = next_pair_id_;  // adopted if the batch commits
+  std::int64_t pair_id_end = pair_id_end_;
+  auto allocate_pair_id = [&]() -> StoreResult<std::int64_t> {
+    if (next_pair_id == pair_id_end) {
+      // All changes of an UPDATE … RETURNING happen at its first step.
+      Stmt reserve(db,
+                   "UPDATE meta SET value = value + ?1 WHERE key = 'next_pair_id' RETURNING value");
+      const int rc = reserve.Bind(1, kPairIdBlock).Step();
+      if (rc != SQLITE_ROW) return ErrorOf(rc);
+      pair_id_end = reserve.Int(0);
+      next_pair_id = pair_id_end - kPairIdBlock;
+      if (next_pair_id <= 0) return StoreError::kInvalid;
+    }
+    return next_pair_id++;
+  };
+  auto next_seq = [this] {
+    constexpr std::int64_t kSeqEpochMicros = 1'735'689'600'000'000;  // 2025-01-01T00:00:00Z
+    const std::int64_t micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                                    std::chrono::system_clock::now().time_since_epoch())
+                                    .count() -
+                                kSeqEpochMicros;
+    last_seq_ = std::max(last_seq_ + 1, micros);
+    return last_seq_;
+  };
+
+  // A pair written twice in one batch: the second mutation must see the first's result. The
+  // writer reads the file, never the cache: SQLite's write lock is what makes a mutation atomic.
+  std::map<std::pair<std::string, std::string>, StoredPair> written;
+  // States written, by cache key: their change-counter hash and encoding.
+  std::map<std::string, std::pair<std::uint64_t, std::string>> encoded;
+  std::vector<StoreStatus> results(batch.size(), Ok{});
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const Write& w = batch[i];
+    const auto map_key = std::make_pair(w.key.channel_id, w.key.destination);
+    StoredPair current;
+    if (const auto it = written.find(map_key); it != written.end()) {
+      current = it->second;
+    } else if (auto loaded = ReadStoredPair(db, w.key); loaded.ok()) {
+      current = std::move(*loaded);
+    } else {
+      results[i] = loaded.error();
+      continue;
+    }
+    PairState next = current.state;
+    std::vector<HistoryEntry> history;
+    if (!w.mutation(next, history)) continue;
+    const bool is_new = current.pair_id == 0;
+    if (is_new && next == current.state && history.empty()) continue;  // nothing to store
+    std::int64_t pair_id = current.pair_id;
+    if (is_new) {
+      auto allocated = allocate_pair_id();
+      if (!allocated.ok()) {
+        results[i] = allocated.error();
+        continue;
+      }
+      pair_id = *allocated;
+    }
+    // Each write is all or nothing inside the batch.
+    if (!db.Run("SAVEPOINT write")) {
+      results[i] = StoreError::kUnavailable;
+      continue;
+    }
+    const bool store_state = is_new || next != current.state;
+    std::string blob = store_state ? EncodePairState(next) : std::string();
+    results[i] =
+        WritePair(db, w.key, pair_id, is_new, store_state ? &blob : nullptr, history, next_seq);
+    if (!results[i].ok()) {
+      db.Run("ROLLBACK TO write");  // an allocated pair id stays unused: ids may have gaps
+    } else {
+      written[map_key] = {pair_id, std::move(next)};
+      if (store_state) {
+        const std::string& cache_key = CacheKey(w.key);
+        encoded[cache_key] = {PairHash(cache_key), std::move(blob)};
+      }
+    }
+    db.Run("RELEASE write");
+  }
+  std::vector<std::size_t> buckets;
+  for (const auto& [cache_key, written_state] : encoded) {
+    buckets.push_back(ChangeCounters::Bucket(written_state.first));
+  }
+  std::sort(buckets.begin(), buckets.end());
+  buckets.erase(std::unique(buckets.begin(), buckets.end()), buckets.end());
+  for (const std::size_t bucket : buckets) counters_->BeginChange(bucket);
+  const bool committed = db.Run("COMMIT");
+  if (!committed) db.Run("ROLLBACK");
+  for (const std::size_t bucket : buckets) counters_->EndChange(bucket);
+  // Write through: no other writer can commit before the lock is released.
+  for (const auto& [cache_key, written_state] : encoded) {
+    if (!committed) break;
+    const auto& [hash, blob] = written_state;
+    cache_.Put(cache_key, hash, counters_->Load(ChangeCounters::Bucket(hash)), blob);
+  }
+  counters_->Unlock();
+  if (!committed) return fail_all(StoreError::kUnavailable);
+  next_pair_id_ = next_pair_id;
+  pair_id_end_ = pair_id_end;
+  commit.unlock();
+  Complete(batch, results);
+}
+
+void SqliteStore::Complete(std::vector<Write>& batch, const std::vector<StoreStatus>& results) {
+  auto deliver = [&] {
+    for (std::size_t i = 0; i < batch.size(); ++i) batch[i].done(results[i]);
+  };
+  if (options_.completion_scope) {
+    options_.completion_scope(deliver);
+  } else {
+    deliver();
+  }
+}
+
+}  // namespace callgate
