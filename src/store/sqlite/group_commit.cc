@@ -105,11 +105,7 @@ void SqliteStore::WriterLoop() {
 // restarts roughly in time order (it never falls behind the clock in microseconds, counted from
 // 2025-01-01 so the numbers take 6 bytes on disk, not 8, until 2029).
 //
-// Pair ids come from meta.next_pair_id in blocks: a store reserves kPairIdBlock ids at once by
-// advancing it, inside the batch that first needs one, and owns the block only once that batch
-// commits (a rolled-back reservation is forgotten with the batch). So most commits that create
-// pairs touch no meta page, and two processes never hand out the same id. Ids a store does not
-// use before it closes are skipped: pair ids have gaps.
+// New pairs get their ids from pair_ids_ (pair_ids.h), adopted only if the batch commits.
 void SqliteStore::CommitBatch(std::vector<Write>& batch) {
   SqliteDb& db = *writer_db_;
   // Held from the first statement to the commit; callers are answered after it is released.
@@ -126,22 +122,7 @@ void SqliteStore::CommitBatch(std::vector<Write>& batch) {
     return fail_all(StoreError::kUnavailable);
   }
 
-  constexpr std::int64_t kPairIdBlock = 1024;
-  std::int64_t next_pair_id = next_pair_id_;  // adopted if the batch commits
-  std::int64_t pair_id_end = pair_id_end_;
-  auto allocate_pair_id = [&]() -> StoreResult<std::int64_t> {
-    if (next_pair_id == pair_id_end) {
-      // All changes of an UPDATE … RETURNING happen at its first step.
-      Stmt reserve(db,
-                   "UPDATE meta SET value = value + ?1 WHERE key = 'next_pair_id' RETURNING value");
-      const int rc = reserve.Bind(1, kPairIdBlock).Step();
-      if (rc != SQLITE_ROW) return ErrorOf(rc);
-      pair_id_end = reserve.Int(0);
-      next_pair_id = pair_id_end - kPairIdBlock;
-      if (next_pair_id <= 0) return StoreError::kInvalid;
-    }
-    return next_pair_id++;
-  };
+  PairIds::Batch pair_ids = pair_ids_.Begin();  // adopted if the batch commits
   auto next_seq = [this] {
     constexpr std::int64_t kSeqEpochMicros = 1'735'689'600'000'000;  // 2025-01-01T00:00:00Z
     const std::int64_t micros = std::chrono::duration_cast<std::chrono::microseconds>(
@@ -177,7 +158,7 @@ void SqliteStore::CommitBatch(std::vector<Write>& batch) {
     if (is_new && next == current.state && history.empty()) continue;  // nothing to store
     std::int64_t pair_id = current.pair_id;
     if (is_new) {
-      auto allocated = allocate_pair_id();
+      auto allocated = pair_ids.Allocate(db);
       if (!allocated.ok()) {
         results[i] = allocated.error();
         continue;
@@ -222,8 +203,7 @@ void SqliteStore::CommitBatch(std::vector<Write>& batch) {
   }
   counters_->Unlock();
   if (!committed) return fail_all(StoreError::kUnavailable);
-  next_pair_id_ = next_pair_id;
-  pair_id_end_ = pair_id_end;
+  pair_ids_.Commit(pair_ids);
   commit.unlock();
   Complete(batch, results);
 }

@@ -10,12 +10,12 @@ namespace {
 // touched per write:
 // - pairs: one row per (channel, destination): its pair_id and its encoded PairState. The only
 //   table keyed by the text key. Pair ids are handed out from meta.next_pair_id (see
-//   CommitBatch), increasing with a pair's first write within each writing process.
+//   pair_ids.h), increasing with a pair's first write within each writing process.
 // - history: one row per (pair, event key). Keyed by pair_id, so a pair's entries share a page
 //   and a new pair's entries append at the end of the tree (full pages) instead of landing at
 //   random. event_key is the packed kind + id (EncodeEventKey), at the event time (the
 //   de-duplication keeps the earliest), event the remaining fields (EncodeEventDetails); the
-//   id and the time are not repeated inside the blob. seq orders the history (see CommitBatch).
+//   id and the time are not repeated inside the blob. seq orders the history (see group_commit.cc).
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 INSERT OR IGNORE INTO meta VALUES ('tenant_generation', 0);

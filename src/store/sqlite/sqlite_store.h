@@ -34,6 +34,7 @@
 #include <thread>
 
 #include "store/sqlite/pair_cache.h"
+#include "store/sqlite/pair_ids.h"
 #include "store/store.h"
 
 struct sqlite3;
@@ -128,9 +129,7 @@ class SqliteStore final : public Store {
   std::deque<Write> queue_;
   bool stopping_ = false;
   std::int64_t last_seq_ = 0;  // writer thread only
-  // Pair ids [next_pair_id_, pair_id_end_) are reserved for this store (writer thread only).
-  std::int64_t next_pair_id_ = 0;
-  std::int64_t pair_id_end_ = 0;
+  PairIds pair_ids_;           // writer thread only
   std::thread writer_;
 
   std::unique_ptr<SqliteDb> checkpoint_db_;  // only the checkpointer thread touches it
