@@ -2,7 +2,11 @@
 // one IMMEDIATE transaction on writer_db_ and commits once. Everything here runs on the writer
 // thread; commit_mu_ and the shared change counters order it with checkpoints and other writers.
 #include <algorithm>
+#include <chrono>
 #include <map>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "store/codec.h"
 #include "store/sqlite/sqlite_db.h"
@@ -30,7 +34,7 @@ StoreResult<StoredPair> ReadStoredPair(SqliteDb& db, const PairKey& key) {
 }
 
 // Writes what one mutation changed of pair `pair_id`; `is_new`: the pair has no row yet.
-// `next_seq` numbers history entries (see CommitBatch).
+// `next_seq` numbers history entries (see NextSeq).
 template <class NextSeq>
 StoreStatus WritePair(SqliteDb& db, const PairKey& key, std::int64_t pair_id, bool is_new,
                       const std::string* blob, const std::vector<HistoryEntry>& history,
@@ -75,7 +79,31 @@ StoreStatus WritePair(SqliteDb& db, const PairKey& key, std::int64_t pair_id, bo
   return Ok{};
 }
 
+// A state a batch wrote: its change-counter hash and its encoding.
+struct EncodedState {
+  std::uint64_t hash = 0;
+  std::string blob;
+};
+
+// The change-counter buckets of `states`, each once, in increasing order.
+std::vector<std::size_t> BucketsOf(const std::map<std::string, EncodedState>& states) {
+  std::vector<std::size_t> buckets;
+  for (const auto& [key, state] : states) buckets.push_back(ChangeCounters::Bucket(state.hash));
+  std::sort(buckets.begin(), buckets.end());
+  buckets.erase(std::unique(buckets.begin(), buckets.end()), buckets.end());
+  return buckets;
+}
+
 }  // namespace
+
+// What one batch has written so far.
+struct SqliteStore::BatchWrites {
+  // A pair written twice in one batch: the second mutation must see the first's result. The
+  // writer reads the file, never the cache: SQLite's write lock is what makes a mutation atomic.
+  std::map<std::pair<std::string, std::string>, StoredPair> pairs;
+  // States written, by cache key: published to the change counters and the cache on commit.
+  std::map<std::string, EncodedState> states;
+};
 
 void SqliteStore::WriterLoop() {
   std::vector<Write> batch;
@@ -101,111 +129,117 @@ void SqliteStore::WriterLoop() {
   }
 }
 
-// History entries are numbered by `seq`: increasing within a process, and across processes and
-// restarts roughly in time order (it never falls behind the clock in microseconds, counted from
-// 2025-01-01 so the numbers take 6 bytes on disk, not 8, until 2029).
-//
-// New pairs get their ids from pair_ids_ (pair_ids.h), adopted only if the batch commits.
+// One group commit: BeginBatch, ApplyWrite for each write, CommitAndPublish. If the batch does
+// not commit, every caller gets kUnavailable and no pair id is adopted.
 void SqliteStore::CommitBatch(std::vector<Write>& batch) {
   SqliteDb& db = *writer_db_;
-  // Held from the first statement to the commit; callers are answered after it is released.
-  std::unique_lock commit(commit_mu_);
-  auto fail_all = [&](StoreError error) {
-    commit.unlock();
-    Complete(batch, std::vector<StoreStatus>(batch.size(), error));
-  };
-  // Writers of every process take turns here, so the change counters tell readers exactly when
-  // a commit may be in flight (pair_cache.h).
-  if (!counters_->Lock()) return fail_all(StoreError::kUnavailable);
-  if (!db.Run("BEGIN IMMEDIATE")) {
-    counters_->Unlock();
-    return fail_all(StoreError::kUnavailable);
-  }
-
-  PairIds::Batch pair_ids = pair_ids_.Begin();  // adopted if the batch commits
-  auto next_seq = [this] {
-    constexpr std::int64_t kSeqEpochMicros = 1'735'689'600'000'000;  // 2025-01-01T00:00:00Z
-    const std::int64_t micros = std::chrono::duration_cast<std::chrono::microseconds>(
-                                    std::chrono::system_clock::now().time_since_epoch())
-                                    .count() -
-                                kSeqEpochMicros;
-    last_seq_ = std::max(last_seq_ + 1, micros);
-    return last_seq_;
-  };
-
-  // A pair written twice in one batch: the second mutation must see the first's result. The
-  // writer reads the file, never the cache: SQLite's write lock is what makes a mutation atomic.
-  std::map<std::pair<std::string, std::string>, StoredPair> written;
-  // States written, by cache key: their change-counter hash and encoding.
-  std::map<std::string, std::pair<std::uint64_t, std::string>> encoded;
-  std::vector<StoreStatus> results(batch.size(), Ok{});
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    const Write& w = batch[i];
-    const auto map_key = std::make_pair(w.key.channel_id, w.key.destination);
-    StoredPair current;
-    if (const auto it = written.find(map_key); it != written.end()) {
-      current = it->second;
-    } else if (auto loaded = ReadStoredPair(db, w.key); loaded.ok()) {
-      current = std::move(*loaded);
-    } else {
-      results[i] = loaded.error();
-      continue;
-    }
-    PairState next = current.state;
-    std::vector<HistoryEntry> history;
-    if (!w.mutation(next, history)) continue;
-    const bool is_new = current.pair_id == 0;
-    if (is_new && next == current.state && history.empty()) continue;  // nothing to store
-    std::int64_t pair_id = current.pair_id;
-    if (is_new) {
-      auto allocated = pair_ids.Allocate(db);
-      if (!allocated.ok()) {
-        results[i] = allocated.error();
-        continue;
+  std::vector<StoreStatus> results(batch.size(), StoreError::kUnavailable);
+  {
+    // Held from the first statement to the commit; callers are answered after it is released.
+    std::lock_guard commit(commit_mu_);
+    if (BeginBatch(db)) {
+      PairIds::Batch pair_ids = pair_ids_.Begin();  // adopted if the batch commits
+      BatchWrites written;
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        results[i] = ApplyWrite(db, batch[i], pair_ids, written);
       }
-      pair_id = *allocated;
-    }
-    // Each write is all or nothing inside the batch.
-    if (!db.Run("SAVEPOINT write")) {
-      results[i] = StoreError::kUnavailable;
-      continue;
-    }
-    const bool store_state = is_new || next != current.state;
-    std::string blob = store_state ? EncodePairState(next) : std::string();
-    results[i] =
-        WritePair(db, w.key, pair_id, is_new, store_state ? &blob : nullptr, history, next_seq);
-    if (!results[i].ok()) {
-      db.Run("ROLLBACK TO write");  // an allocated pair id stays unused: ids may have gaps
-    } else {
-      written[map_key] = {pair_id, std::move(next)};
-      if (store_state) {
-        const std::string& cache_key = CacheKey(w.key);
-        encoded[cache_key] = {PairHash(cache_key), std::move(blob)};
+      if (CommitAndPublish(db, written)) {
+        pair_ids_.Commit(pair_ids);
+      } else {
+        results.assign(batch.size(), StoreError::kUnavailable);
       }
     }
-    db.Run("RELEASE write");
   }
-  std::vector<std::size_t> buckets;
-  for (const auto& [cache_key, written_state] : encoded) {
-    buckets.push_back(ChangeCounters::Bucket(written_state.first));
+  Complete(batch, results);
+}
+
+// Takes the change counters' lock, then SQLite's write lock (BEGIN IMMEDIATE), in that order.
+// Writers of every process take turns here, so the change counters tell readers exactly when
+// a commit may be in flight (pair_cache.h). On success the counters stay locked until
+// CommitAndPublish; on failure nothing is held.
+bool SqliteStore::BeginBatch(SqliteDb& db) {
+  if (!counters_->Lock()) return false;
+  if (db.Run("BEGIN IMMEDIATE")) return true;
+  counters_->Unlock();
+  return false;
+}
+
+// Runs one write's mutation on its pair as the batch has it so far and stores what changed, all
+// or nothing (a savepoint); records in `written` what the batch will publish. Returns the
+// write's own result; a refused or empty mutation is Ok and stores nothing.
+StoreStatus SqliteStore::ApplyWrite(SqliteDb& db, const Write& w, PairIds::Batch& pair_ids,
+                                    BatchWrites& written) {
+  const auto map_key = std::make_pair(w.key.channel_id, w.key.destination);
+  StoredPair current;
+  if (const auto it = written.pairs.find(map_key); it != written.pairs.end()) {
+    current = it->second;
+  } else if (auto loaded = ReadStoredPair(db, w.key); loaded.ok()) {
+    current = std::move(*loaded);
+  } else {
+    return loaded.error();
   }
-  std::sort(buckets.begin(), buckets.end());
-  buckets.erase(std::unique(buckets.begin(), buckets.end()), buckets.end());
+  PairState next = current.state;
+  std::vector<HistoryEntry> history;
+  if (!w.mutation(next, history)) return Ok{};
+  const bool is_new = current.pair_id == 0;
+  if (is_new && next == current.state && history.empty()) return Ok{};  // nothing to store
+  std::int64_t pair_id = current.pair_id;
+  if (is_new) {
+    // Before the savepoint: a block reserved here must outlive this write's rollback (pair_ids.h).
+    auto allocated = pair_ids.Allocate(db);
+    if (!allocated.ok()) return allocated.error();
+    pair_id = *allocated;
+  }
+  // Each write is all or nothing inside the batch.
+  if (!db.Run("SAVEPOINT write")) return StoreError::kUnavailable;
+  const bool store_state = is_new || next != current.state;
+  std::string blob = store_state ? EncodePairState(next) : std::string();
+  const StoreStatus status = WritePair(db, w.key, pair_id, is_new, store_state ? &blob : nullptr,
+                                       history, [this] { return NextSeq(); });
+  if (!status.ok()) {
+    db.Run("ROLLBACK TO write");  // an allocated pair id stays unused: ids may have gaps
+  } else {
+    written.pairs[map_key] = {pair_id, std::move(next)};
+    if (store_state) {
+      const std::string& cache_key = CacheKey(w.key);  // copied into the map before reuse
+      written.states[cache_key] = {PairHash(cache_key), std::move(blob)};
+    }
+  }
+  db.Run("RELEASE write");
+  return status;
+}
+
+// Commits (or, if COMMIT fails, rolls back) the batch that BeginBatch began, and ends it: every
+// bucket the batch wrote is odd from before COMMIT until after it (BeginChange, COMMIT,
+// EndChange), the committed states go into the cache, and only then is the counters' lock
+// released. Returns whether the batch committed.
+bool SqliteStore::CommitAndPublish(SqliteDb& db, const BatchWrites& written) {
+  const std::vector<std::size_t> buckets = BucketsOf(written.states);
   for (const std::size_t bucket : buckets) counters_->BeginChange(bucket);
   const bool committed = db.Run("COMMIT");
   if (!committed) db.Run("ROLLBACK");
   for (const std::size_t bucket : buckets) counters_->EndChange(bucket);
   // Write through: no other writer can commit before the lock is released.
-  for (const auto& [cache_key, written_state] : encoded) {
+  for (const auto& [cache_key, state] : written.states) {
     if (!committed) break;
-    const auto& [hash, blob] = written_state;
-    cache_.Put(cache_key, hash, counters_->Load(ChangeCounters::Bucket(hash)), blob);
+    cache_.Put(cache_key, state.hash, counters_->Load(ChangeCounters::Bucket(state.hash)),
+               state.blob);
   }
   counters_->Unlock();
-  if (!committed) return fail_all(StoreError::kUnavailable);
-  pair_ids_.Commit(pair_ids);
-  commit.unlock();
-  Complete(batch, results);
+  return committed;
+}
+
+// History entries are numbered by `seq`: increasing within a process, and across processes and
+// restarts roughly in time order (it never falls behind the clock in microseconds, counted from
+// 2025-01-01 so the numbers take 6 bytes on disk, not 8, until 2029).
+std::int64_t SqliteStore::NextSeq() {
+  constexpr std::int64_t kSeqEpochMicros = 1'735'689'600'000'000;  // 2025-01-01T00:00:00Z
+  const std::int64_t micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                                  std::chrono::system_clock::now().time_since_epoch())
+                                  .count() -
+                              kSeqEpochMicros;
+  last_seq_ = std::max(last_seq_ + 1, micros);
+  return last_seq_;
 }
 
 void SqliteStore::Complete(std::vector<Write>& batch, const std::vector<StoreStatus>& results) {

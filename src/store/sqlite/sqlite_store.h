@@ -97,10 +97,22 @@ class SqliteStore final : public Store {
 
   explicit SqliteStore(Options options);
   Reader AcquireReader();
+
+  // Group commit (group_commit.cc), writer thread only.
+  struct BatchWrites;  // what one batch has written so far
   void WriterLoop();
+  // Commits `batch` in one transaction; answers every caller once commit_mu_ is released.
   void CommitBatch(std::vector<Write>& batch);
+  // Its steps: take the counters' lock and SQLite's write lock; run one write in a savepoint;
+  // commit, move the change counters around the commit, fill the cache and unlock.
+  bool BeginBatch(SqliteDb& db);
+  StoreStatus ApplyWrite(SqliteDb& db, const Write& write, PairIds::Batch& pair_ids,
+                         BatchWrites& written);
+  bool CommitAndPublish(SqliteDb& db, const BatchWrites& written);
+  std::int64_t NextSeq();  // the next history entry's seq
   // Calls every write's done with its result (one per write), inside the completion scope.
   void Complete(std::vector<Write>& batch, const std::vector<StoreStatus>& results);
+
   void CheckpointerLoop();
   // The writer connection's WAL hook: notes the WAL's size and wakes the checkpointer.
   static int OnWalCommit(void* store, sqlite3* db, const char* name, int pages);
