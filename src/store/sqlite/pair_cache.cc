@@ -1,3 +1,5 @@
+// The shared change-counter file (mapped, locked with OFD locks), the pair hash and cache key,
+// and PairCache's sharded tables (pair_cache.h). Thread-safe.
 #include "store/sqlite/pair_cache.h"
 
 #include <fcntl.h>

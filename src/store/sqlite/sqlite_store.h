@@ -15,7 +15,7 @@
 // one row in `pairs`, found by (channel, destination), holding an integer pair id and the
 // encoded PairState; its history rows are keyed by (pair id, packed event key), so they sit
 // together and new pairs append. Ids inside the blobs and keys are packed losslessly
-// (store/codec.h); an event's id and time are stored once. schema.cc has the schema.
+// (store/codec.h); an event's id and time are stored once. store/sqlite/schema.cc has the schema.
 //
 // Pair reads go through a cache of encoded states that other processes' commits invalidate
 // through shared change counters (store/sqlite/pair_cache.h, the file "<path>-changes"): a hit
