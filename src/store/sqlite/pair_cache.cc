@@ -1,3 +1,5 @@
+// The shared change-counter file (mapped, locked with OFD locks), the pair hash and cache key,
+// and PairCache's sharded tables (pair_cache.h). Thread-safe.
 #include "store/sqlite/pair_cache.h"
 
 #include <fcntl.h>
@@ -38,6 +40,15 @@ std::uint64_t PairHash(std::string_view pair_key) {
     h *= 1099511628211ull;
   }
   return h;
+}
+
+const std::string& CacheKey(const PairKey& key) {
+  // Lives as long as its thread and is reused by each call, so building a key does not allocate
+  // once the buffer has grown to the longest key the thread has seen.
+  thread_local std::string buffer;
+  buffer.assign(key.channel_id).push_back('\0');
+  buffer.append(key.user.text());
+  return buffer;
 }
 
 Result<std::unique_ptr<ChangeCounters>, std::string> ChangeCounters::Open(const std::string& path) {

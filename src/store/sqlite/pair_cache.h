@@ -31,12 +31,18 @@
 #include <vector>
 
 #include "core/result.h"
+#include "core/store_error.h"
+#include "core/user_id.h"
 
 namespace callgate {
 
 // The hash of a pair's cache key, the same in every process and build (FNV-1a): it picks the
 // pair's change counter and its cache slot, so a lookup hashes the key once.
 std::uint64_t PairHash(std::string_view pair_key);
+
+// The cache's key of a pair: unambiguous, as a destination holds no NUL. The key is built in a
+// buffer of the calling thread that its next CacheKey call overwrites: use or copy it before that.
+const std::string& CacheKey(const PairKey& key);
 
 class ChangeCounters {
  public:

@@ -1,183 +1,17 @@
+// SqliteStore's life cycle (Open, threads, shutdown), its pool of read connections and the pair
+// reads; the other jobs live beside it (tenant_tables.cc, group_commit.cc, checkpointer.cc).
+// Thread-safe: each connection has one user at a time, the pool is guarded by readers_mu_.
 #include "store/sqlite/sqlite_store.h"
 
 #include <sqlite3.h>
 
-#include <algorithm>
-#include <climits>
-#include <cstring>
-#include <map>
-#include <unordered_map>
-
 #include "store/codec.h"
+#include "store/sqlite/schema.h"
+#include "store/sqlite/sqlite_db.h"
 
 namespace callgate {
 
-// One connection and its cached prepared statements. Not thread-safe: one user at a time.
-class SqliteDb {
- public:
-  explicit SqliteDb(sqlite3* db) : db_(db) {}
-  ~SqliteDb() {
-    for (auto& [sql, stmt] : statements_) sqlite3_finalize(stmt);
-    sqlite3_close_v2(db_);
-  }
-  SqliteDb(const SqliteDb&) = delete;
-  SqliteDb& operator=(const SqliteDb&) = delete;
-
-  bool Exec(const char* sql) {
-    return sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) == SQLITE_OK;
-  }
-  // Runs one statement from the cache (no re-parse): transaction control on the write path.
-  bool Run(const char* sql) {
-    sqlite3_stmt* stmt = Statement(sql);
-    if (!stmt) return false;
-    const int rc = sqlite3_step(stmt);
-    sqlite3_reset(stmt);
-    return rc == SQLITE_DONE || rc == SQLITE_ROW;
-  }
-  std::string Error() const { return sqlite3_errmsg(db_); }
-  sqlite3* raw() const { return db_; }
-  sqlite3_stmt* Statement(const char* sql) {
-    auto [it, inserted] = statements_.try_emplace(sql, nullptr);
-    if (inserted && sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &it->second,
-                                       nullptr) != SQLITE_OK) {
-      statements_.erase(it);
-      return nullptr;
-    }
-    return it->second;
-  }
-
- private:
-  sqlite3* db_;
-  std::unordered_map<const char*, sqlite3_stmt*> statements_;  // keyed by literal address
-};
-
 namespace {
-
-// Bump on any change to the tables or to the blob encodings (store/codec.cc).
-// 4: pairs carry an integer pair_id; history is keyed by (pair_id, packed event key), its event
-//    blob holds neither the id nor the time; packed ids and delta-coded times in every blob.
-constexpr std::int64_t kSchemaVersion = 4;
-
-// The pair tables, laid out for few bytes per pair (bench/seed.cc measures them) and few pages
-// touched per write:
-// - pairs: one row per (channel, destination): its pair_id and its encoded PairState. The only
-//   table keyed by the text key. Pair ids are handed out from meta.next_pair_id (see
-//   CommitBatch), increasing with a pair's first write within each writing process.
-// - history: one row per (pair, event key). Keyed by pair_id, so a pair's entries share a page
-//   and a new pair's entries append at the end of the tree (full pages) instead of landing at
-//   random. event_key is the packed kind + id (EncodeEventKey), at the event time (the
-//   de-duplication keeps the earliest), event the remaining fields (EncodeEventDetails); the
-//   id and the time are not repeated inside the blob. seq orders the history (see CommitBatch).
-constexpr const char* kSchema = R"sql(
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
-INSERT OR IGNORE INTO meta VALUES ('tenant_generation', 0);
-INSERT OR IGNORE INTO meta VALUES ('next_pair_id', 1);
-CREATE TABLE IF NOT EXISTS accounts (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS subaccounts (
-  id TEXT PRIMARY KEY,
-  account_id TEXT NOT NULL REFERENCES accounts(id),
-  created_at INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS channels (
-  id TEXT PRIMARY KEY,
-  subaccount_id TEXT NOT NULL REFERENCES subaccounts(id),
-  phone_number_id TEXT NOT NULL UNIQUE,
-  callback_permission INTEGER NOT NULL,
-  limits_profile INTEGER NOT NULL,
-  created_at INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS api_keys (
-  key_id TEXT PRIMARY KEY,
-  account_id TEXT NOT NULL REFERENCES accounts(id),
-  secret_sha256 BLOB NOT NULL,
-  created_at INTEGER NOT NULL,
-  revoked_at INTEGER);
-CREATE TABLE IF NOT EXISTS pairs (
-  channel_id TEXT NOT NULL,
-  destination TEXT NOT NULL,
-  pair_id INTEGER NOT NULL,
-  state BLOB NOT NULL,
-  PRIMARY KEY (channel_id, destination)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS history (
-  pair_id INTEGER NOT NULL,
-  event_key BLOB NOT NULL,
-  seq INTEGER NOT NULL,
-  at INTEGER NOT NULL,
-  source INTEGER NOT NULL,
-  event BLOB NOT NULL,
-  PRIMARY KEY (pair_id, event_key)) WITHOUT ROWID;
-)sql";
-
-// Binds, steps and resets a cached statement. Bind indexes start at 1.
-class Stmt {
- public:
-  Stmt(SqliteDb& db, const char* sql) : stmt_(db.Statement(sql)) {}
-  ~Stmt() {
-    if (stmt_) {
-      sqlite3_reset(stmt_);
-      sqlite3_clear_bindings(stmt_);
-    }
-  }
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-
-  bool ok() const { return stmt_ != nullptr; }
-  Stmt& Bind(int i, std::string_view text) {
-    sqlite3_bind_text(stmt_, i, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
-    return *this;
-  }
-  Stmt& Bind(int i, std::int64_t value) {
-    sqlite3_bind_int64(stmt_, i, value);
-    return *this;
-  }
-  Stmt& BindBlob(int i, const void* data, std::size_t size) {
-    sqlite3_bind_blob(stmt_, i, data, static_cast<int>(size), SQLITE_STATIC);
-    return *this;
-  }
-  Stmt& BindNull(int i) {
-    sqlite3_bind_null(stmt_, i);
-    return *this;
-  }
-  int Step() { return stmt_ ? sqlite3_step(stmt_) : SQLITE_ERROR; }
-
-  std::string Text(int col) const {
-    const auto* p = sqlite3_column_text(stmt_, col);
-    return p ? std::string(reinterpret_cast<const char*>(p),
-                           static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)))
-             : std::string();
-  }
-  std::string_view Blob(int col) const {
-    const auto* p = static_cast<const char*>(sqlite3_column_blob(stmt_, col));
-    return p ? std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)))
-             : std::string_view();
-  }
-  std::int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
-  bool Null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
-
- private:
-  sqlite3_stmt* stmt_;
-};
-
-StoreError ErrorOf(int rc) {
-  switch (rc & 0xff) {
-    case SQLITE_CONSTRAINT:
-      return StoreError::kAlreadyExists;
-    case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
-      return StoreError::kInvalid;
-    default:
-      return StoreError::kUnavailable;
-  }
-}
-
-// Runs a statement expected to finish in one step (INSERT/UPDATE).
-StoreStatus Done(Stmt& stmt) {
-  const int rc = stmt.Step();
-  return rc == SQLITE_DONE ? StoreStatus(Ok{}) : StoreStatus(ErrorOf(rc));
-}
-
-bool Exists(SqliteDb& db, const char* sql, std::string_view id) {
-  Stmt stmt(db, sql);
-  return stmt.Bind(1, id).Step() == SQLITE_ROW;
-}
 
 // The stored state of a pair and its encoding ("" for a pair never written).
 StoreResult<PairState> ReadPair(SqliteDb& db, const PairKey& key, std::string& encoded) {
@@ -193,104 +27,31 @@ StoreResult<PairState> ReadPair(SqliteDb& db, const PairKey& key, std::string& e
   return std::move(*state);
 }
 
-// The cache's key of a pair: unambiguous, as a destination holds no NUL.
-const std::string& CacheKey(const PairKey& key) {
-  thread_local std::string buffer;
-  buffer.assign(key.channel_id).push_back('\0');
-  buffer.append(key.user.text());
-  return buffer;
-}
-
-// A pair as the writer sees it: its id (0 while it has no row) and its state.
-struct StoredPair {
-  std::int64_t pair_id = 0;
-  PairState state;
-};
-
-StoreResult<StoredPair> ReadStoredPair(SqliteDb& db, const PairKey& key) {
-  Stmt stmt(db, "SELECT pair_id, state FROM pairs WHERE channel_id = ?1 AND destination = ?2");
-  if (!stmt.ok()) return StoreError::kUnavailable;
-  const int rc = stmt.Bind(1, key.channel_id).Bind(2, key.user.text()).Step();
-  if (rc == SQLITE_DONE) return StoredPair{};
-  if (rc != SQLITE_ROW) return ErrorOf(rc);
-  auto state = DecodePairState(stmt.Blob(1));
-  if (!state || stmt.Int(0) <= 0) return StoreError::kInvalid;
-  return StoredPair{stmt.Int(0), std::move(*state)};
-}
-
-// Writes what one mutation changed of pair `pair_id`; `is_new`: the pair has no row yet.
-// `next_seq` numbers history entries (see CommitBatch).
-template <class NextSeq>
-StoreStatus WritePair(SqliteDb& db, const PairKey& key, std::int64_t pair_id, bool is_new,
-                      const std::string* blob, const std::vector<HistoryEntry>& history,
-                      NextSeq&& next_seq) {
-  if (blob) {
-    StoreStatus status = Ok{};
-    if (is_new) {
-      Stmt insert(db,
-                  "INSERT INTO pairs (channel_id, destination, pair_id, state) "
-                  "VALUES (?1, ?2, ?3, ?4)");
-      status = Done(insert.Bind(1, key.channel_id)
-                        .Bind(2, key.user.text())
-                        .Bind(3, pair_id)
-                        .BindBlob(4, blob->data(), blob->size()));
-    } else {
-      Stmt update(db, "UPDATE pairs SET state = ?3 WHERE channel_id = ?1 AND destination = ?2");
-      status = Done(update.Bind(1, key.channel_id)
-                        .Bind(2, key.user.text())
-                        .BindBlob(3, blob->data(), blob->size()));
-    }
-    if (!status.ok()) return status;
-  }
-  for (const HistoryEntry& e : history) {
-    // The stored key is derived from the event, so the entry's key must be the event's.
-    if (e.event_key != EventKey(e.event)) return StoreError::kInvalid;
-    // One entry per event key; an earlier version of the same fact replaces a later one, as the
-    // pair state merges it (min of times), so history does not depend on delivery order.
-    Stmt insert(db,
-                "INSERT INTO history (pair_id, event_key, seq, at, source, event) "
-                "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO UPDATE SET at = excluded.at, "
-                "source = excluded.source, event = excluded.event WHERE excluded.at < history.at");
-    const std::string event_key = EncodeEventKey(e.event);
-    const std::string details = EncodeEventDetails(e.event);
-    StoreStatus status = Done(insert.Bind(1, pair_id)
-                                  .BindBlob(2, event_key.data(), event_key.size())
-                                  .Bind(3, next_seq())
-                                  .Bind(4, ToUnixMillis(EventTime(e.event)))
-                                  .Bind(5, static_cast<std::int64_t>(e.source))
-                                  .BindBlob(6, details.data(), details.size()));
-    if (!status.ok()) return status;
-  }
-  return Ok{};
-}
-
 }  // namespace
 
-class SqliteStore::Reader {
- public:
-  Reader(SqliteStore* store, std::unique_ptr<SqliteDb> db) : store_(store), db_(std::move(db)) {}
-  Reader(Reader&&) = default;
-  ~Reader() {
-    if (db_) {
-      std::lock_guard lock(store_->readers_mu_);
-      store_->idle_readers_.push_back(std::move(db_));
-    }
-  }
-  SqliteDb* get() const { return db_.get(); }
+SqliteStore::Reader::Reader(SqliteStore* store, std::unique_ptr<SqliteDb> db)
+    : store_(store), db_(std::move(db)) {}
 
- private:
-  SqliteStore* store_;
-  std::unique_ptr<SqliteDb> db_;
-};
+SqliteStore::Reader::Reader(Reader&&) noexcept = default;
+
+SqliteStore::Reader::~Reader() {
+  if (db_) {
+    std::lock_guard lock(store_->readers_mu_);
+    store_->idle_readers_.push_back(std::move(db_));
+  }
+}
 
 SqliteStore::SqliteStore(Options options)
     : options_(std::move(options)), cache_(options_.cache_bytes) {}
 
 StoreResult<PairState> SqliteStore::ReadThroughCache(SqliteDb& db, const PairKey& key) {
-  const std::string& cache_key = CacheKey(key);
+  const std::string& cache_key = CacheKey(key);  // this thread's buffer; no other CacheKey below
   const std::uint64_t hash = PairHash(cache_key);
   const std::size_t bucket = ChangeCounters::Bucket(hash);
   const std::uint64_t before = counters_->Load(bucket);
+  // The state's encoding, from the cache or the file. Lives as long as its thread and is reused
+  // by every read on it (what it holds matters only within one call), so that a read allocates
+  // nothing once the buffer has grown to the largest state the thread has read.
   thread_local std::string encoded;
   if (ChangeCounters::Stable(before) && cache_.Get(cache_key, hash, before, encoded)) {
     if (encoded.empty()) return PairState{};
@@ -304,58 +65,22 @@ StoreResult<PairState> SqliteStore::ReadThroughCache(SqliteDb& db, const PairKey
   return state;
 }
 
-Result<std::unique_ptr<SqliteDb>, std::string> SqliteStore::Connect() {
-  sqlite3* raw = nullptr;
-  const int rc =
-      sqlite3_open_v2(options_.path.c_str(), &raw,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-  auto db = std::make_unique<SqliteDb>(raw);
-  if (rc != SQLITE_OK) return "cannot open " + options_.path + ": " + db->Error();
-  sqlite3_busy_timeout(raw, 10000);
-  // Reads map the file (no pread per page) and keep up to 64 MiB of pages per connection: with a
-  // million pairs the default 2 MiB cache sent 15 % of a status request's CPU to pread.
-  // Checkpoints are the checkpointer thread's (CheckpointerLoop), never a committing thread's.
-  if (!db->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; "
-                "PRAGMA mmap_size=1073741824; PRAGMA cache_size=-65536; "
-                "PRAGMA wal_autocheckpoint=0;")) {
-    return "cannot configure " + options_.path + ": " + db->Error();
-  }
-  return db;
-}
-
 Result<std::unique_ptr<SqliteStore>, std::string> SqliteStore::Open(const Options& options) {
   std::unique_ptr<SqliteStore> store(new SqliteStore(options));
-  auto tenant_db = store->Connect();
+  auto tenant_db = OpenConnection(options.path);
   if (!tenant_db) return tenant_db.error();
-  SqliteDb& db = **tenant_db;
-  if (!db.Exec("BEGIN IMMEDIATE")) return "cannot lock " + options.path + ": " + db.Error();
-  // The file's layout version: a file from another layout is refused, never misread.
-  std::int64_t version = 0;
-  {
-    Stmt stmt(db, "PRAGMA user_version");
-    if (stmt.Step() == SQLITE_ROW) version = stmt.Int(0);
-  }
-  if (version != 0 && version != kSchemaVersion) {
-    db.Exec("ROLLBACK");
-    return options.path + " has storage layout " + std::to_string(version) +
-           "; this callgate reads layout " + std::to_string(kSchemaVersion) +
-           " only and does not convert files";
-  }
-  if (!db.Exec(kSchema) ||
-      !db.Exec(("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str()) ||
-      !db.Exec("COMMIT")) {
-    return "cannot create schema in " + options.path + ": " + db.Error();
-  }
+  if (auto layout = EnsureLayout(**tenant_db, options.path); !layout) return layout.error();
   auto counters = ChangeCounters::Open(options.path + "-changes");
   if (!counters) return counters.error();
   store->counters_ = std::move(*counters);
   store->tenant_db_ = std::move(*tenant_db);
-  auto writer_db = store->Connect();
+  auto writer_db = OpenConnection(options.path);
   if (!writer_db) return writer_db.error();
   store->writer_db_ = std::move(*writer_db);
-  auto checkpoint_db = store->Connect();
+  auto checkpoint_db = OpenConnection(options.path);
   if (!checkpoint_db) return checkpoint_db.error();
   store->checkpoint_db_ = std::move(*checkpoint_db);
+  // The writer's commits tell the checkpointer how full the WAL is (checkpointer.cc).
   sqlite3_wal_hook(store->writer_db_->raw(), &SqliteStore::OnWalCommit, store.get());
   store->checkpointer_ = std::thread([s = store.get()] { s->CheckpointerLoop(); });
   store->writer_ = std::thread([s = store.get()] { s->WriterLoop(); });
@@ -386,168 +111,8 @@ SqliteStore::Reader SqliteStore::AcquireReader() {
       return Reader(this, std::move(db));
     }
   }
-  auto db = Connect();
+  auto db = OpenConnection(options_.path);
   return Reader(this, db ? std::move(*db) : nullptr);
-}
-
-template <class Body>
-StoreStatus SqliteStore::TenantWrite(Body&& body) {
-  std::lock_guard lock(tenant_mu_);
-  SqliteDb& db = *tenant_db_;
-  if (!db.Exec("BEGIN IMMEDIATE")) return StoreError::kUnavailable;
-  StoreStatus status = body(db);
-  if (status.ok()) {
-    Stmt bump(db, "UPDATE meta SET value = value + 1 WHERE key = 'tenant_generation'");
-    status = Done(bump);
-  }
-  if (!status.ok() || !db.Exec("COMMIT")) {
-    db.Exec("ROLLBACK");
-    return status.ok() ? StoreStatus(StoreError::kUnavailable) : status;
-  }
-  return status;
-}
-
-StoreStatus SqliteStore::CreateAccount(const Account& account) {
-  return TenantWrite([&](SqliteDb& db) -> StoreStatus {
-    if (Exists(db, "SELECT 1 FROM accounts WHERE id = ?1", account.id)) {
-      return StoreError::kAlreadyExists;
-    }
-    Stmt stmt(db, "INSERT INTO accounts (id, created_at) VALUES (?1, ?2)");
-    return Done(stmt.Bind(1, account.id).Bind(2, ToUnixMillis(account.created_at)));
-  });
-}
-
-StoreStatus SqliteStore::CreateSubaccount(const Subaccount& sub) {
-  return TenantWrite([&](SqliteDb& db) -> StoreStatus {
-    if (!Exists(db, "SELECT 1 FROM accounts WHERE id = ?1", sub.account_id)) {
-      return StoreError::kNotFound;
-    }
-    if (Exists(db, "SELECT 1 FROM subaccounts WHERE id = ?1", sub.id)) {
-      return StoreError::kAlreadyExists;
-    }
-    Stmt stmt(db, "INSERT INTO subaccounts (id, account_id, created_at) VALUES (?1, ?2, ?3)");
-    return Done(stmt.Bind(1, sub.id).Bind(2, sub.account_id).Bind(3, ToUnixMillis(sub.created_at)));
-  });
-}
-
-StoreStatus SqliteStore::CreateChannel(const Channel& ch) {
-  return TenantWrite([&](SqliteDb& db) -> StoreStatus {
-    if (!Exists(db, "SELECT 1 FROM subaccounts WHERE id = ?1", ch.subaccount_id)) {
-      return StoreError::kNotFound;
-    }
-    if (Exists(db, "SELECT 1 FROM channels WHERE id = ?1", ch.id) ||
-        Exists(db, "SELECT 1 FROM channels WHERE phone_number_id = ?1", ch.phone_number_id)) {
-      return StoreError::kAlreadyExists;
-    }
-    Stmt stmt(db,
-              "INSERT INTO channels (id, subaccount_id, phone_number_id, callback_permission, "
-              "limits_profile, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
-    return Done(stmt.Bind(1, ch.id)
-                    .Bind(2, ch.subaccount_id)
-                    .Bind(3, ch.phone_number_id)
-                    .Bind(4, std::int64_t{ch.callback_permission_enabled})
-                    .Bind(5, static_cast<std::int64_t>(ch.limits))
-                    .Bind(6, ToUnixMillis(ch.created_at)));
-  });
-}
-
-StoreStatus SqliteStore::SetCallbackPermission(const std::string& channel_id, bool enabled) {
-  return TenantWrite([&](SqliteDb& db) -> StoreStatus {
-    if (!Exists(db, "SELECT 1 FROM channels WHERE id = ?1", channel_id)) {
-      return StoreError::kNotFound;
-    }
-    Stmt stmt(db, "UPDATE channels SET callback_permission = ?2 WHERE id = ?1");
-    return Done(stmt.Bind(1, channel_id).Bind(2, std::int64_t{enabled}));
-  });
-}
-
-StoreStatus SqliteStore::AddApiKey(const ApiKey& key) {
-  return TenantWrite([&](SqliteDb& db) -> StoreStatus {
-    if (!Exists(db, "SELECT 1 FROM accounts WHERE id = ?1", key.account_id)) {
-      return StoreError::kNotFound;
-    }
-    if (Exists(db, "SELECT 1 FROM api_keys WHERE key_id = ?1", key.key_id)) {
-      return StoreError::kAlreadyExists;
-    }
-    Stmt stmt(db,
-              "INSERT INTO api_keys (key_id, account_id, secret_sha256, created_at) "
-              "VALUES (?1, ?2, ?3, ?4)");
-    return Done(stmt.Bind(1, key.key_id)
-                    .Bind(2, key.account_id)
-                    .BindBlob(3, key.secret_hash.data(), key.secret_hash.size())
-                    .Bind(4, ToUnixMillis(key.created_at)));
-  });
-}
-
-StoreStatus SqliteStore::RevokeApiKey(const std::string& key_id, Instant at) {
-  return TenantWrite([&](SqliteDb& db) -> StoreStatus {
-    if (!Exists(db, "SELECT 1 FROM api_keys WHERE key_id = ?1", key_id)) {
-      return StoreError::kNotFound;
-    }
-    Stmt stmt(db, "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?2) WHERE key_id = ?1");
-    return Done(stmt.Bind(1, key_id).Bind(2, ToUnixMillis(at)));
-  });
-}
-
-StoreResult<std::uint64_t> SqliteStore::TenantGeneration() {
-  Reader reader = AcquireReader();
-  if (!reader.get()) return StoreError::kUnavailable;
-  Stmt stmt(*reader.get(), "SELECT value FROM meta WHERE key = 'tenant_generation'");
-  const int rc = stmt.Step();
-  if (rc != SQLITE_ROW) return ErrorOf(rc);
-  return static_cast<std::uint64_t>(stmt.Int(0));
-}
-
-StoreResult<TenantSnapshot> SqliteStore::LoadTenants() {
-  Reader reader = AcquireReader();
-  if (!reader.get()) return StoreError::kUnavailable;
-  SqliteDb& db = *reader.get();
-  TenantSnapshot snap;
-  if (!db.Exec("BEGIN")) return StoreError::kUnavailable;  // one consistent read snapshot
-  int rc = SQLITE_DONE;
-  {
-    Stmt s(db, "SELECT id, created_at FROM accounts");
-    while ((rc = s.Step()) == SQLITE_ROW) {
-      Account a{s.Text(0), FromUnixMillis(s.Int(1))};
-      snap.accounts.emplace(a.id, a);
-    }
-  }
-  if (rc == SQLITE_DONE) {
-    Stmt s(db, "SELECT id, account_id, created_at FROM subaccounts");
-    while ((rc = s.Step()) == SQLITE_ROW) {
-      Subaccount sub{s.Text(0), s.Text(1), FromUnixMillis(s.Int(2))};
-      snap.subaccounts.emplace(sub.id, sub);
-    }
-  }
-  if (rc == SQLITE_DONE) {
-    Stmt s(db,
-           "SELECT id, subaccount_id, phone_number_id, callback_permission, limits_profile, "
-           "created_at FROM channels");
-    while ((rc = s.Step()) == SQLITE_ROW) {
-      Channel ch{s.Text(0),
-                 s.Text(1),
-                 s.Text(2),
-                 s.Int(3) != 0,
-                 s.Int(4) == 1 ? LimitsProfile::kSandbox : LimitsProfile::kProduction,
-                 FromUnixMillis(s.Int(5))};
-      snap.channel_by_phone_number_id.emplace(ch.phone_number_id, ch.id);
-      snap.channels.emplace(ch.id, std::move(ch));
-    }
-  }
-  if (rc == SQLITE_DONE) {
-    Stmt s(db, "SELECT key_id, account_id, secret_sha256, created_at, revoked_at FROM api_keys");
-    while ((rc = s.Step()) == SQLITE_ROW) {
-      ApiKey key{s.Text(0), s.Text(1), {}, FromUnixMillis(s.Int(3)), std::nullopt};
-      const std::string_view hash = s.Blob(2);
-      if (hash.size() != key.secret_hash.size()) continue;  // unreadable: never matches
-      std::memcpy(key.secret_hash.data(), hash.data(), hash.size());
-      if (!s.Null(4)) key.revoked_at = FromUnixMillis(s.Int(4));
-      snap.api_keys.emplace(key.key_id, std::move(key));
-    }
-  }
-  db.Exec("COMMIT");
-  if (rc != SQLITE_DONE) return ErrorOf(rc);
-  return snap;
 }
 
 StoreResult<PairState> SqliteStore::LoadPair(const PairKey& key) {
@@ -589,217 +154,6 @@ void SqliteStore::Update(const PairKey& key, PairMutation mutation, UpdateDone d
     }
   }
   done(StoreError::kUnavailable);
-}
-
-void SqliteStore::WriterLoop() {
-  std::vector<Write> batch;
-  for (;;) {
-    {
-      std::unique_lock lock(queue_mu_);
-      queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping, and everything queued is done
-      while (!queue_.empty() && static_cast<int>(batch.size()) < options_.max_batch) {
-        batch.push_back(std::move(queue_.front()));
-        queue_.pop_front();
-      }
-    }
-    CommitBatch(batch);
-    batch.clear();
-    // The checkpointer fell far behind (starved of CPU, or held up by readers): copy here, as
-    // SQLite's own checkpoints do, waiting for a pass in progress, so the WAL stays bounded.
-    if (wal_pages_ / 4 >= options_.checkpoint_pages) {
-      sqlite3_wal_checkpoint_v2(writer_db_->raw(), nullptr, SQLITE_CHECKPOINT_FULL, nullptr,
-                                nullptr);
-      wal_pages_ = 0;
-    }
-  }
-}
-
-int SqliteStore::OnWalCommit(void* arg, sqlite3*, const char*, int pages) {
-  auto* store = static_cast<SqliteStore*>(arg);
-  store->wal_pages_ = pages;
-  if (pages >= store->options_.checkpoint_pages) {
-    {
-      std::lock_guard lock(store->checkpoint_mu_);
-      store->checkpoint_due_ = true;
-    }
-    store->checkpoint_cv_.notify_one();
-  }
-  return SQLITE_OK;
-}
-
-// Checkpoints run beside the commits (PASSIVE: they copy what is committed and block nobody), so
-// a commit never waits for one; the default, a checkpoint inside the commit that fills the WAL,
-// held every write queued behind it for as long as copying and syncing 4 MiB takes. SQLite
-// starts the WAL over only when a transaction begins with every frame copied, which commits
-// arriving during the copy prevent; so passes repeat until little is left, and the last one
-// holds commit_mu_: the next commit then finds the WAL fully copied and writes it from the start
-// (unless a reader still reads frames of it; then the next round does).
-void SqliteStore::CheckpointerLoop() {
-  sqlite3* db = checkpoint_db_->raw();
-  auto pass = [db] {
-    int log = 0;
-    int copied = 0;
-    const int rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
-    return rc == SQLITE_OK ? log - copied : -1;  // frames left to copy; -1: busy or failed
-  };
-  const int small = std::max(1, options_.checkpoint_pages / 16);
-  for (;;) {
-    {
-      std::unique_lock lock(checkpoint_mu_);
-      checkpoint_cv_.wait(lock, [&] { return checkpoint_stopping_ || checkpoint_due_; });
-      if (checkpoint_stopping_) return;
-      checkpoint_due_ = false;
-    }
-    // Passes continue while what is left shrinks fast; the last one, under commit_mu_, copies
-    // what the commits of the one before added (even a pass that copied everything ran beside
-    // a commit that is now adding frames).
-    int left = pass();
-    for (int before = INT_MAX; left > small && left < before / 2;) {
-      before = left;
-      left = pass();
-    }
-    std::lock_guard commits(commit_mu_);
-    pass();
-  }
-}
-
-// History entries are numbered by `seq`: increasing within a process, and across processes and
-// restarts roughly in time order (it never falls behind the clock in microseconds, counted from
-// 2025-01-01 so the numbers take 6 bytes on disk, not 8, until 2029).
-//
-// Pair ids come from meta.next_pair_id in blocks: a store reserves kPairIdBlock ids at once by
-// advancing it, inside the batch that first needs one, and owns the block only once that batch
-// commits (a rolled-back reservation is forgotten with the batch). So most commits that create
-// pairs touch no meta page, and two processes never hand out the same id. Ids a store does not
-// use before it closes are skipped: pair ids have gaps.
-void SqliteStore::CommitBatch(std::vector<Write>& batch) {
-  SqliteDb& db = *writer_db_;
-  // Held from the first statement to the commit; callers are answered after it is released.
-  std::unique_lock commit(commit_mu_);
-  auto fail_all = [&](StoreError error) {
-    commit.unlock();
-    Complete(batch, std::vector<StoreStatus>(batch.size(), error));
-  };
-  // Writers of every process take turns here, so the change counters tell readers exactly when
-  // a commit may be in flight (pair_cache.h).
-  if (!counters_->Lock()) return fail_all(StoreError::kUnavailable);
-  if (!db.Run("BEGIN IMMEDIATE")) {
-    counters_->Unlock();
-    return fail_all(StoreError::kUnavailable);
-  }
-
-  constexpr std::int64_t kPairIdBlock = 1024;
-  std::int64_t next_pair_id = next_pair_id_;  // adopted if the batch commits
-  std::int64_t pair_id_end = pair_id_end_;
-  auto allocate_pair_id = [&]() -> StoreResult<std::int64_t> {
-    if (next_pair_id == pair_id_end) {
-      // All changes of an UPDATE … RETURNING happen at its first step.
-      Stmt reserve(db,
-                   "UPDATE meta SET value = value + ?1 WHERE key = 'next_pair_id' RETURNING value");
-      const int rc = reserve.Bind(1, kPairIdBlock).Step();
-      if (rc != SQLITE_ROW) return ErrorOf(rc);
-      pair_id_end = reserve.Int(0);
-      next_pair_id = pair_id_end - kPairIdBlock;
-      if (next_pair_id <= 0) return StoreError::kInvalid;
-    }
-    return next_pair_id++;
-  };
-  auto next_seq = [this] {
-    constexpr std::int64_t kSeqEpochMicros = 1'735'689'600'000'000;  // 2025-01-01T00:00:00Z
-    const std::int64_t micros = std::chrono::duration_cast<std::chrono::microseconds>(
-                                    std::chrono::system_clock::now().time_since_epoch())
-                                    .count() -
-                                kSeqEpochMicros;
-    last_seq_ = std::max(last_seq_ + 1, micros);
-    return last_seq_;
-  };
-
-  // A pair written twice in one batch: the second mutation must see the first's result. The
-  // writer reads the file, never the cache: SQLite's write lock is what makes a mutation atomic.
-  std::map<std::pair<std::string, std::string>, StoredPair> written;
-  // States written, by cache key: their change-counter hash and encoding.
-  std::map<std::string, std::pair<std::uint64_t, std::string>> encoded;
-  std::vector<StoreStatus> results(batch.size(), Ok{});
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    const Write& w = batch[i];
-    const auto map_key = std::make_pair(w.key.channel_id, w.key.user.text());
-    StoredPair current;
-    if (const auto it = written.find(map_key); it != written.end()) {
-      current = it->second;
-    } else if (auto loaded = ReadStoredPair(db, w.key); loaded.ok()) {
-      current = std::move(*loaded);
-    } else {
-      results[i] = loaded.error();
-      continue;
-    }
-    PairState next = current.state;
-    std::vector<HistoryEntry> history;
-    if (!w.mutation(next, history)) continue;
-    const bool is_new = current.pair_id == 0;
-    if (is_new && next == current.state && history.empty()) continue;  // nothing to store
-    std::int64_t pair_id = current.pair_id;
-    if (is_new) {
-      auto allocated = allocate_pair_id();
-      if (!allocated.ok()) {
-        results[i] = allocated.error();
-        continue;
-      }
-      pair_id = *allocated;
-    }
-    // Each write is all or nothing inside the batch.
-    if (!db.Run("SAVEPOINT write")) {
-      results[i] = StoreError::kUnavailable;
-      continue;
-    }
-    const bool store_state = is_new || next != current.state;
-    std::string blob = store_state ? EncodePairState(next) : std::string();
-    results[i] =
-        WritePair(db, w.key, pair_id, is_new, store_state ? &blob : nullptr, history, next_seq);
-    if (!results[i].ok()) {
-      db.Run("ROLLBACK TO write");  // an allocated pair id stays unused: ids may have gaps
-    } else {
-      written[map_key] = {pair_id, std::move(next)};
-      if (store_state) {
-        const std::string& cache_key = CacheKey(w.key);
-        encoded[cache_key] = {PairHash(cache_key), std::move(blob)};
-      }
-    }
-    db.Run("RELEASE write");
-  }
-  std::vector<std::size_t> buckets;
-  for (const auto& [cache_key, written_state] : encoded) {
-    buckets.push_back(ChangeCounters::Bucket(written_state.first));
-  }
-  std::sort(buckets.begin(), buckets.end());
-  buckets.erase(std::unique(buckets.begin(), buckets.end()), buckets.end());
-  for (const std::size_t bucket : buckets) counters_->BeginChange(bucket);
-  const bool committed = db.Run("COMMIT");
-  if (!committed) db.Run("ROLLBACK");
-  for (const std::size_t bucket : buckets) counters_->EndChange(bucket);
-  // Write through: no other writer can commit before the lock is released.
-  for (const auto& [cache_key, written_state] : encoded) {
-    if (!committed) break;
-    const auto& [hash, blob] = written_state;
-    cache_.Put(cache_key, hash, counters_->Load(ChangeCounters::Bucket(hash)), blob);
-  }
-  counters_->Unlock();
-  if (!committed) return fail_all(StoreError::kUnavailable);
-  next_pair_id_ = next_pair_id;
-  pair_id_end_ = pair_id_end;
-  commit.unlock();
-  Complete(batch, results);
-}
-
-void SqliteStore::Complete(std::vector<Write>& batch, const std::vector<StoreStatus>& results) {
-  auto deliver = [&] {
-    for (std::size_t i = 0; i < batch.size(); ++i) batch[i].done(results[i]);
-  };
-  if (options_.completion_scope) {
-    options_.completion_scope(deliver);
-  } else {
-    deliver();
-  }
 }
 
 }  // namespace callgate

@@ -15,11 +15,12 @@
 // one row in `pairs`, found by (channel, destination), holding an integer pair id and the
 // encoded PairState; its history rows are keyed by (pair id, packed event key), so they sit
 // together and new pairs append. Ids inside the blobs and keys are packed losslessly
-// (store/codec.h); an event's id and time are stored once. sqlite_store.cc has the schema.
+// (store/codec.h); an event's id and time are stored once. store/sqlite/schema.cc has the schema.
 //
 // Pair reads go through a cache of encoded states that other processes' commits invalidate
-// through shared change counters (store/pair_cache.h, the file "<path>-changes"): a hit costs no
-// system call, and a cached state is never older than the pair's last commit in any process.
+// through shared change counters (store/sqlite/pair_cache.h, the file "<path>-changes"): a hit
+// costs no system call, and a cached state is never older than the pair's last commit in any
+// process.
 //
 // Thread-safe. Update callbacks run on the writer thread.
 #pragma once
@@ -34,13 +35,14 @@
 
 #include "store/pair_store.h"
 #include "store/sqlite/pair_cache.h"
+#include "store/sqlite/pair_ids.h"
 #include "tenants/tenant_store.h"
 
 struct sqlite3;
 
 namespace callgate {
 
-class SqliteDb;  // one connection with its prepared statements (sqlite_store.cc)
+class SqliteDb;  // one connection with its prepared statements (sqlite_db.h)
 
 class SqliteStore final : public TenantStore, public PairStore {
  public:
@@ -81,19 +83,42 @@ class SqliteStore final : public TenantStore, public PairStore {
     PairMutation mutation;
     UpdateDone done;
   };
-  class Reader;  // a pooled connection, returned on destruction
+  // A pooled read connection, returned to the pool on destruction (sqlite_store.cc).
+  class Reader {
+   public:
+    Reader(SqliteStore* store, std::unique_ptr<SqliteDb> db);
+    Reader(Reader&&) noexcept;
+    ~Reader();
+    SqliteDb* get() const { return db_.get(); }
+
+   private:
+    SqliteStore* store_;
+    std::unique_ptr<SqliteDb> db_;
+  };
 
   explicit SqliteStore(Options options);
-  Result<std::unique_ptr<SqliteDb>, std::string> Connect();
   Reader AcquireReader();
+
+  // Group commit (group_commit.cc), writer thread only.
+  struct BatchWrites;  // what one batch has written so far
   void WriterLoop();
+  // Commits `batch` in one transaction; answers every caller once commit_mu_ is released.
   void CommitBatch(std::vector<Write>& batch);
+  // Its steps: take the counters' lock and SQLite's write lock; run one write in a savepoint;
+  // commit, move the change counters around the commit, fill the cache and unlock.
+  bool BeginBatch(SqliteDb& db);
+  StoreStatus ApplyWrite(SqliteDb& db, const Write& write, PairIds::Batch& pair_ids,
+                         BatchWrites& written);
+  bool CommitAndPublish(SqliteDb& db, const BatchWrites& written);
+  std::int64_t NextSeq();  // the next history entry's seq
   // Calls every write's done with its result (one per write), inside the completion scope.
   void Complete(std::vector<Write>& batch, const std::vector<StoreStatus>& results);
+
   void CheckpointerLoop();
   // The writer connection's WAL hook: notes the WAL's size and wakes the checkpointer.
   static int OnWalCommit(void* store, sqlite3* db, const char* name, int pages);
-  // Runs `body` in an IMMEDIATE transaction on the tenant connection and bumps the generation.
+  // Runs `body` in an IMMEDIATE transaction on the tenant connection and bumps the generation
+  // (tenant_tables.cc).
   template <class Body>
   StoreStatus TenantWrite(Body&& body);
 
@@ -117,9 +142,7 @@ class SqliteStore final : public TenantStore, public PairStore {
   std::deque<Write> queue_;
   bool stopping_ = false;
   std::int64_t last_seq_ = 0;  // writer thread only
-  // Pair ids [next_pair_id_, pair_id_end_) are reserved for this store (writer thread only).
-  std::int64_t next_pair_id_ = 0;
-  std::int64_t pair_id_end_ = 0;
+  PairIds pair_ids_;           // writer thread only
   std::thread writer_;
 
   std::unique_ptr<SqliteDb> checkpoint_db_;  // only the checkpointer thread touches it

@@ -1,0 +1,255 @@
+// SqliteStore's group commit: the writer thread takes every queued pair update, runs them all in
+// one IMMEDIATE transaction on writer_db_ and commits once. Everything here runs on the writer
+// thread; commit_mu_ and the shared change counters order it with checkpoints and other writers.
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "store/codec.h"
+#include "store/sqlite/sqlite_db.h"
+#include "store/sqlite/sqlite_store.h"
+
+namespace callgate {
+
+namespace {
+
+// A pair as the writer sees it: its id (0 while it has no row) and its state.
+struct StoredPair {
+  std::int64_t pair_id = 0;
+  PairState state;
+};
+
+StoreResult<StoredPair> ReadStoredPair(SqliteDb& db, const PairKey& key) {
+  Stmt stmt(db, "SELECT pair_id, state FROM pairs WHERE channel_id = ?1 AND destination = ?2");
+  if (!stmt.ok()) return StoreError::kUnavailable;
+  const int rc = stmt.Bind(1, key.channel_id).Bind(2, key.user.text()).Step();
+  if (rc == SQLITE_DONE) return StoredPair{};
+  if (rc != SQLITE_ROW) return ErrorOf(rc);
+  auto state = DecodePairState(stmt.Blob(1));
+  if (!state || stmt.Int(0) <= 0) return StoreError::kInvalid;
+  return StoredPair{stmt.Int(0), std::move(*state)};
+}
+
+// Writes what one mutation changed of pair `pair_id`; `is_new`: the pair has no row yet.
+// `next_seq` numbers history entries (see NextSeq).
+template <class NextSeq>
+StoreStatus WritePair(SqliteDb& db, const PairKey& key, std::int64_t pair_id, bool is_new,
+                      const std::string* blob, const std::vector<HistoryEntry>& history,
+                      NextSeq&& next_seq) {
+  if (blob) {
+    StoreStatus status = Ok{};
+    if (is_new) {
+      Stmt insert(db,
+                  "INSERT INTO pairs (channel_id, destination, pair_id, state) "
+                  "VALUES (?1, ?2, ?3, ?4)");
+      status = Done(insert.Bind(1, key.channel_id)
+                        .Bind(2, key.user.text())
+                        .Bind(3, pair_id)
+                        .BindBlob(4, blob->data(), blob->size()));
+    } else {
+      Stmt update(db, "UPDATE pairs SET state = ?3 WHERE channel_id = ?1 AND destination = ?2");
+      status = Done(update.Bind(1, key.channel_id)
+                        .Bind(2, key.user.text())
+                        .BindBlob(3, blob->data(), blob->size()));
+    }
+    if (!status.ok()) return status;
+  }
+  for (const HistoryEntry& e : history) {
+    // The stored key is derived from the event, so the entry's key must be the event's.
+    if (e.event_key != EventKey(e.event)) return StoreError::kInvalid;
+    // One entry per event key; an earlier version of the same fact replaces a later one, as the
+    // pair state merges it (min of times), so history does not depend on delivery order.
+    Stmt insert(db,
+                "INSERT INTO history (pair_id, event_key, seq, at, source, event) "
+                "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO UPDATE SET at = excluded.at, "
+                "source = excluded.source, event = excluded.event WHERE excluded.at < history.at");
+    const std::string event_key = EncodeEventKey(e.event);
+    const std::string details = EncodeEventDetails(e.event);
+    StoreStatus status = Done(insert.Bind(1, pair_id)
+                                  .BindBlob(2, event_key.data(), event_key.size())
+                                  .Bind(3, next_seq())
+                                  .Bind(4, ToUnixMillis(EventTime(e.event)))
+                                  .Bind(5, static_cast<std::int64_t>(e.source))
+                                  .BindBlob(6, details.data(), details.size()));
+    if (!status.ok()) return status;
+  }
+  return Ok{};
+}
+
+// A state a batch wrote: its change-counter hash and its encoding.
+struct EncodedState {
+  std::uint64_t hash = 0;
+  std::string blob;
+};
+
+// The change-counter buckets of `states`, each once, in increasing order.
+std::vector<std::size_t> BucketsOf(const std::map<std::string, EncodedState>& states) {
+  std::vector<std::size_t> buckets;
+  for (const auto& [key, state] : states) buckets.push_back(ChangeCounters::Bucket(state.hash));
+  std::sort(buckets.begin(), buckets.end());
+  buckets.erase(std::unique(buckets.begin(), buckets.end()), buckets.end());
+  return buckets;
+}
+
+}  // namespace
+
+// What one batch has written so far.
+struct SqliteStore::BatchWrites {
+  // A pair written twice in one batch: the second mutation must see the first's result. The
+  // writer reads the file, never the cache: SQLite's write lock is what makes a mutation atomic.
+  std::map<PairKey, StoredPair> pairs;
+  // States written, by cache key: published to the change counters and the cache on commit.
+  std::map<std::string, EncodedState> states;
+};
+
+void SqliteStore::WriterLoop() {
+  std::vector<Write> batch;
+  for (;;) {
+    {
+      std::unique_lock lock(queue_mu_);
+      queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and everything queued is done
+      while (!queue_.empty() && static_cast<int>(batch.size()) < options_.max_batch) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    CommitBatch(batch);
+    batch.clear();
+    // The checkpointer fell far behind (starved of CPU, or held up by readers): copy here, as
+    // SQLite's own checkpoints do, waiting for a pass in progress, so the WAL stays bounded.
+    if (wal_pages_ / 4 >= options_.checkpoint_pages) {
+      sqlite3_wal_checkpoint_v2(writer_db_->raw(), nullptr, SQLITE_CHECKPOINT_FULL, nullptr,
+                                nullptr);
+      wal_pages_ = 0;
+    }
+  }
+}
+
+// One group commit: BeginBatch, ApplyWrite for each write, CommitAndPublish. If the batch does
+// not commit, every caller gets kUnavailable and no pair id is adopted.
+void SqliteStore::CommitBatch(std::vector<Write>& batch) {
+  SqliteDb& db = *writer_db_;
+  std::vector<StoreStatus> results(batch.size(), StoreError::kUnavailable);
+  {
+    // Held from the first statement to the commit; callers are answered after it is released.
+    std::lock_guard commit(commit_mu_);
+    if (BeginBatch(db)) {
+      PairIds::Batch pair_ids = pair_ids_.Begin();  // adopted if the batch commits
+      BatchWrites written;
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        results[i] = ApplyWrite(db, batch[i], pair_ids, written);
+      }
+      if (CommitAndPublish(db, written)) {
+        pair_ids_.Commit(pair_ids);
+      } else {
+        results.assign(batch.size(), StoreError::kUnavailable);
+      }
+    }
+  }
+  Complete(batch, results);
+}
+
+// Takes the change counters' lock, then SQLite's write lock (BEGIN IMMEDIATE), in that order.
+// Writers of every process take turns here, so the change counters tell readers exactly when
+// a commit may be in flight (pair_cache.h). On success the counters stay locked until
+// CommitAndPublish; on failure nothing is held.
+bool SqliteStore::BeginBatch(SqliteDb& db) {
+  if (!counters_->Lock()) return false;
+  if (db.Run("BEGIN IMMEDIATE")) return true;
+  counters_->Unlock();
+  return false;
+}
+
+// Runs one write's mutation on its pair as the batch has it so far and stores what changed, all
+// or nothing (a savepoint); records in `written` what the batch will publish. Returns the
+// write's own result; a refused or empty mutation is Ok and stores nothing.
+StoreStatus SqliteStore::ApplyWrite(SqliteDb& db, const Write& w, PairIds::Batch& pair_ids,
+                                    BatchWrites& written) {
+  StoredPair current;
+  if (const auto it = written.pairs.find(w.key); it != written.pairs.end()) {
+    current = it->second;
+  } else if (auto loaded = ReadStoredPair(db, w.key); loaded.ok()) {
+    current = std::move(*loaded);
+  } else {
+    return loaded.error();
+  }
+  PairState next = current.state;
+  std::vector<HistoryEntry> history;
+  if (!w.mutation(next, history)) return Ok{};
+  const bool is_new = current.pair_id == 0;
+  if (is_new && next == current.state && history.empty()) return Ok{};  // nothing to store
+  std::int64_t pair_id = current.pair_id;
+  if (is_new) {
+    // Before the savepoint: a block reserved here must outlive this write's rollback (pair_ids.h).
+    auto allocated = pair_ids.Allocate(db);
+    if (!allocated.ok()) return allocated.error();
+    pair_id = *allocated;
+  }
+  // Each write is all or nothing inside the batch.
+  if (!db.Run("SAVEPOINT write")) return StoreError::kUnavailable;
+  const bool store_state = is_new || next != current.state;
+  std::string blob = store_state ? EncodePairState(next) : std::string();
+  const StoreStatus status = WritePair(db, w.key, pair_id, is_new, store_state ? &blob : nullptr,
+                                       history, [this] { return NextSeq(); });
+  if (!status.ok()) {
+    db.Run("ROLLBACK TO write");  // an allocated pair id stays unused: ids may have gaps
+  } else {
+    written.pairs[w.key] = {pair_id, std::move(next)};
+    if (store_state) {
+      const std::string& cache_key = CacheKey(w.key);  // copied into the map before reuse
+      written.states[cache_key] = {PairHash(cache_key), std::move(blob)};
+    }
+  }
+  db.Run("RELEASE write");
+  return status;
+}
+
+// Commits (or, if COMMIT fails, rolls back) the batch that BeginBatch began, and ends it: every
+// bucket the batch wrote is odd from before COMMIT until after it (BeginChange, COMMIT,
+// EndChange), the committed states go into the cache, and only then is the counters' lock
+// released. Returns whether the batch committed.
+bool SqliteStore::CommitAndPublish(SqliteDb& db, const BatchWrites& written) {
+  const std::vector<std::size_t> buckets = BucketsOf(written.states);
+  for (const std::size_t bucket : buckets) counters_->BeginChange(bucket);
+  const bool committed = db.Run("COMMIT");
+  if (!committed) db.Run("ROLLBACK");
+  for (const std::size_t bucket : buckets) counters_->EndChange(bucket);
+  // Write through: no other writer can commit before the lock is released.
+  for (const auto& [cache_key, state] : written.states) {
+    if (!committed) break;
+    cache_.Put(cache_key, state.hash, counters_->Load(ChangeCounters::Bucket(state.hash)),
+               state.blob);
+  }
+  counters_->Unlock();
+  return committed;
+}
+
+// History entries are numbered by `seq`: increasing within a process, and across processes and
+// restarts roughly in time order (it never falls behind the clock in microseconds, counted from
+// 2025-01-01 so the numbers take 6 bytes on disk, not 8, until 2029).
+std::int64_t SqliteStore::NextSeq() {
+  constexpr std::int64_t kSeqEpochMicros = 1'735'689'600'000'000;  // 2025-01-01T00:00:00Z
+  const std::int64_t micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                                  std::chrono::system_clock::now().time_since_epoch())
+                                  .count() -
+                              kSeqEpochMicros;
+  last_seq_ = std::max(last_seq_ + 1, micros);
+  return last_seq_;
+}
+
+void SqliteStore::Complete(std::vector<Write>& batch, const std::vector<StoreStatus>& results) {
+  auto deliver = [&] {
+    for (std::size_t i = 0; i < batch.size(); ++i) batch[i].done(results[i]);
+  };
+  if (options_.completion_scope) {
+    options_.completion_scope(deliver);
+  } else {
+    deliver();
+  }
+}
+
+}  // namespace callgate

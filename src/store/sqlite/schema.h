@@ -1,0 +1,29 @@
+// The storage layout of a SqliteStore file: its version, how every connection to it is opened and
+// configured, and the guard that creates the tables in a new file and refuses a file of another
+// layout. Stateless and thread-safe; a connection returned is its caller's.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "store/sqlite/sqlite_db.h"
+
+namespace callgate {
+
+// Bump on any change to the tables or to the blob encodings (store/codec.cc).
+// 4: pairs carry an integer pair_id; history is keyed by (pair_id, packed event key), its event
+//    blob holds neither the id nor the time; packed ids and delta-coded times in every blob.
+inline constexpr std::int64_t kSchemaVersion = 4;
+
+// Opens (creating if needed) one connection to the database at `path`, configured as every
+// connection of a SqliteStore is (WAL, synchronous=FULL, no automatic checkpoints). Error: a
+// readable reason.
+Result<std::unique_ptr<SqliteDb>, std::string> OpenConnection(const std::string& path);
+
+// The storage-layout guard: creates the tables in a new file and stamps it with kSchemaVersion;
+// refuses a file of another layout (never converts it). `db` is a connection to `path` outside
+// any transaction. Error: a readable reason.
+Result<Ok, std::string> EnsureLayout(SqliteDb& db, const std::string& path);
+
+}  // namespace callgate
