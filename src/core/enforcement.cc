@@ -22,7 +22,7 @@ Decision Decide(PairState& state, bool already_recorded, Instant now, LimitsProf
   decision.refusal = refuse(decision.view);
   if (decision.refusal) return decision;
   Event event = make_event(decision.at);
-  (void)Apply(state, event, profile);
+  (void)Apply(state, event, profile, &decision.finalized);
   decision.recorded = std::move(event);
   decision.view = View(state, decision.at, profile);
   return decision;

@@ -6,6 +6,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/ledger.h"
 
@@ -28,6 +29,7 @@ struct Decision {
   std::optional<Refusal> refusal;
   Instant at;                     // CheckTime: the instant the check ran at
   std::optional<Event> recorded;  // the event applied to the state, if a new one was
+  std::vector<Notice> finalized;  // notices the recording finalized (Compact), for the history
   StatusView view;                // the pair at `at`, after the decision
 };
 

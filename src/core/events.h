@@ -68,10 +68,37 @@ struct CallAuthorized {
   Instant expires_at;
 };
 
-using Event = std::variant<PermissionRequested, PermissionReplied, CallConnected, CallTerminated,
-                           CallRejected, CallbackGranted, CallAuthorized>;
+// What the ledger derives rather than receives (RULES.md §2): the reconsider notice after
+// consecutive unanswered calls, auto-revocation, expiry of a temporary permission.
+enum class NoticeKind { kReconsiderShown, kAutoRevoked, kExpired };
 
-// Stable names, for history and logs.
+struct Notice {
+  NoticeKind kind;
+  Instant at;
+  std::string cause_id;  // the call that triggered it (empty for an expiry)
+
+  friend bool operator==(const Notice&, const Notice&) = default;
+};
+
+// A notice made final by compaction: the facts it was derived from were folded into the
+// pair's baseline, so it can no longer be derived from them. It is recorded in the pair's
+// history like an event (it changes no state), so the history still shows it.
+struct NoticeFinalized {
+  std::string id;  // unique per pair: kind, time and cause (see Finalized)
+  Instant at;
+  NoticeKind kind = NoticeKind::kExpired;
+  std::string cause_id;
+};
+
+NoticeFinalized Finalized(const Notice& notice);
+Notice NoticeOf(const NoticeFinalized& finalized);
+
+using Event = std::variant<PermissionRequested, PermissionReplied, CallConnected, CallTerminated,
+                           CallRejected, CallbackGranted, CallAuthorized, NoticeFinalized>;
+
+std::string_view NoticeName(NoticeKind kind);
+
+// Stable names, for history and logs (a finalized notice: its NoticeName).
 std::string_view EventKind(const Event& event);
 // The id the event is known by upstream (wamid, wacid) or here (request / authorisation id).
 const std::string& EventId(const Event& event);

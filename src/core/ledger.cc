@@ -239,6 +239,8 @@ ApplyOutcome Merge(PairState& state, const Event& event) {
         KeepMin(call.callback_at, e.at);
       });
     }
+    // Recorded for the history; the facts it came from are already in the baseline.
+    ApplyOutcome operator()(const NoticeFinalized&) { return ApplyOutcome::kDuplicate; }
     ApplyOutcome operator()(const CallAuthorized& e) {
       return state.holds.try_emplace(e.authorization_id, Hold{e.at, e.expires_at}).second
                  ? ApplyOutcome::kApplied
@@ -248,7 +250,7 @@ ApplyOutcome Merge(PairState& state, const Event& event) {
   return std::visit(Visitor{state, merge_call, mark_direction, mark_authorization}, event);
 }
 
-void Compact(PairState& state, LimitsProfile profile) {
+void Compact(PairState& state, LimitsProfile profile, std::vector<Notice>* finalized) {
   const auto newest = NewestFact(state);
   if (!newest) return;
   Instant cut = *newest - kReorderHorizon;
@@ -265,7 +267,7 @@ void Compact(PairState& state, LimitsProfile profile) {
   }
   if (state.base.horizon && cut <= *state.base.horizon) return;
 
-  Fold fold(state.base, profile, nullptr);
+  Fold fold(state.base, profile, finalized);
   fold.Run(Timeline(state, Instant::max(), cut));
   state.base.permission = fold.permission();
   state.base.consecutive_unanswered = fold.consecutive();
@@ -277,9 +279,10 @@ void Compact(PairState& state, LimitsProfile profile) {
   std::erase_if(state.replays, [&](const auto& kv) { return kv.second.at < cut; });
 }
 
-ApplyOutcome Apply(PairState& state, const Event& event, LimitsProfile profile) {
+ApplyOutcome Apply(PairState& state, const Event& event, LimitsProfile profile,
+                   std::vector<Notice>* finalized) {
   const ApplyOutcome outcome = Merge(state, event);
-  if (outcome == ApplyOutcome::kApplied) Compact(state, profile);
+  if (outcome == ApplyOutcome::kApplied) Compact(state, profile, finalized);
   return outcome;
 }
 
@@ -380,18 +383,6 @@ std::string_view StatusName(PermissionStatus status) {
       return "permanent";
   }
   return "not_granted";
-}
-
-std::string_view NoticeName(NoticeKind kind) {
-  switch (kind) {
-    case NoticeKind::kReconsiderShown:
-      return "reconsider_notice_shown";
-    case NoticeKind::kAutoRevoked:
-      return "auto_revoked";
-    case NoticeKind::kExpired:
-      return "expired";
-  }
-  return "unknown";
 }
 
 }  // namespace callgate

@@ -113,24 +113,17 @@ enum class ApplyOutcome {
 // Merges `event` into `state` without compaction: the whole-history fold (for history views).
 [[nodiscard]] ApplyOutcome Merge(PairState& state, const Event& event);
 
-// Folds facts that fell behind the reorder horizon into the baseline and drops them.
-void Compact(PairState& state, LimitsProfile profile);
+// Folds facts that fell behind the reorder horizon into the baseline and drops them. The notices
+// those facts gave rise to can no longer be derived: they are appended to `finalized`, if given,
+// for the history to record (NoticeFinalized).
+void Compact(PairState& state, LimitsProfile profile, std::vector<Notice>* finalized = nullptr);
 
 // The time of the newest fact the state holds, if any.
 std::optional<Instant> NewestFact(const PairState& state);
 
 // Merge, then Compact: what every writer uses.
-[[nodiscard]] ApplyOutcome Apply(PairState& state, const Event& event, LimitsProfile profile);
-
-enum class NoticeKind { kReconsiderShown, kAutoRevoked, kExpired };
-
-struct Notice {
-  NoticeKind kind;
-  Instant at;
-  std::string cause_id;  // the call (or nothing, for expiry) that triggered it
-
-  friend bool operator==(const Notice&, const Notice&) = default;
-};
+[[nodiscard]] ApplyOutcome Apply(PairState& state, const Event& event, LimitsProfile profile,
+                                 std::vector<Notice>* finalized = nullptr);
 
 struct LimitUsage {
   int max_allowed = 0;
@@ -153,11 +146,11 @@ struct StatusView {
 
 [[nodiscard]] StatusView View(const PairState& state, Instant now, LimitsProfile profile);
 
-// The derived entries of the pair's history up to `now`, oldest first.
+// The derived entries of the pair's history up to `now` that its facts still give (those of
+// facts folded away were finalized by Compact), oldest first.
 [[nodiscard]] std::vector<Notice> Notices(const PairState& state, Instant now,
                                           LimitsProfile profile);
 
 std::string_view StatusName(PermissionStatus status);
-std::string_view NoticeName(NoticeKind kind);
 
 }  // namespace callgate

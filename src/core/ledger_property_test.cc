@@ -266,6 +266,21 @@ void ExpectSameHeldNotices(const PairState& full, const PairState& compacted, In
   EXPECT_EQ(Describe(got), Describe(want));
 }
 
+// Every notice the whole history gives is either one compaction finalized (and the history
+// recorded) or one the compacted ledger still derives: none lost, none twice.
+void ExpectNoNoticeLost(const PairState& full, const PairState& compacted,
+                        const std::vector<Notice>& finalized, Instant now, LimitsProfile profile) {
+  auto sorted = [](std::vector<Notice> notices) {
+    std::sort(notices.begin(), notices.end(), [](const Notice& a, const Notice& b) {
+      return std::tie(a.at, a.kind, a.cause_id) < std::tie(b.at, b.kind, b.cause_id);
+    });
+    return notices;
+  };
+  std::vector<Notice> got = finalized;
+  for (const Notice& notice : Notices(compacted, now, profile)) got.push_back(notice);
+  EXPECT_EQ(Describe(sorted(got)), Describe(sorted(Notices(full, now, profile))));
+}
+
 // A month of history delivered as upstream does: each copy of an event arrives within 7 days of
 // its time (mostly at once), in arrival order. After every arrival the compacted ledger must view
 // exactly like the whole history of what has arrived, folded without compaction.
@@ -295,10 +310,11 @@ void CheckCompactionInvisible(LimitsProfile profile, std::uint32_t seed) {
 
   PairState compacted;
   PairState full;
+  std::vector<Notice> finalized;
   std::vector<bool> seen(events.size(), false);
   for (const Delivery& d : deliveries) {
     const ApplyOutcome want = seen[d.event] ? ApplyOutcome::kDuplicate : ApplyOutcome::kApplied;
-    ASSERT_EQ(Apply(compacted, events[d.event], profile), want) << "event " << d.event;
+    ASSERT_EQ(Apply(compacted, events[d.event], profile, &finalized), want) << "event " << d.event;
     if (!seen[d.event]) {
       ASSERT_EQ(Merge(full, events[d.event]), ApplyOutcome::kApplied);
     }
@@ -306,6 +322,7 @@ void CheckCompactionInvisible(LimitsProfile profile, std::uint32_t seed) {
     SCOPED_TRACE(testing::Message() << "arrival " << FormatMillis(d.arrival));
     ExpectSameView(View(full, d.arrival, profile), View(compacted, d.arrival, profile));
     ExpectSameHeldNotices(full, compacted, d.arrival, profile);
+    ExpectNoNoticeLost(full, compacted, finalized, d.arrival, profile);
     if (testing::Test::HasFailure()) return;
   }
 
@@ -316,6 +333,7 @@ void CheckCompactionInvisible(LimitsProfile profile, std::uint32_t seed) {
     SCOPED_TRACE(testing::Message() << "now " << FormatMillis(now));
     ExpectSameView(View(full, now, profile), View(compacted, now, profile));
     ExpectSameHeldNotices(full, compacted, now, profile);
+    ExpectNoNoticeLost(full, compacted, finalized, now, profile);
     if (testing::Test::HasFailure()) return;
   }
 }
@@ -367,16 +385,20 @@ TEST(LedgerPropertyTest, CompactedMonthViewsLikeItsFullHistory) {
   const LimitsProfile profile = LimitsProfile::kProduction;
   PairState compacted;
   PairState full;
+  std::vector<Notice> finalized;
   for (const Event& event : events) {
-    ASSERT_EQ(Apply(compacted, event, profile), ApplyOutcome::kApplied);
+    ASSERT_EQ(Apply(compacted, event, profile, &finalized), ApplyOutcome::kApplied);
     ASSERT_EQ(Merge(full, event), ApplyOutcome::kApplied);
   }
   ASSERT_TRUE(compacted.base.horizon.has_value());
   ASSERT_LT(compacted.replies.size() + compacted.calls.size() + compacted.requests.size(),
             events.size() / 2);
+  // Compaction finalized the early notices (the reconsider notice after c2 and c3); none is lost.
+  EXPECT_FALSE(finalized.empty());
   for (Instant now = day(29); now <= day(40); now += hours(6)) {
     SCOPED_TRACE(testing::Message() << "now " << FormatMillis(now));
     ExpectSameView(View(full, now, profile), View(compacted, now, profile));
+    ExpectNoNoticeLost(full, compacted, finalized, now, profile);
   }
 }
 

@@ -9,8 +9,6 @@ namespace callgate {
 
 namespace {
 
-constexpr int kMaxEvents = 100000;  // a pair's history beyond this is not read back
-
 auto Order(const HistoryItem& item) { return std::tie(item.at, item.derived, item.key); }
 auto Order(const HistoryCursor& cursor) { return std::tie(cursor.at, cursor.derived, cursor.key); }
 
@@ -44,35 +42,78 @@ std::optional<HistoryCursor> DecodeHistoryCursor(std::string_view hex) {
   return HistoryCursor{FromUnixMillis(millis), raw[bar + 1] == 'd', raw.substr(bar + 3)};
 }
 
+namespace {
+
+HistoryItem NoticeItem(const Notice& notice) {
+  return {notice.at,
+          true,
+          std::string(NoticeName(notice.kind)) + ":" + notice.cause_id,
+          NoticeName(notice.kind),
+          "derived",
+          notice.cause_id,
+          std::nullopt};
+}
+
+HistoryItem StoredItem(HistoryEntry&& entry) {
+  if (const auto* notice = std::get_if<NoticeFinalized>(&entry.event)) {
+    return NoticeItem(NoticeOf(*notice));
+  }
+  HistoryItem item{EventTime(entry.event),
+                   false,
+                   std::move(entry.event_key),
+                   EventKind(entry.event),
+                   EventSourceName(entry.source),
+                   EventId(entry.event),
+                   std::nullopt};
+  item.event = std::move(entry.event);
+  return item;
+}
+
+}  // namespace
+
+// A page is the stored entries at or before the cursor's time, read latest first through the
+// store in growing batches, merged with the notices the pair's facts still give (the others were
+// finalized into the history by compaction), in the page order. Only items no unread entry can
+// precede are served: those at or after the time of the oldest entry read, unless everything
+// was read.
 StoreResult<HistoryPage> ReadHistory(PairStore& store, const HistoryQuery& query) {
-  auto stored = store.LoadHistory(query.pair.key, 0, kMaxEvents);
-  if (!stored) return stored.error();
-
-  PairState whole;  // every recorded event, uncompacted: notices over the whole history
-  std::vector<HistoryItem> items;
-  items.reserve(stored->size());
-  for (HistoryEntry& entry : *stored) {
-    (void)Merge(whole, entry.event);
-    items.push_back({EventTime(entry.event), false, std::move(entry.event_key),
-                     EventKind(entry.event), EventSourceName(entry.source), EventId(entry.event),
-                     std::move(entry.event)});
+  auto state = store.LoadPair(query.pair.key);
+  if (!state) return state.error();
+  std::vector<HistoryItem> live;
+  for (const Notice& notice : Notices(*state, query.now, query.pair.limits)) {
+    live.push_back(NoticeItem(notice));
   }
-  for (const Notice& notice : Notices(whole, query.now, query.pair.limits)) {
-    items.push_back({notice.at, true, std::string(NoticeName(notice.kind)) + ":" + notice.cause_id,
-                     NoticeName(notice.kind), "derived", notice.cause_id, std::nullopt});
+  const Instant until = query.after ? query.after->at : Instant::max();
+  for (int count = query.limit + 1;; count *= 2) {
+    auto stored = store.LoadHistoryUntil(query.pair.key, until, count);
+    if (!stored) return stored.error();
+    const bool all_read = static_cast<int>(stored->size()) < count;
+    std::optional<Instant> oldest_read;
+    std::vector<HistoryItem> items = live;
+    for (HistoryEntry& entry : *stored) {
+      const Instant at = EventTime(entry.event);
+      if (!oldest_read || at < *oldest_read) oldest_read = at;
+      items.push_back(StoredItem(std::move(entry)));
+    }
+    std::sort(items.begin(), items.end(), NewerFirst{});
+    auto first = items.begin();
+    if (query.after)
+      first = std::upper_bound(items.begin(), items.end(), *query.after, NewerFirst{});
+    auto known_end = items.end();
+    if (!all_read) {
+      known_end = std::find_if(first, items.end(),
+                               [&](const HistoryItem& item) { return item.at < *oldest_read; });
+    }
+    if (!all_read && known_end - first <= query.limit) continue;  // read further back
+    const auto last = first + std::min<std::ptrdiff_t>(query.limit, items.end() - first);
+    HistoryPage page;
+    if (last != items.end()) {
+      const HistoryItem& end = *(last - 1);
+      page.next = HistoryCursor{end.at, end.derived, end.key};
+    }
+    page.items.assign(std::make_move_iterator(first), std::make_move_iterator(last));
+    return page;
   }
-  std::sort(items.begin(), items.end(), NewerFirst{});
-
-  auto first = items.begin();
-  if (query.after) first = std::upper_bound(items.begin(), items.end(), *query.after, NewerFirst{});
-  const auto last = first + std::min<std::ptrdiff_t>(query.limit, items.end() - first);
-  HistoryPage page;
-  if (last != items.end()) {
-    const HistoryItem& end = *(last - 1);
-    page.next = HistoryCursor{end.at, end.derived, end.key};
-  }
-  page.items.assign(std::make_move_iterator(first), std::make_move_iterator(last));
-  return page;
 }
 
 }  // namespace callgate

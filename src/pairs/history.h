@@ -1,6 +1,8 @@
 // Read a history page: a pair's applied events newest first, with the derived notices
-// (reconsider shown, auto-revoked, expired) folded from the whole history, so any delivery order
-// of the same events reads the same history. Pages are cut by an opaque cursor. Thread-safe.
+// (reconsider shown, auto-revoked, expired): those its facts still give, derived at read time,
+// and those compaction finalized, stored in the history — so any delivery order of the same
+// events reads the same history. Pages are cut by an opaque cursor and read through the store a
+// page at a time. Thread-safe.
 #pragma once
 
 #include <optional>

@@ -78,6 +78,7 @@ void Reserve(PairStore& store, ReservationRequest request,
     if (!replay_key.empty()) state.replays[replay_key] = {decision.at, id};
     if (const auto& event = decision.recorded) {
       history.push_back({EventKey(*event), EventSource::kApi, *event});
+      RecordFinalized(history, decision.finalized);
     }
     return {std::move(reservation), true};
   };

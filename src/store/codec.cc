@@ -279,6 +279,11 @@ std::string EncodeEventDetails(const Event& event) {
     }
     void operator()(const CallbackGranted&) {}
     void operator()(const CallAuthorized& e) { w.Time(e.expires_at); }
+    // The id (the key) names kind, time and cause for uniqueness; the details hold them apart.
+    void operator()(const NoticeFinalized& e) {
+      w.Byte(codec::PackNoticeKind(e.kind));
+      w.Id(e.cause_id);
+    }
   };
   std::visit(Visitor{w}, event);
   return w.Take();
@@ -344,6 +349,17 @@ std::optional<Event> DecodeEvent(std::string_view key, Instant at, std::string_v
       Instant expires;
       if (!r.Time(expires)) return std::nullopt;
       event = CallAuthorized{std::move(id), at, expires};
+      break;
+    }
+    case EventTag::kNoticeFinalized: {
+      std::uint8_t byte;
+      std::string cause;
+      if (!r.Byte(byte) || !r.Id(cause)) return std::nullopt;
+      const auto kind = codec::UnpackNoticeKind(byte);
+      if (!kind) return std::nullopt;
+      NoticeFinalized notice = Finalized({*kind, at, std::move(cause)});
+      if (notice.id != id) return std::nullopt;  // the key and the details disagree
+      event = std::move(notice);
       break;
     }
   }

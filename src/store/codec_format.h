@@ -33,8 +33,9 @@ enum class EventTag : std::uint8_t {
   kCallRejected = 4,
   kCallbackGranted = 5,
   kCallAuthorized = 6,
+  kNoticeFinalized = 7,  // storage layout 5
 };
-constexpr EventTag kLastEventTag = EventTag::kCallAuthorized;
+constexpr EventTag kLastEventTag = EventTag::kNoticeFinalized;
 
 // The tag of each kind of event, one overload per kind: an Event member without one fails to
 // compile (in EventTagOf) instead of being stored under some other kind's tag.
@@ -49,6 +50,7 @@ constexpr EventTag TagOf(std::type_identity<CallTerminated>) { return EventTag::
 constexpr EventTag TagOf(std::type_identity<CallRejected>) { return EventTag::kCallRejected; }
 constexpr EventTag TagOf(std::type_identity<CallbackGranted>) { return EventTag::kCallbackGranted; }
 constexpr EventTag TagOf(std::type_identity<CallAuthorized>) { return EventTag::kCallAuthorized; }
+constexpr EventTag TagOf(std::type_identity<NoticeFinalized>) { return EventTag::kNoticeFinalized; }
 
 template <typename Kind>
 constexpr EventTag kTagOf = TagOf(std::type_identity<Kind>{});
@@ -135,6 +137,37 @@ constexpr std::uint8_t kStateHasMore = 0x80;        // calls, holds and replays 
 constexpr std::uint8_t kStatusNotGranted = 0;
 constexpr std::uint8_t kStatusTemporary = 1;
 constexpr std::uint8_t kStatusPermanent = 2;
+
+// A finalized notice's kind: the details' first byte.
+constexpr std::uint8_t kNoticeReconsiderShown = 0;
+constexpr std::uint8_t kNoticeAutoRevoked = 1;
+constexpr std::uint8_t kNoticeExpired = 2;
+
+constexpr std::uint8_t PackNoticeKind(NoticeKind kind) {
+  switch (kind) {
+    case NoticeKind::kReconsiderShown:
+      return kNoticeReconsiderShown;
+    case NoticeKind::kAutoRevoked:
+      return kNoticeAutoRevoked;
+    case NoticeKind::kExpired:
+      return kNoticeExpired;
+  }
+  return kNoticeExpired;
+}
+
+// nullopt if the byte is not a kind this version knows.
+constexpr std::optional<NoticeKind> UnpackNoticeKind(std::uint8_t byte) {
+  switch (byte) {
+    case kNoticeReconsiderShown:
+      return NoticeKind::kReconsiderShown;
+    case kNoticeAutoRevoked:
+      return NoticeKind::kAutoRevoked;
+    case kNoticeExpired:
+      return NoticeKind::kExpired;
+    default:
+      return std::nullopt;
+  }
+}
 
 struct StateFlags {
   PermissionStatus status = PermissionStatus::kNotGranted;

@@ -481,6 +481,12 @@ std::vector<GoldenEvent> GoldenEvents() {
       {CallAuthorized{
            .authorization_id = uuid, .at = kT0, .expires_at = kT0 + std::chrono::minutes(5)},
        "315a61b97b2c3d4e5f8a9b0c1d2e3f4a5b", "c0cf24"},
+      // Storage layout 5.
+      {Finalized({NoticeKind::kAutoRevoked, kT0, "wacid.AAAA"}),
+       "386175746f5f7265766f6b656440313730303030303030303030302f77616369642e41414141",
+       "011c000000"},
+      {Finalized({NoticeKind::kExpired, kT0, ""}), "386578706972656440313730303030303030303030302f",
+       "0200"},
   };
 }
 
@@ -541,7 +547,21 @@ TEST(CodecFormatTest, EventTagsArePinned) {
   EXPECT_EQ(static_cast<int>(EventTag::kCallRejected), 4);
   EXPECT_EQ(static_cast<int>(EventTag::kCallbackGranted), 5);
   EXPECT_EQ(static_cast<int>(EventTag::kCallAuthorized), 6);
-  EXPECT_EQ(codec::kLastEventTag, EventTag::kCallAuthorized);
+  EXPECT_EQ(static_cast<int>(EventTag::kNoticeFinalized), 7);
+  EXPECT_EQ(codec::kLastEventTag, EventTag::kNoticeFinalized);
+}
+
+TEST(CodecFormatTest, NoticeKindsArePinned) {
+  EXPECT_EQ(codec::PackNoticeKind(NoticeKind::kReconsiderShown), 0);
+  EXPECT_EQ(codec::PackNoticeKind(NoticeKind::kAutoRevoked), 1);
+  EXPECT_EQ(codec::PackNoticeKind(NoticeKind::kExpired), 2);
+  for (int byte = 0; byte < 256; ++byte) {
+    const auto kind = codec::UnpackNoticeKind(static_cast<std::uint8_t>(byte));
+    EXPECT_EQ(kind.has_value(), byte <= 2) << byte;
+    if (kind) {
+      EXPECT_EQ(codec::PackNoticeKind(*kind), byte);
+    }
+  }
 }
 
 TEST(CodecFormatTest, EveryKindOfEventHasItsTag) {

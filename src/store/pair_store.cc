@@ -8,14 +8,28 @@ std::string_view EventSourceName(EventSource source) {
       return "webhook";
     case EventSource::kApi:
       return "api";
+    case EventSource::kDerived:
+      return "derived";
   }
   return "unknown";
 }
 
+void RecordFinalized(std::vector<HistoryEntry>& history, const std::vector<Notice>& finalized) {
+  for (const Notice& notice : finalized) {
+    Event event = Finalized(notice);
+    std::string key = EventKey(event);
+    history.push_back({std::move(key), EventSource::kDerived, std::move(event)});
+  }
+}
+
 ApplyOutcome ApplyAndRecord(PairState& state, std::vector<HistoryEntry>& history,
                             const Event& event, EventSource source, LimitsProfile profile) {
-  const ApplyOutcome outcome = Apply(state, event, profile);
-  if (outcome == ApplyOutcome::kApplied) history.push_back({EventKey(event), source, event});
+  std::vector<Notice> finalized;
+  const ApplyOutcome outcome = Apply(state, event, profile, &finalized);
+  if (outcome == ApplyOutcome::kApplied) {
+    history.push_back({EventKey(event), source, event});
+    RecordFinalized(history, finalized);
+  }
   return outcome;
 }
 

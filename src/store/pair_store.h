@@ -23,8 +23,12 @@
 
 namespace callgate {
 
-// How an event reached the pair. The numbers are stored: never renumber.
-enum class EventSource : std::uint8_t { kWebhook = 0, kApi = 1 };
+// How an event reached the pair's history. The numbers are stored: never renumber.
+enum class EventSource : std::uint8_t {
+  kWebhook = 0,
+  kApi = 1,
+  kDerived = 2,  // a NoticeFinalized: derived by the ledger
+};
 std::string_view EventSourceName(EventSource source);
 
 // One entry of a pair's history: an applied event, how it arrived, and a key unique per pair —
@@ -68,6 +72,11 @@ class PairStore {
   virtual StoreResult<std::vector<HistoryEntry>> LoadHistory(const PairKey& key,
                                                              std::int64_t before_seq,
                                                              int limit) = 0;
+  // The entries with EventTime <= until, latest first by that time: `count` of them (all, if
+  // fewer) and every other entry at the time of the last one, so that equal times are never
+  // split between two reads. Order among equal times is unspecified. What history pages read.
+  virtual StoreResult<std::vector<HistoryEntry>> LoadHistoryUntil(const PairKey& key, Instant until,
+                                                                  int count) = 0;
 };
 
 // The result type of a mutation `F`: R for a mutation returning Mutated<R>.
@@ -112,8 +121,11 @@ StoreResult<R> UpdatePairSync(PairStore& store, const PairKey& key, F mutate) {
 // Blocks until an untyped update (a mutation returning whether to write) is durable.
 StoreStatus UpdatePairSync(PairStore& store, const PairKey& key, PairMutation mutation);
 
-// Applies `event` and, if it changed the state, records it in `history`: what every writer of
-// events does inside a mutation.
+// Records the notices compaction finalized (NoticeFinalized, source kDerived).
+void RecordFinalized(std::vector<HistoryEntry>& history, const std::vector<Notice>& finalized);
+
+// Applies `event` and, if it changed the state, records it in `history` with the notices it
+// finalized: what every writer of events does inside a mutation.
 ApplyOutcome ApplyAndRecord(PairState& state, std::vector<HistoryEntry>& history,
                             const Event& event, EventSource source, LimitsProfile profile);
 

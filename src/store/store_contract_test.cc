@@ -534,6 +534,47 @@ TYPED_TEST(StoreContractTest, EntryWhoseKeyIsNotItsEventsIsRefused) {
   EXPECT_TRUE(HistoryOrFail(this->store(), kPair).empty());
 }
 
+// LoadHistoryUntil: latest first by event time, at most up to `until`, `count` entries plus any
+// others at the time of the last one (equal times are never split), other pairs unseen.
+TYPED_TEST(StoreContractTest, LoadHistoryUntilCutsByTimeWithoutSplittingEqualTimes) {
+  // Times (ms after kT0) of ten entries: three share 5, two share 2.
+  const std::vector<int> times = {0, 1, 2, 2, 3, 5, 5, 5, 7, 9};
+  for (std::size_t i = 0; i < times.size(); ++i) {
+    const HistoryEntry e = Entry(PermissionRequested{.request_id = "req-" + std::to_string(i),
+                                                     .at = kT0 + Millis(times[i])});
+    ASSERT_TRUE(UpdatePairSync(this->store(), kPair, [e](PairState&, auto& h) {
+                  h.push_back(e);
+                  return true;
+                }).ok());
+  }
+  ASSERT_TRUE(UpdatePairSync(this->store(), PairKey{"ch-2", kPair.user}, [](PairState&, auto& h) {
+                h.push_back(
+                    Entry(PermissionRequested{.request_id = "other", .at = kT0 + Millis(8)}));
+                return true;
+              }).ok());
+  auto times_of = [&](Instant until, int count) {
+    auto entries = this->store().LoadHistoryUntil(kPair, until, count);
+    EXPECT_TRUE(entries.ok());
+    std::vector<int> out;
+    if (!entries.ok()) return out;
+    for (const HistoryEntry& e : *entries) {
+      out.push_back(static_cast<int>((EventTime(e.event) - kT0).count()));
+    }
+    return out;
+  };
+  const Instant end = kT0 + Millis(100);
+  EXPECT_EQ(times_of(end, 100), (std::vector<int>{9, 7, 5, 5, 5, 3, 2, 2, 1, 0}));
+  EXPECT_EQ(times_of(end, 2), (std::vector<int>{9, 7}));
+  EXPECT_EQ(times_of(end, 3), (std::vector<int>{9, 7, 5, 5, 5}));        // 5s are not split
+  EXPECT_EQ(times_of(kT0 + Millis(5), 1), (std::vector<int>{5, 5, 5}));  // until is inclusive
+  EXPECT_EQ(times_of(kT0 + Millis(4), 2), (std::vector<int>{3, 2, 2}));
+  EXPECT_EQ(times_of(kT0 - Millis(1), 5), std::vector<int>{});
+  EXPECT_EQ(times_of(end, 0), std::vector<int>{});
+  auto unknown = this->store().LoadHistoryUntil(PairKey{"ch-9", kPair.user}, end, 5);
+  ASSERT_TRUE(unknown.ok());
+  EXPECT_TRUE(unknown->empty());
+}
+
 TYPED_TEST(StoreContractTest, LoadHistoryIsNewestFirstAndPaginates) {
   std::vector<HistoryEntry> written;
   for (int i = 0; i < 10; ++i) {

@@ -56,6 +56,9 @@ inline auto EventFields(const CallRejected& e) {
   return std::tie(e.call_id, e.at, e.authorization_id);
 }
 inline auto EventFields(const CallbackGranted& e) { return std::tie(e.call_id, e.at); }
+inline auto EventFields(const NoticeFinalized& e) {
+  return std::tie(e.id, e.at, e.kind, e.cause_id);
+}
 inline auto EventFields(const CallAuthorized& e) {
   return std::tie(e.authorization_id, e.at, e.expires_at);
 }

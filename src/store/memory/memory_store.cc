@@ -1,6 +1,7 @@
 #include "store/memory/memory_store.h"
 
 #include <algorithm>
+#include <functional>
 
 namespace callgate {
 
@@ -120,6 +121,28 @@ StoreResult<std::vector<HistoryEntry>> MemoryStore::LoadHistory(const PairKey& k
     if (static_cast<int>(out.size()) >= limit) break;
     if (before_seq == 0 || h->first < before_seq) out.push_back(h->second);
   }
+  return out;
+}
+
+StoreResult<std::vector<HistoryEntry>> MemoryStore::LoadHistoryUntil(const PairKey& key,
+                                                                     Instant until, int count) {
+  std::lock_guard lock(mu_);
+  std::vector<HistoryEntry> out;
+  const auto it = pairs_.find(key);
+  if (it == pairs_.end()) return out;
+  for (const auto& [seq, entry] : it->second.history) {
+    if (EventTime(entry.event) <= until) out.push_back(entry);
+  }
+  std::sort(out.begin(), out.end(), [](const HistoryEntry& a, const HistoryEntry& b) {
+    return EventTime(a.event) > EventTime(b.event);
+  });
+  // Keep `count`, and every entry at the time of the last one kept.
+  std::size_t keep = std::min(out.size(), static_cast<std::size_t>(std::max(count, 0)));
+  while (keep > 0 && keep < out.size() &&
+         EventTime(out[keep].event) == EventTime(out[keep - 1].event)) {
+    ++keep;
+  }
+  out.resize(keep);
   return out;
 }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "store/codec.h"
+#include "store/sqlite/schema.h"
 #include "store/sqlite/sqlite_db.h"
 #include "store/sqlite/sqlite_store.h"
 
@@ -27,7 +28,7 @@ StoreResult<StoredPair> ReadStoredPair(SqliteDb& db, const PairKey& key) {
   if (!stmt.ok()) return StoreError::kUnavailable;
   const int rc = stmt.Bind(1, key.channel_id).Bind(2, key.user.text()).Step();
   if (rc == SQLITE_DONE) return StoredPair{};
-  if (rc != SQLITE_ROW) return ErrorOf(rc);
+  if (rc != SQLITE_ROW) return StoreErrorOf(rc);
   auto state = DecodePairState(stmt.Blob(1));
   if (!state || stmt.Int(0) <= 0) return StoreError::kInvalid;
   return StoredPair{stmt.Int(0), std::move(*state)};
@@ -232,7 +233,6 @@ bool SqliteStore::CommitAndPublish(SqliteDb& db, const BatchWrites& written) {
 // restarts roughly in time order (it never falls behind the clock in microseconds, counted from
 // 2025-01-01 so the numbers take 6 bytes on disk, not 8, until 2029).
 std::int64_t SqliteStore::NextSeq() {
-  constexpr std::int64_t kSeqEpochMicros = 1'735'689'600'000'000;  // 2025-01-01T00:00:00Z
   const std::int64_t micros = std::chrono::duration_cast<std::chrono::microseconds>(
                                   std::chrono::system_clock::now().time_since_epoch())
                                   .count() -

@@ -12,7 +12,7 @@ StoreResult<std::int64_t> PairIds::Batch::Allocate(SqliteDb& db) {
     Stmt reserve(db,
                  "UPDATE meta SET value = value + ?1 WHERE key = 'next_pair_id' RETURNING value");
     const int rc = reserve.Bind(1, kBlock).Step();
-    if (rc != SQLITE_ROW) return ErrorOf(rc);
+    if (rc != SQLITE_ROW) return StoreErrorOf(rc);
     end_ = reserve.Int(0);
     next_ = end_ - kBlock;
     if (next_ <= 0) return StoreError::kInvalid;

@@ -2,6 +2,8 @@
 // Stateless: every function works on the connection it is given. Thread-safe.
 #include "store/sqlite/schema.h"
 
+#include "store/sqlite/upgrade.h"
+
 namespace callgate {
 
 namespace {
@@ -75,7 +77,7 @@ Result<std::unique_ptr<SqliteDb>, std::string> OpenConnection(const std::string&
   return db;
 }
 
-Result<Ok, std::string> EnsureLayout(SqliteDb& db, const std::string& path) {
+Result<Ok, std::string> EnsureLayout(SqliteDb& db, const std::string& path, Instant now) {
   if (!db.Exec("BEGIN IMMEDIATE")) return "cannot lock " + path + ": " + db.Error();
   // The file's layout version: a file from another layout is refused, never misread.
   std::int64_t version = 0;
@@ -83,11 +85,17 @@ Result<Ok, std::string> EnsureLayout(SqliteDb& db, const std::string& path) {
     Stmt stmt(db, "PRAGMA user_version");
     if (stmt.Step() == SQLITE_ROW) version = stmt.Int(0);
   }
-  if (version != 0 && version != kSchemaVersion) {
+  if (version != 0 && version != 4 && version != kSchemaVersion) {
     db.Exec("ROLLBACK");
     return path + " has storage layout " + std::to_string(version) +
            "; this callgate reads layout " + std::to_string(kSchemaVersion) +
-           " only and does not convert files";
+           " (and upgrades layout 4 in place) and does not convert other layouts";
+  }
+  if (version == 4) {
+    if (auto upgraded = UpgradeLayout4To5(db, now); !upgraded) {
+      db.Exec("ROLLBACK");
+      return "cannot upgrade " + path + " from storage layout 4: " + upgraded.error();
+    }
   }
   if (!db.Exec(kSchema) ||
       !db.Exec(("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str()) ||

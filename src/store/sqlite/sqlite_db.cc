@@ -19,7 +19,7 @@ sqlite3_stmt* SqliteDb::Statement(const char* sql) {
   return it->second;
 }
 
-StoreError ErrorOf(int rc) {
+StoreError StoreErrorOf(int rc) {
   switch (rc & 0xff) {
     case SQLITE_CONSTRAINT:
       return StoreError::kAlreadyExists;
@@ -33,7 +33,7 @@ StoreError ErrorOf(int rc) {
 
 StoreStatus Done(Stmt& stmt) {
   const int rc = stmt.Step();
-  return rc == SQLITE_DONE ? StoreStatus(Ok{}) : StoreStatus(ErrorOf(rc));
+  return rc == SQLITE_DONE ? StoreStatus(Ok{}) : StoreStatus(StoreErrorOf(rc));
 }
 
 bool Exists(SqliteDb& db, const char* sql, std::string_view id) {

@@ -96,7 +96,7 @@ class Stmt {
 };
 
 // The StoreError for a failed SQLite result code.
-StoreError ErrorOf(int rc);
+StoreError StoreErrorOf(int rc);
 
 // Runs a statement expected to finish in one step (INSERT/UPDATE).
 StoreStatus Done(Stmt& stmt);

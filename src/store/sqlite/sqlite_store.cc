@@ -20,7 +20,7 @@ StoreResult<PairState> ReadPair(SqliteDb& db, const PairKey& key, std::string& e
   const int rc = stmt.Bind(1, key.channel_id).Bind(2, key.user.text()).Step();
   encoded.clear();
   if (rc == SQLITE_DONE) return PairState{};
-  if (rc != SQLITE_ROW) return ErrorOf(rc);
+  if (rc != SQLITE_ROW) return StoreErrorOf(rc);
   encoded.assign(stmt.Blob(0));
   auto state = DecodePairState(encoded);
   if (!state) return StoreError::kInvalid;
@@ -69,7 +69,8 @@ Result<std::unique_ptr<SqliteStore>, std::string> SqliteStore::Open(const Option
   std::unique_ptr<SqliteStore> store(new SqliteStore(options));
   auto tenant_db = OpenConnection(options.path);
   if (!tenant_db) return tenant_db.error();
-  if (auto layout = EnsureLayout(**tenant_db, options.path); !layout) return layout.error();
+  const Instant now = std::chrono::time_point_cast<Millis>(std::chrono::system_clock::now());
+  if (auto layout = EnsureLayout(**tenant_db, options.path, now); !layout) return layout.error();
   auto counters = ChangeCounters::Open(options.path + "-changes");
   if (!counters) return counters.error();
   store->counters_ = std::move(*counters);
@@ -121,6 +122,26 @@ StoreResult<PairState> SqliteStore::LoadPair(const PairKey& key) {
   return ReadThroughCache(*reader.get(), key);
 }
 
+namespace {
+
+// Appends the rows of a history query (seq, event_key, at, source, event) to `out`.
+StoreStatus ReadHistoryRows(Stmt& s, std::vector<HistoryEntry>& out) {
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) {
+    auto event = DecodeEvent(s.Blob(1), FromUnixMillis(s.Int(2)), s.Blob(4));
+    const std::int64_t source = s.Int(3);
+    if (!event || source < 0 || source > static_cast<std::int64_t>(EventSource::kDerived)) {
+      return StoreError::kInvalid;
+    }
+    std::string event_key = EventKey(*event);
+    out.push_back(
+        {std::move(event_key), static_cast<EventSource>(source), std::move(*event), s.Int(0)});
+  }
+  return rc == SQLITE_DONE ? StoreStatus(Ok{}) : StoreStatus(StoreErrorOf(rc));
+}
+
+}  // namespace
+
 StoreResult<std::vector<HistoryEntry>> SqliteStore::LoadHistory(const PairKey& key,
                                                                 std::int64_t before_seq,
                                                                 int limit) {
@@ -132,15 +153,44 @@ StoreResult<std::vector<HistoryEntry>> SqliteStore::LoadHistory(const PairKey& k
          "AND (?3 = 0 OR seq < ?3) ORDER BY seq DESC LIMIT ?4");
   s.Bind(1, key.channel_id).Bind(2, key.user.text()).Bind(3, before_seq).Bind(4, limit);
   std::vector<HistoryEntry> out;
-  int rc;
-  while ((rc = s.Step()) == SQLITE_ROW) {
-    auto event = DecodeEvent(s.Blob(1), FromUnixMillis(s.Int(2)), s.Blob(4));
-    if (!event) return StoreError::kInvalid;
-    std::string event_key = EventKey(*event);
-    out.push_back(
-        {std::move(event_key), static_cast<EventSource>(s.Int(3)), std::move(*event), s.Int(0)});
+  if (auto status = ReadHistoryRows(s, out); !status.ok()) return status.error();
+  return out;
+}
+
+// SQLite finds a pair's rows by the key prefix (pair_id) and keeps the `count` latest in a
+// bounded sorter: rows it passes over are neither decoded nor returned. Rows at the time of the
+// last one kept are then read whole, so equal times are never split.
+StoreResult<std::vector<HistoryEntry>> SqliteStore::LoadHistoryUntil(const PairKey& key,
+                                                                     Instant until, int count) {
+  Reader reader = AcquireReader();
+  if (!reader.get()) return StoreError::kUnavailable;
+  SqliteDb& db = *reader.get();
+  if (!db.Exec("BEGIN")) return StoreError::kUnavailable;  // both queries on one snapshot
+  std::vector<HistoryEntry> out;
+  StoreStatus status = Ok{};
+  {
+    Stmt latest(db,
+                "SELECT seq, event_key, at, source, event FROM history WHERE pair_id = "
+                "(SELECT pair_id FROM pairs WHERE channel_id = ?1 AND destination = ?2) "
+                "AND at <= ?3 ORDER BY at DESC LIMIT ?4");
+    latest.Bind(1, key.channel_id)
+        .Bind(2, key.user.text())
+        .Bind(3, ToUnixMillis(until))
+        .Bind(4, count);
+    status = ReadHistoryRows(latest, out);
   }
-  if (rc != SQLITE_DONE) return ErrorOf(rc);
+  if (status.ok() && static_cast<int>(out.size()) == count && count > 0) {
+    const Instant last = EventTime(out.back().event);
+    std::erase_if(out, [&](const HistoryEntry& e) { return EventTime(e.event) == last; });
+    Stmt ties(db,
+              "SELECT seq, event_key, at, source, event FROM history WHERE pair_id = "
+              "(SELECT pair_id FROM pairs WHERE channel_id = ?1 AND destination = ?2) "
+              "AND at = ?3");
+    ties.Bind(1, key.channel_id).Bind(2, key.user.text()).Bind(3, ToUnixMillis(last));
+    status = ReadHistoryRows(ties, out);
+  }
+  db.Exec("COMMIT");
+  if (!status.ok()) return status.error();
   return out;
 }
 

@@ -76,6 +76,8 @@ class SqliteStore final : public TenantStore, public PairStore {
   void Update(const PairKey& key, PairMutation mutation, UpdateDone done) override;
   StoreResult<std::vector<HistoryEntry>> LoadHistory(const PairKey& key, std::int64_t before_seq,
                                                      int limit) override;
+  StoreResult<std::vector<HistoryEntry>> LoadHistoryUntil(const PairKey& key, Instant until,
+                                                          int count) override;
 
  private:
   struct Write {

@@ -124,8 +124,8 @@ TEST(SqliteStoreTest, FileOfAnotherStorageLayoutIsRefusedNotMisread) {
   EXPECT_NE(store.error().find("layout 99"), std::string::npos) << store.error();
 }
 
-// A file written by the previous layout (3: text keys in history, ids inside the event blobs)
-// is refused as it is, never read as layout 4 nor converted behind the operator's back.
+// A file written by an older layout (3: text keys in history, ids inside the event blobs) is
+// refused as it is, never read as the current layout nor converted behind the operator's back.
 TEST(SqliteStoreTest, FileOfLayout3IsRefusedAndLeftAlone) {
   TempDir dir;
   const std::string path = dir.File("store.db");
@@ -151,7 +151,7 @@ TEST(SqliteStoreTest, FileOfLayout3IsRefusedAndLeftAlone) {
   auto store = SqliteStore::Open({.path = path});
   ASSERT_FALSE(store.ok());
   EXPECT_NE(store.error().find(path + " has storage layout 3"), std::string::npos) << store.error();
-  EXPECT_NE(store.error().find("reads layout 4"), std::string::npos) << store.error();
+  EXPECT_NE(store.error().find("reads layout 5"), std::string::npos) << store.error();
   RawDb raw(path);
   EXPECT_EQ(raw.Query("PRAGMA user_version"), "3");
   EXPECT_EQ(raw.Query("SELECT group_concat(name) FROM pragma_table_info('pairs')"),
@@ -161,6 +161,59 @@ TEST(SqliteStoreTest, FileOfLayout3IsRefusedAndLeftAlone) {
 
 // What a history row holds: the packed key (kind + the UUID's 16 bytes), and no second copy of
 // the id or the time in the event blob; the entry still reads back in full.
+// Layout 4 did not record the notices compaction finalizes (it folded the whole history at every
+// read). Such a file is upgraded in place, in one transaction, to what a layout-5 writer leaves.
+TEST(SqliteStoreTest, FileOfLayout4IsUpgradedWithTheNoticesCompactionFinalized) {
+  TempDir dir;
+  const std::string path = dir.File("store.db");
+  auto day = [](int d) { return kT0 + std::chrono::hours(24 * d); };
+  const std::vector<Event> events = {
+      PermissionReplied{"wamid.m1", day(0), true, false, std::nullopt, ReplySource::kUserAction},
+      CallTerminated{"c1", day(1), CallDirection::kBusinessInitiated, false, std::nullopt},
+      CallTerminated{"c2", day(2), CallDirection::kBusinessInitiated, false, std::nullopt},
+      CallTerminated{"c3", day(3), CallDirection::kBusinessInitiated, false, std::nullopt},
+      CallTerminated{"c4", day(4), CallDirection::kBusinessInitiated, false, std::nullopt},
+      PermissionRequested{"r1", day(20)},
+  };
+  auto derived = [](SqliteStore& store) {
+    std::vector<std::pair<std::string, std::int64_t>> out;
+    auto history = store.LoadHistory(kPair, 0, 1000);
+    EXPECT_TRUE(history.ok());
+    if (!history.ok()) return out;
+    for (const HistoryEntry& entry : *history) {
+      if (entry.source == EventSource::kDerived) {
+        out.emplace_back(entry.event_key, ToUnixMillis(EventTime(entry.event)));
+      }
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  std::vector<std::pair<std::string, std::int64_t>> recorded;
+  {
+    auto store = OpenOrFail(path);
+    ASSERT_NE(store, nullptr);
+    for (const Event& event : events) {
+      ASSERT_TRUE(UpdatePairSync(*store, kPair, [event](PairState& state, auto& history) {
+                    (void)ApplyAndRecord(state, history, event, EventSource::kWebhook,
+                                         LimitsProfile::kProduction);
+                    return true;
+                  }).ok());
+    }
+    recorded = derived(*store);
+    // The reconsider notice after c2 and the auto-revocation after c4.
+    ASSERT_EQ(recorded.size(), 2u);
+  }
+  {
+    RawDb raw(path);
+    raw.Query("DELETE FROM history WHERE source = 2");
+    raw.Query("PRAGMA user_version = 4");
+  }
+  auto store = OpenOrFail(path);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(derived(*store), recorded);
+  EXPECT_EQ(RawDb(path).Query("PRAGMA user_version"), "5");
+}
+
 TEST(SqliteStoreTest, HistoryRowHoldsTheIdOnce) {
   TempDir dir;
   const std::string path = dir.File("store.db");

@@ -112,7 +112,7 @@ StoreResult<std::uint64_t> SqliteStore::TenantGeneration() {
   if (!reader.get()) return StoreError::kUnavailable;
   Stmt stmt(*reader.get(), "SELECT value FROM meta WHERE key = 'tenant_generation'");
   const int rc = stmt.Step();
-  if (rc != SQLITE_ROW) return ErrorOf(rc);
+  if (rc != SQLITE_ROW) return StoreErrorOf(rc);
   return static_cast<std::uint64_t>(stmt.Int(0));
 }
 
@@ -164,7 +164,7 @@ StoreResult<TenantSnapshot> SqliteStore::LoadTenants() {
     }
   }
   db.Exec("COMMIT");
-  if (rc != SQLITE_DONE) return ErrorOf(rc);
+  if (rc != SQLITE_DONE) return StoreErrorOf(rc);
   return snap;
 }
 

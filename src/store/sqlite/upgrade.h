@@ -1,0 +1,20 @@
+// In-place upgrades of older storage layouts, run by the layout guard (schema.h) inside its
+// transaction, so a file is upgraded whole or not at all. Not thread-safe: one connection.
+#pragma once
+
+#include <string>
+
+#include "core/result.h"
+#include "core/store_error.h"
+#include "core/time.h"
+#include "store/sqlite/sqlite_db.h"
+
+namespace callgate {
+
+// Layout 4 -> 5. Layout 5 records in the history the notices that compaction finalized
+// (NoticeFinalized): a layout-4 file derived them from the whole history at every read. For every
+// compacted pair, this records the notices its whole history gives that its compacted state no
+// longer does — exactly what compaction would have recorded. Error: a readable reason.
+Result<Ok, std::string> UpgradeLayout4To5(SqliteDb& db, Instant now);
+
+}  // namespace callgate
