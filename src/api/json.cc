@@ -53,12 +53,6 @@ JsonWriter& JsonWriter::Bool(bool value) {
   return *this;
 }
 
-JsonWriter& JsonWriter::Null() {
-  Separate();
-  out_.append("null");
-  return *this;
-}
-
 JsonWriter& JsonWriter::Raw(std::string_view json) {
   Separate();
   out_.append(json);

@@ -22,8 +22,7 @@ class JsonWriter {
   JsonWriter& String(std::string_view value);
   JsonWriter& Int(std::int64_t value);
   JsonWriter& Bool(bool value);
-  JsonWriter& Null();
-  // A value already serialised as JSON (e.g. a stored detail object).
+  // Already-serialised JSON, as a value (the e2e tests build upstream payloads with it).
   JsonWriter& Raw(std::string_view json);
 
  private:

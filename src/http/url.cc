@@ -3,7 +3,6 @@
 #include "core/encoding.h"
 
 namespace callgate {
-namespace {}  // namespace
 
 Target SplitTarget(std::string_view target) {
   const auto q = target.find('?');

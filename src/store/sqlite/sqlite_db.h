@@ -71,10 +71,6 @@ class Stmt {
     sqlite3_bind_blob(stmt_, i, data, static_cast<int>(size), SQLITE_STATIC);
     return *this;
   }
-  Stmt& BindNull(int i) {
-    sqlite3_bind_null(stmt_, i);
-    return *this;
-  }
   int Step() { return stmt_ ? sqlite3_step(stmt_) : SQLITE_ERROR; }
 
   std::string Text(int col) const {
