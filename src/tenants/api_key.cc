@@ -19,8 +19,11 @@ constexpr std::size_t kKeyIdChars = kKeyIdBytes * 2;
 
 // OpenSSL 3's one-shot SHA256() looks the algorithm up on every call; on the request path that
 // lookup cost more than the hash. Fetch it once, reuse one context per thread.
+thread_local std::uint64_t secrets_hashed = 0;  // SecretsHashedOnThisThread
+
 Sha256 HashSecret(std::string_view secret) {
   static EVP_MD* const kSha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  ++secrets_hashed;
   thread_local const std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(),
                                                                                  EVP_MD_CTX_free);
   Sha256 hash{};
@@ -61,14 +64,25 @@ const Account* Authenticate(const TenantSnapshot& tenants, std::string_view pres
   }
   const std::string key_id(presented.substr(kPrefix.size(), kKeyIdChars));
   const auto it = tenants.api_keys.find(key_id);
-  if (it == tenants.api_keys.end()) return nullptr;
-  const ApiKey& key = it->second;
+  // An unknown key id costs what a wrong secret costs (a hash and a constant-time compare, here
+  // against a hash no secret has), so response times do not tell which key ids exist.
+  static const Sha256 kNoKey = [] {
+    Sha256 hash;
+    hash.fill(0xa5);
+    return hash;
+  }();
+  const bool known = it != tenants.api_keys.end();
+  const Sha256& stored = known ? it->second.secret_hash : kNoKey;
   const Sha256 hash = HashSecret(presented.substr(kPrefix.size() + kKeyIdChars + 1));
-  if (CRYPTO_memcmp(hash.data(), key.secret_hash.data(), hash.size()) != 0) return nullptr;
+  const bool matches = CRYPTO_memcmp(hash.data(), stored.data(), hash.size()) == 0;
+  if (!known || !matches) return nullptr;
+  const ApiKey& key = it->second;
   if (key.revoked_at) return nullptr;
   const auto account = tenants.accounts.find(key.account_id);
   return account == tenants.accounts.end() ? nullptr : &account->second;
 }
+
+std::uint64_t SecretsHashedOnThisThread() { return secrets_hashed; }
 
 const Account* AuthenticateCached(const std::shared_ptr<const TenantSnapshot>& tenants,
                                   std::string_view presented) {

@@ -3,6 +3,7 @@
 // secret needs no slow hash — and it is compared in constant time. Thread-safe.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,6 +23,10 @@ std::optional<NewApiKey> GenerateApiKey(const std::string& account_id, Instant n
 
 // The account the presented key belongs to, if it is well-formed, known and not revoked.
 const Account* Authenticate(const TenantSnapshot& tenants, std::string_view presented_key);
+
+// How many presented secrets this thread has hashed (tests use it to see that every refusal of a
+// well-formed key costs the same work).
+std::uint64_t SecretsHashedOnThisThread();
 
 // Authenticate, remembering per thread the last key it accepted and the snapshot it accepted it
 // against: the same key presented again against the same snapshot is recognised by one

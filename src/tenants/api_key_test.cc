@@ -176,6 +176,25 @@ TEST_F(AuthenticateTest, KeyOfDeletedAccountIsRefused) {
   EXPECT_NE(Authenticate(tenants_, second_.plaintext), nullptr);
 }
 
+// Refusing an unknown key id must cost what refusing a wrong secret costs, or response times
+// tell an attacker which key ids exist.
+TEST_F(AuthenticateTest, UnknownKeyIdCostsWhatAWrongSecretCosts) {
+  std::string wrong_secret = first_.plaintext;
+  wrong_secret.back() = wrong_secret.back() == 'A' ? 'B' : 'A';
+  std::string unknown_id = first_.plaintext;
+  unknown_id[4] = unknown_id[4] == '0' ? '1' : '0';  // the key id's first hex digit
+  ASSERT_EQ(tenants_.api_keys.count(unknown_id.substr(4, 16)), 0u);
+
+  std::uint64_t before = SecretsHashedOnThisThread();
+  EXPECT_EQ(Authenticate(tenants_, wrong_secret), nullptr);
+  const std::uint64_t wrong_secret_hashes = SecretsHashedOnThisThread() - before;
+  before = SecretsHashedOnThisThread();
+  EXPECT_EQ(Authenticate(tenants_, unknown_id), nullptr);
+  const std::uint64_t unknown_id_hashes = SecretsHashedOnThisThread() - before;
+  EXPECT_EQ(wrong_secret_hashes, 1u);
+  EXPECT_EQ(unknown_id_hashes, wrong_secret_hashes);
+}
+
 // --- AuthenticateCached ------------------------------------------------------------------------
 
 class AuthenticateCachedTest : public AuthenticateTest {
