@@ -40,6 +40,8 @@ std::string TallyJson(const DeliveryTally& tally) {
       .Int(tally.unknown_channel)
       .Key("invalidUser")
       .Int(tally.invalid_user)
+      .Key("invalidTime")
+      .Int(tally.invalid_time)
       .Key("settingsChanged")
       .Int(tally.settings)
       .EndObject();

@@ -47,28 +47,55 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   return true;
 }
 
-// Unix seconds, as a string or a number.
+// Unix seconds, as a string or a number; nullopt if absent or not a number of seconds this side
+// of 2^62 (so no conversion or later arithmetic can overflow).
 template <class E>
 std::optional<std::int64_t> Seconds(E e, std::string_view key) {
+  constexpr std::int64_t kLimit = std::int64_t{1} << 62;
   element value;
   if (e.at_key(key).get(value) != simdjson::SUCCESS) return std::nullopt;
   std::int64_t seconds = 0;
-  if (value.get(seconds) == simdjson::SUCCESS) return seconds;
   double real = 0;
-  if (value.get(real) == simdjson::SUCCESS) return static_cast<std::int64_t>(real);
   std::string_view text;
-  if (value.get(text) != simdjson::SUCCESS) return std::nullopt;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
-  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  if (value.get(seconds) == simdjson::SUCCESS) {
+    // As it is.
+  } else if (value.get(real) == simdjson::SUCCESS) {
+    if (!(real > -static_cast<double>(kLimit) && real < static_cast<double>(kLimit))) {
+      return std::nullopt;  // also NaN
+    }
+    seconds = static_cast<std::int64_t>(real);
+  } else if (value.get(text) == simdjson::SUCCESS) {
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
+    if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  } else {
+    return std::nullopt;
+  }
+  if (seconds <= -kLimit || seconds >= kLimit) return std::nullopt;
   return seconds;
 }
 
-// An event time: upstream's, never later than `now`.
-Instant EventTime(element e, std::string_view key, Instant now) {
+// A time in seconds if it lies in [kEarliestTime, now + slack]; nullopt otherwise.
+std::optional<Instant> SaneTime(std::int64_t seconds, Instant now, Millis slack) {
+  const auto latest =
+      std::chrono::duration_cast<std::chrono::seconds>((now + slack).time_since_epoch());
+  const auto earliest =
+      std::chrono::duration_cast<std::chrono::seconds>(kEarliestTime.time_since_epoch());
+  if (seconds < earliest.count() || seconds > latest.count()) return std::nullopt;
+  return FromUnixSeconds(seconds);
+}
+
+// A field that may be absent: absent reads as `missing`; present, it must be a sane time.
+struct TimeField {
+  bool valid = true;
+  std::optional<Instant> at;
+};
+
+template <class E>
+TimeField ReadTime(E e, std::string_view key, Instant now, Millis slack) {
+  if (!Has(e, key)) return {};
   const auto seconds = Seconds(e, key);
-  if (!seconds) return now;
-  const Instant t = FromUnixSeconds(*seconds);
-  return t > now ? now : t;
+  const auto at = seconds ? SaneTime(*seconds, now, slack) : std::nullopt;
+  return {at.has_value(), at};
 }
 
 template <class E>
@@ -105,6 +132,17 @@ class Parser {
   ParsedWebhook Take() { return std::move(out_); }
 
  private:
+  // An event's time: upstream's, never later than now; absent reads as now. Out of range: the
+  // item is counted as invalid and nullopt returned.
+  std::optional<Instant> EventTimeOf(element e) {
+    const TimeField field = ReadTime(e, "timestamp", now_, kEventTimeSlack);
+    if (!field.valid) {
+      ++out_.invalid_time;
+      return std::nullopt;
+    }
+    return std::min(field.at.value_or(now_), now_);
+  }
+
   void Add(std::string_view phone_number_id, std::string_view user, Event event,
            bool user_call = false) {
     if (phone_number_id.empty() || user.empty()) {
@@ -124,7 +162,6 @@ class Parser {
         ++out_.ignored;
         continue;
       }
-      const Instant at = EventTime(message, "timestamp", now_);
       const std::string_view response = Str(reply, "response");
       const bool automatic = Str(reply, "response_source") == "automatic";
       const std::string_view context = Str(message["context"], "id");
@@ -133,6 +170,9 @@ class Parser {
         ++out_.ignored;
         continue;
       }
+      const auto time = EventTimeOf(message);
+      if (!time) continue;
+      const Instant at = *time;
       // The platform's automatic accept for a callback names the call: it is the same grant as
       // the call's own, so both paths merge into one fact.
       if (response == "accept" && automatic && context.starts_with("wacid.")) {
@@ -150,9 +190,12 @@ class Parser {
         continue;
       }
       if (event.accepted && !event.permanent) {
-        if (const auto expiry = Seconds(reply, "expiration_timestamp")) {
-          event.expires_at = FromUnixSeconds(*expiry);
+        const TimeField expiry = ReadTime(reply, "expiration_timestamp", now_, kExpirySlack);
+        if (!expiry.valid) {
+          ++out_.invalid_time;
+          continue;
         }
+        event.expires_at = expiry.at;
       }
       Add(phone_number_id, user, std::move(event));
     }
@@ -172,24 +215,29 @@ class Parser {
           user_initiated ? CallDirection::kUserInitiated : CallDirection::kBusinessInitiated;
       const std::string_view user = user_initiated ? from : Str(call, "to");
       const std::string authorization(Str(call, "biz_opaque_callback_data"));
-      const Instant at = EventTime(call, "timestamp", now_);
-      if (id.empty()) {
+      if (id.empty() || (kind != "connect" && kind != "terminate")) {
         ++out_.ignored;
-      } else if (kind == "connect") {
+        continue;
+      }
+      const auto time = EventTimeOf(call);
+      if (!time) continue;
+      const Instant at = *time;
+      if (kind == "connect") {
         Add(phone_number_id, user, CallConnected{id, at, direction, authorization}, user_initiated);
       } else if (kind == "terminate") {
         CallTerminated event{id, at, direction, false, std::nullopt, authorization};
         event.picked_up = Has(call, "start_time") || Has(call, "duration");
-        if (const auto start = Seconds(call, "start_time")) {
-          event.started_at = std::min(FromUnixSeconds(*start), now_);
+        std::optional<Instant> started;
+        if (Has(call, "start_time")) {
+          started = ReadTime(call, "start_time", now_, kEventTimeSlack).at;
         } else if (const auto end = Seconds(call, "end_time")) {
           if (const auto duration = Seconds(call, "duration")) {
-            event.started_at = std::min(FromUnixSeconds(*end - *duration), now_);
+            started = SaneTime(*end - *duration, now_, kEventTimeSlack);
           }
         }
+        // A start time out of range is not trusted: the call still counts as picked up.
+        if (started) event.started_at = std::min(*started, now_);
         Add(phone_number_id, user, std::move(event), user_initiated);
-      } else {
-        ++out_.ignored;
       }
     }
   }
@@ -205,9 +253,10 @@ class Parser {
         ++out_.ignored;
         continue;
       }
+      const auto time = EventTimeOf(status);
+      if (!time) continue;
       Add(phone_number_id, Str(status, "recipient_id"),
-          CallRejected{id, EventTime(status, "timestamp", now_),
-                       std::string(Str(status, "biz_opaque_callback_data"))});
+          CallRejected{id, *time, std::string(Str(status, "biz_opaque_callback_data"))});
     }
   }
 

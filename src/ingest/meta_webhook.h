@@ -28,12 +28,21 @@ struct CallbackSettingChange {
 struct ParsedWebhook {
   std::vector<WebhookItem> items;
   std::vector<CallbackSettingChange> settings;
-  int ignored = 0;  // entries, changes or items that say nothing about call permissions
+  int ignored = 0;       // entries, changes or items that say nothing about call permissions
+  int invalid_time = 0;  // items with a timestamp out of range (kEarliestTime .. now + slack)
 };
 
 enum class WebhookError { kMalformedJson, kNotAnObject };
 
-// Timestamps in the future are clamped to `now`; missing ones read as `now`.
+// Sane times. An item whose timestamp is before kEarliestTime, or later than `now` by more than
+// kEventTimeSlack (an event) or kExpirySlack (a temporary permission's expiration), is invalid:
+// counted, never applied, never wrapped around.
+inline constexpr Instant kEarliestTime{std::chrono::seconds(1'577'836'800)};  // 2020-01-01
+inline constexpr Millis kEventTimeSlack = std::chrono::hours(24);
+inline constexpr Millis kExpirySlack = std::chrono::hours(24 * 8);
+
+// Event times up to kEventTimeSlack in the future are clamped to `now`; missing ones read as
+// `now`.
 [[nodiscard]] Result<ParsedWebhook, WebhookError> ParseMetaWebhook(std::string_view body,
                                                                    Instant now);
 

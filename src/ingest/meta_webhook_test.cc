@@ -51,6 +51,61 @@ TEST(MetaWebhookTest, ParsesATemporaryAccept) {
   EXPECT_EQ(reply.source, ReplySource::kUserAction);
 }
 
+// A call event at `timestamp` (JSON text, as upstream may send it).
+std::string CallAt(const std::string& timestamp) {
+  return Envelope("calls",
+                  "{" + Metadata() +
+                      R"(,"calls":[{"id":"wacid.C","to":"6591234567","from":"15550001111",)"
+                      R"("event":"connect","direction":"BUSINESS_INITIATED","timestamp":)" +
+                      timestamp + "}]}");
+}
+
+// Out-of-range timestamps used to wrap (INT64_MAX seconds read as 1969): now the item is
+// invalid, counted, and not applied.
+TEST(MetaWebhookTest, EventTimesOutOfRangeMakeTheItemInvalid) {
+  const std::string kFarFuture = std::to_string(ToUnixMillis(kNow) / 1000 + 2 * 86400);
+  for (const std::string& bad :
+       {std::string("\"9223372036854775807\""), std::string("9223372036854775807"),
+        std::string("1e300"), std::string("-1"), std::string("\"1500000000\""), kFarFuture}) {
+    SCOPED_TRACE(bad);
+    auto parsed = ParseMetaWebhook(CallAt(bad), kNow);
+    ASSERT_TRUE(parsed.ok());
+    EXPECT_TRUE(parsed->items.empty());
+    EXPECT_EQ(parsed->invalid_time, 1);
+  }
+}
+
+TEST(MetaWebhookTest, EventTimesLessThanADayAheadAreClampedToNow) {
+  auto parsed = ParseMetaWebhook(CallAt(std::to_string(ToUnixMillis(kNow) / 1000 + 3600)), kNow);
+  ASSERT_TRUE(parsed.ok());
+  ASSERT_EQ(parsed->items.size(), 1u);
+  EXPECT_EQ(EventTime(parsed->items[0].event), kNow);
+  EXPECT_EQ(parsed->invalid_time, 0);
+}
+
+// A huge expiration_timestamp used to wrap into the past and turn an accept into not_granted.
+TEST(MetaWebhookTest, ExpirationsMoreThanEightDaysAheadMakeTheItemInvalid) {
+  const std::int64_t now_s = ToUnixMillis(kNow) / 1000;
+  for (const std::string& bad :
+       {std::string("9223372036854775807"), std::to_string(now_s + 9 * 86400), std::string("-5")}) {
+    SCOPED_TRACE(bad);
+    auto parsed = ParseMetaWebhook(
+        Reply(R"({"response":"accept","is_permanent":false,"expiration_timestamp":)" + bad + "}"),
+        kNow);
+    ASSERT_TRUE(parsed.ok());
+    EXPECT_TRUE(parsed->items.empty());
+    EXPECT_EQ(parsed->invalid_time, 1);
+  }
+  auto fine = ParseMetaWebhook(
+      Reply(R"({"response":"accept","is_permanent":false,"expiration_timestamp":)" +
+            std::to_string(now_s + 7 * 86400) + "}"),
+      kNow);
+  ASSERT_TRUE(fine.ok());
+  ASSERT_EQ(fine->items.size(), 1u);
+  EXPECT_EQ(std::get<PermissionReplied>(fine->items[0].event).expires_at,
+            FromUnixSeconds(now_s + 7 * 86400));
+}
+
 TEST(MetaWebhookTest, ExpirationTimestampMayBeANumber) {
   auto parsed = ParseMetaWebhook(
       Reply(R"({"response":"accept","is_permanent":false,"expiration_timestamp":1767829800})"),
@@ -70,7 +125,9 @@ TEST(MetaWebhookTest, AutomaticAcceptForACallbackBecomesTheCallsGrant) {
   EXPECT_EQ(grant.call_id, "wacid.CALL");
 }
 
-TEST(MetaWebhookTest, FutureTimestampsAreClampedToNow) {
+// Issue 9: a timestamp more than a day ahead (here the year 2286) is no longer clamped to now but
+// makes the item invalid; EventTimesLessThanADayAheadAreClampedToNow covers the clamp.
+TEST(MetaWebhookTest, FarFutureTimestampsAreInvalidNotClamped) {
   auto parsed = ParseMetaWebhook(
       Envelope(
           "calls",
@@ -78,7 +135,8 @@ TEST(MetaWebhookTest, FutureTimestampsAreClampedToNow) {
               R"(,"calls":[{"id":"wacid.1","event":"connect","direction":"BUSINESS_INITIATED","from":"15550001111","to":"6591234567","timestamp":"9999999999"}]})"),
       kNow);
   ASSERT_TRUE(parsed.ok());
-  EXPECT_EQ(EventTime(parsed->items[0].event), kNow);
+  EXPECT_TRUE(parsed->items.empty());
+  EXPECT_EQ(parsed->invalid_time, 1);
 }
 
 TEST(MetaWebhookTest, TerminateWithDurationWasPickedUp) {

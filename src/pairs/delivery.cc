@@ -69,6 +69,7 @@ void ApplyDelivery(const DeliveryStores& stores, ParsedWebhook delivery, Instant
                    std::function<void(StoreResult<DeliveryTally>)> done) {
   DeliveryTally tally;
   tally.ignored = delivery.ignored;
+  tally.invalid_time = delivery.invalid_time;
   if (auto error = ApplySettings(stores, delivery.settings, now, tally)) return done(*error);
 
   RoutedWebhook routed =

@@ -21,10 +21,13 @@ struct DeliveryTally {
   int ignored = 0;          // entries, changes or items that say nothing about call permissions
   int unknown_channel = 0;  // items for a phone_number_id no channel has
   int invalid_user = 0;     // items whose user is not a valid E.164 number
+  int invalid_time = 0;     // items with a timestamp out of range
   int settings = 0;         // channel settings changed
 
   // Something arrived that was not applied (worth a log line).
-  bool Skipped() const { return ignored || unknown_channel || invalid_user || too_late; }
+  bool Skipped() const {
+    return ignored || unknown_channel || invalid_user || invalid_time || too_late;
+  }
 };
 
 struct DeliveryStores {
