@@ -1,8 +1,7 @@
 #include "api/errors.h"
 
-#include <iostream>
-
 #include "api/json.h"
+#include "api/log.h"
 #include "pairs/ids.h"
 
 namespace callgate {
@@ -95,7 +94,8 @@ HttpResponse ErrorResponse(ApiError error, Instant now, std::string_view extra,
   const ErrorDescription d = Describe(error);
   const std::string error_id = NewUuid();
   if (static_cast<unsigned>(d.status) >= 500) {
-    std::cerr << "error " << error_id << ": " << (cause.empty() ? d.message : cause) << "\n";
+    Log(LogKind::kServerError, now,
+        "error " + error_id + ": " + std::string(cause.empty() ? d.message : cause));
   }
   std::string body;
   JsonWriter json(body);

@@ -4,10 +4,9 @@
 // event twice changes nothing.
 #include <openssl/crypto.h>
 
-#include <iostream>
-
 #include "api/api.h"
 #include "api/json.h"
+#include "api/log.h"
 #include "http/url.h"
 #include "ingest/meta_webhook.h"
 #include "ingest/signature.h"
@@ -81,7 +80,8 @@ void Api::ReceiveWebhook(const HttpRequest& request, Instant now, Respond respon
                   }
                   const std::string body = TallyJson(*tally);
                   // Logged when something was not applied; quiet on the normal path.
-                  if (tally->Skipped()) std::cerr << "webhook: not all applied: " << body << "\n";
+                  if (tally->Skipped())
+                    Log(LogKind::kWebhookSkipped, now, "webhook: not all applied: " + body);
                   respond(JsonResponse(http::status::ok, body));
                 });
 }
