@@ -177,7 +177,7 @@ Result<Api::PairRequest, ApiError> Api::ResolvePair(const HttpRequest& request,
                                                     const std::optional<std::string>& destination,
                                                     Instant now,
                                                     std::optional<ApiError> body_error) {
-  std::shared_ptr<const TenantSnapshot> tenants = stores_.tenants.Current(now);
+  std::shared_ptr<const TenantSnapshot> tenants = stores_.tenants.Current();
   auto account = Authenticate(request, tenants, now);
   if (!account) return account.error();
   const Subaccount* sub = tenants->FindSubaccount(std::string(subaccount_id));

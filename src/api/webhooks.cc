@@ -73,7 +73,7 @@ void Api::ReceiveWebhook(const HttpRequest& request, Instant now, Respond respon
   auto parsed = ParseMetaWebhook(request.body(), now);
   if (!parsed) return respond(ErrorResponse(ApiError::kMalformedRequest, now));
 
-  ApplyDelivery({stores_.pairs, stores_.tenant_store, stores_.tenants}, std::move(*parsed), now,
+  ApplyDelivery({stores_.pairs, stores_.tenant_store, stores_.tenants}, std::move(*parsed),
                 [now, respond = std::move(respond)](StoreResult<DeliveryTally> tally) {
                   if (!tally) {
                     return respond(StoreFailure("storing a webhook delivery", tally.error(), now));

@@ -52,7 +52,7 @@ Result<std::unique_ptr<Service>, std::string> Service::Start(ServiceConfig confi
     service->demo_key_ = EnsureDemoTenant({*service->store_, clock(), out, err});
     if (!service->demo_key_) return "cannot create the demo tenant: " + err.str();
   }
-  service->tenants_ = std::make_unique<TenantDirectory>(*service->store_, config.tenant_refresh);
+  service->tenants_ = std::make_unique<TenantDirectory>(*service->store_);
   if (!service->tenants_->Start()) return "cannot read tenants from " + config.data_dir;
   service->api_ =
       std::make_unique<Api>(ApiStores{*service->store_, *service->store_, *service->tenants_},

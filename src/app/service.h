@@ -21,8 +21,7 @@ struct ServiceConfig {
   ServerOptions server;             // address, threads, limits, timeouts
   ApiOptions api;                   // rate limit, webhook secrets, call hold
   std::size_t cache_bytes = SqliteStore::Options{}.cache_bytes;  // pair-state cache; 0: off
-  bool demo = false;                                       // create the demo tenant and a fresh key
-  Millis tenant_refresh = std::chrono::milliseconds(250);  // how often tenants are re-checked
+  bool demo = false;  // create the demo tenant and a fresh key
 };
 
 // The wall clock, read once per request.

@@ -14,11 +14,10 @@ namespace {
 // Applies channel settings changes; the first store error, if any.
 std::optional<StoreError> ApplySettings(const DeliveryStores& stores,
                                         const std::vector<CallbackSettingChange>& changes,
-                                        Instant now, DeliveryTally& tally) {
-  bool changed = false;
+                                        DeliveryTally& tally) {
   for (const CallbackSettingChange& change : changes) {
     const Channel* channel =
-        stores.tenants.Current(now)->FindChannelByPhoneNumberId(change.phone_number_id);
+        stores.tenants.Current()->FindChannelByPhoneNumberId(change.phone_number_id);
     if (!channel) {
       ++tally.unknown_channel;
       continue;
@@ -28,10 +27,8 @@ std::optional<StoreError> ApplySettings(const DeliveryStores& stores,
         !status.ok()) {
       return status.error();
     }
-    ++tally.settings;
-    changed = true;
+    ++tally.settings;  // the directory sees the change on its next Current()
   }
-  if (changed) stores.tenants.Refresh();
   return std::nullopt;
 }
 
@@ -65,15 +62,15 @@ struct Pending {
 
 }  // namespace
 
-void ApplyDelivery(const DeliveryStores& stores, ParsedWebhook delivery, Instant now,
+void ApplyDelivery(const DeliveryStores& stores, ParsedWebhook delivery,
                    std::function<void(StoreResult<DeliveryTally>)> done) {
   DeliveryTally tally;
   tally.ignored = delivery.ignored;
   tally.invalid_time = delivery.invalid_time;
-  if (auto error = ApplySettings(stores, delivery.settings, now, tally)) return done(*error);
+  if (auto error = ApplySettings(stores, delivery.settings, tally)) return done(*error);
 
   RoutedWebhook routed =
-      RouteWebhook(delivery, *stores.tenants.Current(now), [](const std::string& number) {
+      RouteWebhook(delivery, *stores.tenants.Current(), [](const std::string& number) {
         auto user = NormalizeDestination(number);
         return user ? std::optional(std::move(*user)) : std::nullopt;
       });

@@ -39,7 +39,7 @@ struct DeliveryStores {
 // `done` runs once every pair write is durable (or one failed: then with its error, and the
 // delivery is to be retried upstream — safe, as applying an event twice changes nothing); on a
 // store thread or inline.
-void ApplyDelivery(const DeliveryStores& stores, ParsedWebhook delivery, Instant now,
+void ApplyDelivery(const DeliveryStores& stores, ParsedWebhook delivery,
                    std::function<void(StoreResult<DeliveryTally>)> done);
 
 }  // namespace callgate

@@ -4,26 +4,29 @@
 
 namespace callgate {
 
-TenantDirectory::TenantDirectory(TenantStore& store, Millis refresh_interval)
-    : store_(store), refresh_interval_(refresh_interval), id_(NewCacheOwnerId()) {}
+TenantDirectory::TenantDirectory(TenantStore& store) : store_(store), id_(NewCacheOwnerId()) {}
 
 bool TenantDirectory::Start() {
+  const std::uint64_t changes = store_.TenantChanges();
   auto generation = store_.TenantGeneration();
   auto tenants = store_.LoadTenants();
   if (!generation.ok() || !tenants.ok()) return false;
   generation_ = *generation;
   Publish(std::move(*tenants));
+  seen_changes_ = changes;
   return true;
 }
 
-void TenantDirectory::Refresh() {
+bool TenantDirectory::Refresh() {
   std::lock_guard lock(refresh_mu_);
   const auto generation = store_.TenantGeneration();
-  if (!generation.ok() || *generation == generation_) return;
+  if (!generation.ok()) return false;
+  if (*generation == generation_) return true;
   auto tenants = store_.LoadTenants();
-  if (!tenants.ok()) return;  // keep serving the last good snapshot
+  if (!tenants.ok()) return false;  // keep serving the last good snapshot
   generation_ = *generation;
   Publish(std::move(*tenants));
+  return true;
 }
 
 void TenantDirectory::Publish(TenantSnapshot&& tenants) {
@@ -32,12 +35,12 @@ void TenantDirectory::Publish(TenantSnapshot&& tenants) {
   ++version_;  // after the store: a thread that sees the new version loads the new snapshot
 }
 
-std::shared_ptr<const TenantSnapshot> TenantDirectory::Current(Instant now) {
-  const std::int64_t now_ms = ToUnixMillis(now);
-  std::int64_t next = next_check_ms_.load(std::memory_order_relaxed);
-  if (now_ms >= next && next_check_ms_.compare_exchange_strong(
-                            next, now_ms + refresh_interval_.count(), std::memory_order_relaxed)) {
-    Refresh();
+std::shared_ptr<const TenantSnapshot> TenantDirectory::Current() {
+  // Read before reloading: a change committed during the reload moves it again, and the next
+  // request reloads once more.
+  const std::uint64_t changes = store_.TenantChanges();
+  if (changes != seen_changes_.load(std::memory_order_acquire) && Refresh()) {
+    seen_changes_.store(changes, std::memory_order_release);
   }
   // This thread's copy of the snapshot pointer, dropped when a new snapshot is published.
   struct SnapshotTag;

@@ -24,6 +24,9 @@ class TenantStore {
   virtual StoreStatus RevokeApiKey(const std::string& key_id, Instant at) = 0;
   // Increases whenever tenants change (in this or another process sharing the store).
   virtual StoreResult<std::uint64_t> TenantGeneration() = 0;
+  // Moves once a tenant change is committed, in this or another process sharing the store,
+  // before the change's call returns; cheap enough to read on every request (no system call).
+  virtual std::uint64_t TenantChanges() = 0;
   virtual StoreResult<TenantSnapshot> LoadTenants() = 0;
 };
 

@@ -30,15 +30,13 @@ class TestServer {
                       std::size_t cache_bytes = SqliteStore::Options{}.cache_bytes) {
     dir_ = std::filesystem::temp_directory_path() /
            ("callgate-e2e-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
-    // The service as `callgate serve` starts it, on port 0, with a settable clock and tenant
-    // changes seen at once.
+    // The service as `callgate serve` starts it, on port 0, with a settable clock.
     server_options.port = 0;
     server_options.threads = 2;
     auto service = Service::Start({.data_dir = dir_.string(),
                                    .server = std::move(server_options),
                                    .api = std::move(api_options),
-                                   .cache_bytes = cache_bytes,
-                                   .tenant_refresh = Millis(0)},
+                                   .cache_bytes = cache_bytes},
                                   [this] { return Now(); });
     if (!service) throw std::runtime_error(service.error());
     service_ = std::move(*service);

@@ -131,6 +131,43 @@ test('CALLGATE_* variables configure serve; admin changes reach the running serv
   assert.equal(code, 0);
 });
 
+// Issue 9: admin changes used to take up to 250 ms to reach a running server, so a script that
+// created a key and used it at once got 401. Now the next request after the command returned
+// honours it: no waiting, no retries.
+test('an admin change is honoured by the very next request', async () => {
+  const { child, port } = await serve({
+    CALLGATE_LISTEN: '127.0.0.1:0',
+    CALLGATE_DATA_DIR: dataDir,
+    CALLGATE_THREADS: '2',
+  });
+  try {
+    for (let round = 0; round < 10; ++round) {
+      const key = admin('key', 'create', '--account', 'acme').out.trim();
+      const auth = { headers: { Authorization: `Bearer ${key}` } };
+      assert.equal((await fetch(target(port, 'acme-eu', 'wa-main'), auth)).status, 200,
+        `new key accepted at once (round ${round})`);
+      const channel = `wa-now-${round}`;
+      assert.equal(admin('channel', 'create', channel, '--subaccount', 'acme-eu',
+        '--phone-number-id', `10654035225${String(round).padStart(4, '0')}`).code, 0);
+      assert.equal((await fetch(target(port, 'acme-eu', channel), auth)).status, 200,
+        `new channel served at once (round ${round})`);
+      assert.equal(admin('key', 'revoke', key.slice(4, 20)).code, 0);
+      assert.equal((await fetch(target(port, 'acme-eu', 'wa-main'), auth)).status, 401,
+        `revoked key refused at once (round ${round})`);
+    }
+  } finally {
+    child.kill('SIGTERM');
+  }
+  assert.equal(await new Promise((r) => child.on('exit', r)), 0);
+});
+
+test('serve refuses a port with trailing characters', () => {
+  const r = spawnSync(binary, ['serve', '--listen', '127.0.0.1:80x', '--data-dir', dataDir],
+    { encoding: 'utf8' });
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /--listen wants HOST:PORT/);
+});
+
 test('serve refuses a cache size that is not a number of MiB', () => {
   const r = spawnSync(binary, ['serve', '--cache-mb', 'lots', '--data-dir', dataDir],
     { encoding: 'utf8' });

@@ -66,6 +66,11 @@ StoreResult<std::uint64_t> MemoryStore::TenantGeneration() {
   return generation_;
 }
 
+std::uint64_t MemoryStore::TenantChanges() {
+  std::lock_guard lock(mu_);
+  return generation_;
+}
+
 StoreResult<TenantSnapshot> MemoryStore::LoadTenants() {
   std::lock_guard lock(mu_);
   return tenants_;

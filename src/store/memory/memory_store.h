@@ -20,6 +20,7 @@ class MemoryStore final : public TenantStore, public PairStore {
   StoreStatus AddApiKey(const ApiKey& key) override;
   StoreStatus RevokeApiKey(const std::string& key_id, Instant at) override;
   StoreResult<std::uint64_t> TenantGeneration() override;
+  std::uint64_t TenantChanges() override;
   StoreResult<TenantSnapshot> LoadTenants() override;
 
   StoreResult<PairState> LoadPair(const PairKey& key) override;

@@ -15,7 +15,9 @@ namespace callgate {
 
 namespace {
 
-constexpr std::size_t kFileBytes = ChangeCounters::kBuckets * sizeof(std::uint64_t);
+// The pair counters, then the tenant generation.
+constexpr std::size_t kTenantWord = ChangeCounters::kBuckets;
+constexpr std::size_t kFileBytes = (ChangeCounters::kBuckets + 1) * sizeof(std::uint64_t);
 
 // Locks the whole file for writing, per open file description (so two stores in one process
 // exclude each other too); released by the kernel if the process dies.
@@ -81,6 +83,14 @@ ChangeCounters::~ChangeCounters() {
 
 std::uint64_t ChangeCounters::Load(std::size_t bucket) const {
   return std::atomic_ref<std::uint64_t>(words_[bucket]).load(std::memory_order_acquire);
+}
+
+std::uint64_t ChangeCounters::TenantGeneration() const {
+  return std::atomic_ref<std::uint64_t>(words_[kTenantWord]).load(std::memory_order_acquire);
+}
+
+void ChangeCounters::BumpTenantGeneration() {
+  std::atomic_ref<std::uint64_t>(words_[kTenantWord]).fetch_add(1, std::memory_order_acq_rel);
 }
 
 bool ChangeCounters::Lock() { return LockFile(fd_, F_WRLCK); }

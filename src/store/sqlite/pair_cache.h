@@ -1,10 +1,11 @@
 // A read cache of pair states that stays exact when several processes share one SQLite file.
 //
 // ChangeCounters is a small file mapped by every process (beside the database): 64 Ki counters,
-// a pair hashing to one of them. Writers change a counter around every commit that touches one of
-// its pairs — odd while a commit may be in flight, even once it is done — and do so holding a
-// lock on that file, so writers of all processes take turns. A reader trusts a cached state only
-// if the pair's counter is even and equals the value it read before loading that state. So:
+// a pair hashing to one of them, and a tenant generation. Writers change a counter around every
+// commit that touches one of its pairs — odd while a commit may be in flight, even once it is done
+// — and do so holding a lock on that file, so writers of all processes take turns. A reader trusts
+// a cached state only if the pair's counter is even and equals the value it read before loading
+// that state. So:
 //  - a cached state is never older than the last commit of its pair: every commit moves the
 //    counter after it is visible, and a state loaded while a commit was in flight is not cached;
 //  - a writer that dies between its commit and the second change leaves the counter odd, which
@@ -58,6 +59,12 @@ class ChangeCounters {
   std::uint64_t Load(std::size_t bucket) const;
   static bool Stable(std::uint64_t value) { return value % 2 == 0; }
 
+  // Moved by every committed tenant change, after its commit (so a reader that sees it move
+  // loads the change): how every process sharing the file honours an admin change on its next
+  // request, for the cost of one load from shared memory.
+  std::uint64_t TenantGeneration() const;
+  void BumpTenantGeneration();
+
   // Writers: Lock() (blocks while another writer of any process holds it), BeginChange on the
   // buckets about to commit, commit, EndChange on the same buckets, Unlock().
   bool Lock();
@@ -69,7 +76,7 @@ class ChangeCounters {
  private:
   ChangeCounters(int fd, std::uint64_t* words) : fd_(fd), words_(words) {}
   int fd_;
-  std::uint64_t* words_;  // kBuckets counters, shared with other processes
+  std::uint64_t* words_;  // kBuckets pair counters, then the tenant generation; shared
 };
 
 class PairCache {

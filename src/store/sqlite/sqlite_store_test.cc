@@ -538,7 +538,9 @@ TEST(SqliteStoreTest, WalIsCopiedAndStartedOverWhileWritesContinue) {
   const Wal never_checkpointed = wal_after_writes(1 << 30);
   const Wal checkpointed = wal_after_writes(64);
   EXPECT_EQ(never_checkpointed.restarts, 0u);
-  EXPECT_GT(never_checkpointed.bytes, std::uintmax_t{8} << 20) << "the load wrote too little";
+  // How many bytes the load writes depends on how writes fall into group commits (a page written
+  // twice in one commit is written once), so on how busy the machine is: 8.2 MB has been seen.
+  EXPECT_GT(never_checkpointed.bytes, std::uintmax_t{4} << 20) << "the load wrote too little";
   EXPECT_GE(checkpointed.restarts, 5u);
   EXPECT_LT(checkpointed.bytes, never_checkpointed.bytes / 2)
       << "checkpointed: " << checkpointed.bytes << " bytes, never: " << never_checkpointed.bytes;

@@ -22,8 +22,11 @@ StoreStatus SqliteStore::TenantWrite(Body&& body) {
     db.Exec("ROLLBACK");
     return status.ok() ? StoreStatus(StoreError::kUnavailable) : status;
   }
+  counters_->BumpTenantGeneration();  // after the commit: whoever sees it move can load it
   return status;
 }
+
+std::uint64_t SqliteStore::TenantChanges() { return counters_->TenantGeneration(); }
 
 StoreStatus SqliteStore::CreateAccount(const Account& account) {
   return TenantWrite([&](SqliteDb& db) -> StoreStatus {
