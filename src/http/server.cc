@@ -7,10 +7,12 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
+#include <cctype>
 #include <ctime>
 #include <iostream>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -35,6 +37,69 @@ struct CoarseClock {
     return time_point(std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec));
   }
 };
+
+namespace {
+
+bool IsDigits(std::string_view text) {
+  return !text.empty() &&
+         std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+bool EqualsNoCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+// RFC 9112 §6.1-6.3: the length of a request's body must be unambiguous, or what one reader takes
+// for the body another reads as the next request (request smuggling). Accepted: no framing field
+// (no body), one Content-Length of digits, or, from HTTP/1.1, Transfer-Encoding exactly `chunked`
+// (the one coding the server decodes) without Content-Length. Beast alone accepts more: a
+// Transfer-Encoding whose last coding is not `chunked` (then the body is ignored, or framed by a
+// Content-Length beside it), and "Content-Length: 5, 5".
+bool FramingIsValid(const http::request_header<>& header) {
+  int lengths = 0;
+  int codings = 0;
+  bool transfer_encoding = false;
+  for (const auto& field : header) {
+    if (field.name() == http::field::content_length) {
+      ++lengths;
+      const auto value = field.value();
+      if (!IsDigits(std::string_view(value.data(), value.size()))) return false;
+    } else if (field.name() == http::field::transfer_encoding) {
+      transfer_encoding = true;
+      // A comma-separated list; empty elements do not count (RFC 9110 §5.6.1).
+      const auto value = field.value();
+      std::string_view rest(value.data(), value.size());
+      while (!rest.empty()) {
+        const std::size_t comma = std::min(rest.find(','), rest.size());
+        std::string_view coding = rest.substr(0, comma);
+        rest.remove_prefix(std::min(comma + 1, rest.size()));
+        while (!coding.empty() && (coding.front() == ' ' || coding.front() == '\t')) {
+          coding.remove_prefix(1);
+        }
+        while (!coding.empty() && (coding.back() == ' ' || coding.back() == '\t')) {
+          coding.remove_suffix(1);
+        }
+        if (coding.empty()) continue;
+        ++codings;
+        if (!EqualsNoCase(coding, "chunked")) return false;
+      }
+    }
+  }
+  if (lengths > 1) return false;
+  if (!transfer_encoding) return true;
+  return codings == 1 && lengths == 0 && header.version() >= 11;
+}
+
+http::status StatusOf(beast::error_code ec) {
+  return ec == http::error::body_limit     ? http::status::payload_too_large
+         : ec == http::error::header_limit ? http::status::request_header_fields_too_large
+                                           : http::status::bad_request;
+}
+
+}  // namespace
 
 // Reads with Beast's parser straight from the socket and writes each response as one buffer,
 // first with a non-blocking send (which nearly always takes it all) and only then through the
@@ -63,7 +128,9 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(server_.options_.header_limit));
     parser_->body_limit(server_.options_.body_limit);
-    parser_->eager(true);
+    // The header is parsed on its own, so that its framing is checked (CheckHeader) before a
+    // byte of the body is parsed; then the rest goes in as it comes.
+    parser_->eager(false);
     request_started_ = false;
     // Idle connections wait for the first byte of a request, not forever.
     deadline_ = CoarseClock::now() + server_.options_.idle_timeout;
@@ -77,20 +144,24 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
         request_started_ = true;
         deadline_ = CoarseClock::now() + server_.options_.request_timeout;
       }
+      const bool in_header = !parser_->is_header_done();
       beast::error_code ec;
       const std::size_t used = parser_->put(buffer_.data(), ec);
       buffer_.consume(used);
       if (ec == http::error::need_more) break;
-      if (ec) return OnRequest(ec);
-      if (parser_->is_done()) return OnRequest({});
+      if (ec) return Reject(StatusOf(ec));
+      if (in_header && parser_->is_header_done()) {
+        if (const auto refusal = CheckHeader()) return Reject(*refusal);
+      }
+      if (parser_->is_done()) return OnRequest();
       if (used == 0) break;
     }
     socket_.async_read_some(buffer_.prepare(kReadSize),
                             [self = shared_from_this()](beast::error_code ec, std::size_t n) {
                               if (ec == asio::error::eof && self->request_started_) {
                                 self->parser_->put_eof(ec);
-                                if (!ec && self->parser_->is_done()) return self->OnRequest({});
-                                return self->OnRequest(ec ? ec : http::error::partial_message);
+                                if (!ec && self->parser_->is_done()) return self->OnRequest();
+                                return self->Reject(http::status::bad_request);
                               }
                               if (ec) return self->Close();
                               self->buffer_.commit(n);
@@ -98,18 +169,22 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
                             });
   }
 
-  void OnRequest(beast::error_code ec) {
-    if (ec) {
-      // Oversized or malformed: answer once in the envelope, then close (the stream's framing
-      // can no longer be trusted).
-      const auto status = ec == http::error::body_limit ? http::status::payload_too_large
-                          : ec == http::error::header_limit
-                              ? http::status::request_header_fields_too_large
-                              : http::status::bad_request;
-      keep_alive_ = false;
-      head_ = false;
-      return Write(server_.rejection_(status));
-    }
+  // Once the header is parsed: the body's framing.
+  std::optional<http::status> CheckHeader() {
+    if (!FramingIsValid(parser_->get().base())) return http::status::bad_request;
+    parser_->eager(true);
+    return std::nullopt;
+  }
+
+  // Oversized, malformed or ambiguous: answer once in the envelope, then close (the stream's
+  // framing can no longer be trusted).
+  void Reject(http::status status) {
+    keep_alive_ = false;
+    head_ = false;
+    Write(server_.rejection_(status));
+  }
+
+  void OnRequest() {
     ++server_.in_flight_;
     deadline_ = CoarseClock::time_point::max();  // the handler always answers; no timeout meanwhile
     HttpRequest req = parser_->release();

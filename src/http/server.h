@@ -3,7 +3,10 @@
 // stop. It knows nothing of the API: every request goes to one Handler, which answers through
 // `Respond` — at once or later from any thread (e.g. after a durable write).
 //
-// Timeouts are enforced to the second.
+// Timeouts are enforced to the second. A body's framing must be unambiguous (RFC 9112 §6): a
+// Transfer-Encoding other than exactly `chunked`, one with Content-Length, or a repeated or
+// non-numeric Content-Length gets 400 and the connection closes, so that no byte of such a body
+// is ever read as a request.
 //
 // Threads: one io_context per thread, each connection pinned to one of them, so a connection's
 // handlers never run concurrently and need no strand. Run() is called once; Stop() from any

@@ -2,8 +2,9 @@
 // what is asserted is the bytes on the wire: timeouts (idle connection, unfinished request,
 // stalled response write), connection management (Connection: close, HTTP/1.0 with and without
 // keep-alive), response framing (exactly one Content-Length, equal to the body), responses
-// larger than the socket buffers, pipelining to a slow reader, requests arriving in pieces and
-// clients that go away mid-request or mid-response.
+// larger than the socket buffers, pipelining to a slow reader, requests arriving in pieces,
+// clients that go away mid-request or mid-response and request smuggling (ambiguous body
+// framing).
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <simdjson.h>
@@ -857,6 +858,71 @@ TEST(TransportAbortTest, RequestCutShortByHalfCloseGets400AndClose) {
     EXPECT_EQ(res->Field("Connection"), "close");
     EXPECT_EQ(res->Field("Content-Length"), std::to_string(res->body.size()));
     EXPECT_EQ(c.WaitForEnd(seconds(2)), End::kEof);
+  }
+}
+
+// --- Request smuggling ---------------------------------------------------------------------------
+
+// An envelope refusal that closes the connection.
+void ExpectRefusedAndClosed(RawConnection& c, const std::optional<RawResponse>& res,
+                            const std::string& name, int status, std::int64_t code) {
+  SCOPED_TRACE(name);
+  ASSERT_TRUE(res) << "no answer; received: " << c.received().substr(0, 200);
+  EXPECT_EQ(res->status, status) << res->body;
+  EXPECT_EQ(res->Code(), code) << res->body;
+  EXPECT_EQ(res->Field("Connection"), "close");
+  EXPECT_NE(c.WaitForEnd(seconds(2)), End::kOpen);
+  EXPECT_EQ(c.received(), "") << "something answered after the refusal";
+}
+
+// RFC 9112 §6.1 and §6.3: a Transfer-Encoding whose final coding is not `chunked`, one with a
+// Content-Length, one in HTTP/1.0, or a Content-Length repeated or not a number leaves the body's
+// length to the reader's choice; another reader (a proxy in front) may choose otherwise and send
+// the body on as a request of its own. Each gets 400 and the connection closes, nothing of the body
+// read as a request. (Beast alone ignored the body of a `gzip`, `identity`, `xchunked` or `chunked,
+// gzip` request and answered the GET inside it.)
+TEST(TransportFramingTest, AmbiguousOrUnsupportedBodyFramingGets400AndCloseNothingOfTheBodyServed) {
+  TestServer server({.meta_app_secrets = {kSecret}});
+  const std::string smuggled = Get("/healthz");  // answered 200 if read as a request
+  const std::string chunked_smuggled = "0\r\n\r\n" + smuggled;
+  const auto length = [](const std::string& body) {
+    return "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  };
+  struct Case {
+    std::string name;
+    std::string fields;
+    std::string body;
+    std::string version = "HTTP/1.1";
+  };
+  const std::vector<Case> cases = {
+      {"TE gzip", "Transfer-Encoding: gzip\r\n", smuggled},
+      {"TE chunked, gzip", "Transfer-Encoding: chunked, gzip\r\n", smuggled},
+      {"TE xchunked", "Transfer-Encoding: xchunked\r\n", smuggled},
+      {"TE identity", "Transfer-Encoding: identity\r\n", smuggled},
+      {"TE gzip, chunked (a coding not decoded)", "Transfer-Encoding: gzip, chunked\r\n",
+       chunked_smuggled},
+      {"TE chunked, chunked", "Transfer-Encoding: chunked, chunked\r\n", smuggled},
+      {"TE chunked twice", "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+       chunked_smuggled},
+      {"TE empty", "Transfer-Encoding: \r\n", smuggled},
+      {"TE gzip + CL", "Transfer-Encoding: gzip\r\n" + length(smuggled), smuggled},
+      {"TE chunked + CL", "Transfer-Encoding: chunked\r\n" + length(chunked_smuggled),
+       chunked_smuggled},
+      {"CL + TE chunked", length(chunked_smuggled) + "Transfer-Encoding: chunked\r\n",
+       chunked_smuggled},
+      {"two different CLs", "Content-Length: 0\r\n" + length(smuggled), smuggled},
+      {"two equal CLs", length(smuggled) + length(smuggled), smuggled},
+      {"CL list", "Content-Length: 0, 0\r\n", smuggled},
+      {"CL with a sign", "Content-Length: +0\r\n", smuggled},
+      {"TE chunked in HTTP/1.0", "Connection: keep-alive\r\nTransfer-Encoding: chunked\r\n",
+       chunked_smuggled, "HTTP/1.0"},
+  };
+  for (const Case& x : cases) {
+    RawConnection c(server.port());
+    c.Write("POST /webhooks/whatsapp " + x.version + "\r\nHost: 127.0.0.1\r\n" + x.fields + "\r\n" +
+            x.body);
+    const auto res = c.ReadResponse(seconds(2));
+    ExpectRefusedAndClosed(c, res, x.name, 400, 1003);
   }
 }
 
