@@ -108,7 +108,10 @@ http::status StatusOf(beast::error_code ec) {
 // ~32k to ~8k instructions.
 class HttpServer::Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(HttpServer& server, tcp::socket socket) : server_(server), socket_(std::move(socket)) {}
+  Session(HttpServer& server, tcp::socket socket)
+      : server_(server),
+        socket_(std::move(socket)),
+        chunk_extension_limit_{server.options_.chunk_line_limit} {}
 
   void Start() {
     beast::error_code ignored;
@@ -131,6 +134,8 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     // The header is parsed on its own, so that its framing is checked (CheckHeader) before a
     // byte of the body is parsed; then the rest goes in as it comes.
     parser_->eager(false);
+    header_bytes_ = 0;
+    header_fields_ = 0;
     request_started_ = false;
     // Idle connections wait for the first byte of a request, not forever.
     deadline_ = CoarseClock::now() + server_.options_.idle_timeout;
@@ -148,6 +153,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
       beast::error_code ec;
       const std::size_t used = parser_->put(buffer_.data(), ec);
       buffer_.consume(used);
+      if (in_header) header_bytes_ += used;  // not eager: a put ends where the header does
       if (ec == http::error::need_more) break;
       if (ec) return Reject(StatusOf(ec));
       if (in_header && parser_->is_header_done()) {
@@ -156,6 +162,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
       if (parser_->is_done()) return OnRequest();
       if (used == 0) break;
     }
+    if (const auto refusal = CheckUnfinished()) return Reject(*refusal);
     socket_.async_read_some(buffer_.prepare(kReadSize),
                             [self = shared_from_this()](beast::error_code ec, std::size_t n) {
                               if (ec == asio::error::eof && self->request_started_) {
@@ -169,11 +176,64 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
                             });
   }
 
-  // Once the header is parsed: the body's framing.
+  // Once the header is parsed: its size (Beast bounds the request line and the fields each on
+  // their own, not together) and the body's framing.
   std::optional<http::status> CheckHeader() {
+    if (header_bytes_ > server_.options_.header_limit) {
+      return http::status::request_header_fields_too_large;
+    }
     if (!FramingIsValid(parser_->get().base())) return http::status::bad_request;
+    if (parser_->chunked()) {
+      // Trailer fields are appended after these (DropTrailers).
+      header_fields_ = static_cast<std::size_t>(
+          std::distance(parser_->get().base().begin(), parser_->get().base().end()));
+      parser_->on_chunk_header(chunk_extension_limit_);
+    }
     parser_->eager(true);
     return std::nullopt;
+  }
+
+  // The bytes the parser left in the buffer are one unfinished step, which it buffers whole
+  // until it ends. Beast bounds that step in the header (header_limit) but not in a chunked
+  // body: a chunk-size line is buffered until its CRLF, the trailer section until its empty
+  // line, however long. So the step is bounded here, before reading more of it.
+  std::optional<http::status> CheckUnfinished() const {
+    const std::size_t pending = buffer_.size();
+    const ServerOptions& options = server_.options_;
+    const std::size_t header_room =
+        options.header_limit - std::min(header_bytes_, options.header_limit);
+    if (!parser_->is_header_done()) {
+      if (pending <= header_room) return std::nullopt;
+      return http::status::request_header_fields_too_large;
+    }
+    if (!parser_->chunked() || pending <= std::min(header_room, options.chunk_line_limit)) {
+      return std::nullopt;  // a body of known length is taken as it comes: nothing pending
+    }
+    // Chunk data is taken as it comes, so what is pending is a chunk-size line (after the CRLF
+    // that ends the previous chunk's data) or, once the last chunk's line has ended, trailer
+    // fields.
+    const std::string_view text(static_cast<const char*>(buffer_.data().data()), pending);
+    const std::size_t start = text.starts_with("\r\n") ? 2 : 0;
+    const std::size_t line_end = text.find("\r\n", start);
+    if (line_end == std::string_view::npos) {
+      if (pending - start <= options.chunk_line_limit) return std::nullopt;
+      return http::status::bad_request;
+    }
+    if (pending - (line_end + 2) <= header_room) return std::nullopt;
+    return http::status::request_header_fields_too_large;
+  }
+
+  // Removes the trailer fields Beast added to the request's fields (RFC 9110 §6.5.1: not to be
+  // merged into the header section) and returns their size, as sent less whitespace, with the
+  // empty line that ends them.
+  std::size_t DropTrailers(HttpRequest& request) const {
+    std::size_t bytes = 2;
+    auto it = std::next(request.begin(), static_cast<std::ptrdiff_t>(header_fields_));
+    while (it != request.end()) {
+      bytes += it->name_string().size() + 2 + it->value().size() + 2;
+      it = request.erase(it);
+    }
+    return bytes;
   }
 
   // Oversized, malformed or ambiguous: answer once in the envelope, then close (the stream's
@@ -185,6 +245,10 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
   }
 
   void OnRequest() {
+    if (parser_->chunked() &&
+        header_bytes_ + DropTrailers(parser_->get()) > server_.options_.header_limit) {
+      return Reject(http::status::request_header_fields_too_large);
+    }
     ++server_.in_flight_;
     deadline_ = CoarseClock::time_point::max();  // the handler always answers; no timeout meanwhile
     HttpRequest req = parser_->release();
@@ -298,10 +362,22 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
 
   static constexpr std::size_t kReadSize = 16 * 1024;
 
+  // Refuses a chunk whose extensions alone exceed chunk_line_limit, however they arrived
+  // (CheckUnfinished sees only lines still unfinished when a read ends).
+  struct ChunkExtensionLimit {
+    std::size_t limit;
+    void operator()(std::uint64_t, beast::string_view extensions, beast::error_code& ec) const {
+      if (extensions.size() > limit) ec = http::error::bad_chunk_extension;
+    }
+  };
+
   HttpServer& server_;
   tcp::socket socket_;
   beast::flat_buffer buffer_;  // read, not yet parsed (pipelined requests wait here)
   std::optional<http::request_parser<http::string_body>> parser_;
+  std::size_t header_bytes_ = 0;   // of the request being parsed: its request line and fields
+  std::size_t header_fields_ = 0;  // of a chunked request: its header fields (trailers follow)
+  ChunkExtensionLimit chunk_extension_limit_;
   bool request_started_ = false;
   CoarseClock::time_point deadline_ = CoarseClock::time_point::max();
   bool closed_ = false;

@@ -3,10 +3,14 @@
 // stop. It knows nothing of the API: every request goes to one Handler, which answers through
 // `Respond` — at once or later from any thread (e.g. after a durable write).
 //
-// Timeouts are enforced to the second. A body's framing must be unambiguous (RFC 9112 §6): a
-// Transfer-Encoding other than exactly `chunked`, one with Content-Length, or a repeated or
-// non-numeric Content-Length gets 400 and the connection closes, so that no byte of such a body
-// is ever read as a request.
+// Timeouts are enforced to the second. Every part of a request is bounded, so that what one
+// connection can make the server hold does not depend on what it sends: the request line, header
+// and trailer fields together (header_limit, 431), a chunk-size line with its extensions
+// (chunk_line_limit, 400), the body (body_limit, 413). A body's framing must be unambiguous (RFC
+// 9112 §6): a Transfer-Encoding other than exactly `chunked`, one with Content-Length, or a
+// repeated or non-numeric Content-Length gets 400 and the connection closes, so that no byte of
+// such a body is ever read as a request. Trailer fields are dropped, never merged into the
+// header fields (RFC 9110 §6.5.1).
 //
 // Threads: one io_context per thread, each connection pinned to one of them, so a connection's
 // handlers never run concurrently and need no strand. Run() is called once; Stop() from any
@@ -42,7 +46,8 @@ struct ServerOptions {
   std::string address = "127.0.0.1";
   unsigned short port = 8080;  // 0: any free port (see HttpServer::port())
   int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  std::size_t header_limit = 8 * 1024;
+  std::size_t header_limit = 8 * 1024;      // request line, header and trailer fields together
+  std::size_t chunk_line_limit = 4 * 1024;  // a chunk-size line with its extensions
   std::size_t body_limit = 1024 * 1024;
   std::chrono::seconds idle_timeout{30};     // no request started on an open connection
   std::chrono::seconds request_timeout{10};  // a started request must arrive within this

@@ -3,8 +3,8 @@
 // stalled response write), connection management (Connection: close, HTTP/1.0 with and without
 // keep-alive), response framing (exactly one Content-Length, equal to the body), responses
 // larger than the socket buffers, pipelining to a slow reader, requests arriving in pieces,
-// clients that go away mid-request or mid-response and request smuggling (ambiguous body
-// framing).
+// clients that go away mid-request or mid-response, request smuggling (ambiguous body framing)
+// and the bounds on every part of a request.
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <simdjson.h>
@@ -924,6 +924,86 @@ TEST(TransportFramingTest, AmbiguousOrUnsupportedBodyFramingGets400AndCloseNothi
     const auto res = c.ReadResponse(seconds(2));
     ExpectRefusedAndClosed(c, res, x.name, 400, 1003);
   }
+}
+
+// --- Every part of a request is bounded ----------------------------------------------------------
+
+constexpr char kChunkedHead[] =
+    "POST /webhooks/whatsapp HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+
+// Beast buffers a chunk-size line until its CRLF, however long: one connection sending an endless
+// one grew the server by gigabytes until the request timeout. Now the line is cut off at
+// chunk_line_limit (4 KiB), so the answer comes while the client is still sending.
+TEST(TransportLimitsTest, EndlessChunkSizeLineOrExtensionGets400WhileItIsStillArriving) {
+  TestServer server;
+  const std::string endless(64 * 1024, 'a');
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"chunk extension", "1;ext=" + endless},
+      {"chunk size", "1" + std::string(64 * 1024, '0')},
+      {"last chunk's extension", "0;ext=" + endless},
+      {"chunk extension, 2nd chunk", "1\r\nx\r\n2;" + endless},
+      // Whole, in one write: refused by its length, not by how it arrived.
+      {"complete but too long extension", "1;" + std::string(5000, 'a') + "\r\nx\r\n0\r\n\r\n"},
+  };
+  for (const auto& [name, bytes] : cases) {
+    RawConnection c(server.port());
+    c.Write(kChunkedHead);
+    c.Write(bytes);  // fails once the server has closed; the answer is on its way
+    const auto res = c.ReadResponse(seconds(2));
+    ExpectRefusedAndClosed(c, res, name, 400, 1003);
+  }
+}
+
+std::string ChunkedDelivery(const std::string& fields, const std::string& trailer) {
+  const std::string body = kEmptyDelivery;
+  return "POST /webhooks/whatsapp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+         "Transfer-Encoding: chunked\r\n" +
+         fields + "\r\n" + ToHex(body.size()) + "\r\n" + body + "\r\n0\r\n" + trailer;
+}
+
+// The request line, the header fields and the trailer fields together stay within header_limit
+// (8 KiB), however they arrive: Beast buffered trailers without limit, and bounded the request
+// line and the header fields each on its own.
+TEST(TransportLimitsTest, RequestLineHeaderAndTrailerFieldsTogetherGet431BeyondTheHeaderLimit) {
+  TestServer server({.meta_app_secrets = {kSecret}});
+  std::string trailers;
+  while (trailers.size() < 12 * 1024) trailers += "X-Trailer: abcdefghijklmnop\r\n";
+  std::string endless_trailers;
+  while (endless_trailers.size() < 64 * 1024) endless_trailers += "X-Trailer: abcdefghijklmnop\r\n";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"endless trailer section", ChunkedDelivery(Signature(), endless_trailers)},
+      {"endless trailer field",
+       ChunkedDelivery(Signature(), "X-Trailer: " + std::string(64 * 1024, 'a'))},
+      {"complete trailer section over the limit", ChunkedDelivery(Signature(), trailers + "\r\n")},
+      {"request line and header fields, each under the limit",
+       Get("/" + std::string(6000, 'a'), "X-Pad: " + std::string(3000, 'b') + "\r\n")},
+  };
+  for (const auto& [name, bytes] : cases) {
+    RawConnection c(server.port());
+    c.Write(bytes);
+    const auto res = c.ReadResponse(seconds(2));
+    ExpectRefusedAndClosed(c, res, name, 431, 1007);
+  }
+}
+
+// RFC 9110 §6.5.1: trailer fields are not merged into the header fields (Beast adds them to the
+// request's fields): a signature sent as a trailer signs nothing. Trailers within the limit are
+// read and the connection stays in step.
+TEST(TransportLimitsTest, TrailerFieldsAreReadButNotTakenAsHeaderFields) {
+  TestServer server({.meta_app_secrets = {kSecret}});
+  RawConnection c(server.port());
+  c.Write(ChunkedDelivery("", Signature() + "\r\n"));
+  auto res = c.ReadResponse();
+  ASSERT_TRUE(res) << c.received();
+  EXPECT_EQ(res->status, 401) << res->body;
+  EXPECT_EQ(res->Code(), 1201);
+  c.Write(ChunkedDelivery(Signature(), "X-Note: fine\r\nX-Other: too\r\n\r\n") + Get("/healthz"));
+  res = c.ReadResponse();
+  ASSERT_TRUE(res) << c.received();
+  EXPECT_EQ(res->status, 200) << res->body;
+  res = c.ReadResponse();
+  ASSERT_TRUE(res) << c.received();
+  EXPECT_EQ(res->body, R"({"status":"ok"})");
 }
 
 }  // namespace
