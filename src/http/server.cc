@@ -1,5 +1,7 @@
 #include "http/server.h"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/dispatch.hpp>
@@ -9,6 +11,7 @@
 #include <boost/beast/core.hpp>
 #include <cctype>
 #include <ctime>
+#include <fstream>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -111,7 +114,10 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
   Session(HttpServer& server, tcp::socket socket)
       : server_(server),
         socket_(std::move(socket)),
-        chunk_extension_limit_{server.options_.chunk_line_limit} {}
+        chunk_extension_limit_{server.options_.chunk_line_limit} {
+    ++server_.connections_;
+  }
+  ~Session() { --server_.connections_; }
 
   void Start() {
     beast::error_code ignored;
@@ -424,6 +430,32 @@ struct HttpServer::Sweeper {
   }
 };
 
+std::size_t FdLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 1024;
+  if (limit.rlim_max != RLIM_INFINITY) return static_cast<std::size_t>(limit.rlim_max);
+  std::size_t nr_open = 0;  // what the kernel allows at most
+  std::ifstream("/proc/sys/fs/nr_open") >> nr_open;
+  return nr_open > 0 ? nr_open : 1024 * 1024;
+}
+
+std::size_t RaiseFdLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
+  const auto target = static_cast<rlim_t>(FdLimit());
+  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < target) {
+    rlimit raised = limit;
+    raised.rlim_cur = target;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+  }
+  return static_cast<std::size_t>(limit.rlim_cur);
+}
+
+std::size_t DefaultMaxConnections() {
+  const std::size_t limit = FdLimit();
+  return std::max<std::size_t>(1, limit - std::min<std::size_t>(256, limit / 4));
+}
+
 HttpServer::HttpServer(ServerOptions options, Handler handler, Rejection rejection)
     : options_(std::move(options)),
       handler_(std::move(handler)),
@@ -435,7 +467,8 @@ HttpServer::HttpServer(ServerOptions options, Handler handler, Rejection rejecti
         }
         return contexts;
       }()),
-      acceptor_(*contexts_.front()) {
+      acceptor_(*contexts_.front()),
+      accept_timer_(*contexts_.front()) {
   for (auto& context : contexts_) {
     guards_.push_back(asio::make_work_guard(*context));
     sweepers_.push_back(std::make_unique<Sweeper>(*context));
@@ -461,20 +494,62 @@ Result<unsigned short, std::string> HttpServer::Listen() {
   return port_;
 }
 
+// The connections accepted beyond max_connections and the failures to accept are logged at most
+// once per this interval.
+constexpr auto kLogInterval = std::chrono::seconds(10);
+
 void HttpServer::Accept() {
   const std::size_t index = next_context_++ % contexts_.size();
-  acceptor_.async_accept(*contexts_[index],
-                         [this, index](beast::error_code ec, tcp::socket socket) {
-                           if (!acceptor_.is_open()) return;
-                           if (!ec) {
-                             auto session = std::make_shared<Session>(*this, std::move(socket));
-                             asio::dispatch(*contexts_[index], [this, index, session] {
-                               sweepers_[index]->sessions.push_back(session);
-                               session->Start();
-                             });
-                           }
-                           Accept();
-                         });
+  acceptor_.async_accept(
+      *contexts_[index], [this, index](beast::error_code ec, tcp::socket socket) {
+        if (!acceptor_.is_open()) return;
+        if (ec) return OnAcceptError(ec);
+        accept_delay_ = std::chrono::milliseconds(0);
+        if (connections_.load(std::memory_order_relaxed) >= options_.max_connections) {
+          // Over the cap: closed before a byte is read, so the connections already open keep their
+          // descriptors, memory and threads.
+          beast::error_code ignored;
+          socket.close(ignored);
+          ++refused_;
+          const auto now = std::chrono::steady_clock::now();
+          if (now - refusal_logged_ >= kLogInterval) {
+            std::cerr << "callgate: " << options_.max_connections
+                      << " connections open (--max-connections): closed " << refused_
+                      << " new one(s)\n";
+            refusal_logged_ = now;
+            refused_ = 0;
+          }
+          return Accept();
+        }
+        auto session = std::make_shared<Session>(*this, std::move(socket));
+        asio::dispatch(*contexts_[index], [this, index, session] {
+          sweepers_[index]->sessions.push_back(session);
+          session->Start();
+        });
+        Accept();
+      });
+}
+
+// Accepting failed: nearly always for want of a descriptor (EMFILE, ENFILE) or of kernel
+// memory. The connection stays queued, so accepting again at once fails again at once: a core
+// spinning while nobody new is served. So accepting waits, 5 ms after the first failure, twice as
+// long after each next one, up to 1 s, while the connections already open are served; the
+// first success ends the wait.
+void HttpServer::OnAcceptError(const beast::error_code& ec) {
+  using std::chrono::milliseconds;
+  accept_delay_ = std::clamp(accept_delay_ * 2, milliseconds(5), milliseconds(1000));
+  const auto now = std::chrono::steady_clock::now();
+  if (now - accept_error_logged_ >= kLogInterval) {
+    std::cerr << "callgate: cannot accept a connection (" << ec.message() << ") with "
+              << connections_.load() << " open; retrying in " << accept_delay_.count()
+              << " ms, up to 1 s apart\n";
+    accept_error_logged_ = now;
+  }
+  accept_timer_.expires_after(accept_delay_);
+  accept_timer_.async_wait([this](beast::error_code ec) {
+    if (ec || !acceptor_.is_open()) return;
+    Accept();
+  });
 }
 
 void HttpServer::Run() {
@@ -495,6 +570,7 @@ void HttpServer::Stop() {
   asio::post(acceptor_.get_executor(), [this] {
     beast::error_code ignored;
     acceptor_.close(ignored);
+    accept_timer_.cancel();
     DrainThenHalt(std::chrono::steady_clock::now() + options_.drain_timeout);
   });
 }

@@ -3,11 +3,15 @@
 // stalled response write), connection management (Connection: close, HTTP/1.0 with and without
 // keep-alive), response framing (exactly one Content-Length, equal to the body), responses
 // larger than the socket buffers, pipelining to a slow reader, requests arriving in pieces,
-// clients that go away mid-request or mid-response, request smuggling (ambiguous body framing)
-// and the bounds on every part of a request.
+// clients that go away mid-request or mid-response, request smuggling (ambiguous body framing),
+// the bounds on every part of a request, the connection cap and accepting at the fd limit.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <pthread.h>
 #include <simdjson.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/asio/write.hpp>
@@ -17,6 +21,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <memory>
@@ -103,6 +109,14 @@ class RawConnection {
     if (receive_buffer > 0) {
       socket_.set_option(asio::socket_base::receive_buffer_size(receive_buffer));
     }
+    Connect(port);
+  }
+  // A socket not connected yet (Connect connects it): everything that takes a descriptor on the
+  // client's side is done.
+  struct Unconnected {};
+  explicit RawConnection(Unconnected) : socket_(io_) { socket_.open(tcp::v4()); }
+
+  void Connect(unsigned short port) {
     socket_.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
     socket_.set_option(tcp::no_delay(true));
   }
@@ -1004,6 +1018,137 @@ TEST(TransportLimitsTest, TrailerFieldsAreReadButNotTakenAsHeaderFields) {
   res = c.ReadResponse();
   ASSERT_TRUE(res) << c.received();
   EXPECT_EQ(res->body, R"({"status":"ok"})");
+}
+
+// --- Connection cap and accepting at the fd limit ------------------------------------------------
+
+TEST(TransportConnectionTest, ConnectionsBeyondMaxConnectionsAreClosedAtOnceTheOthersServed) {
+  TestServer server({}, {.max_connections = 2});
+  const auto served = [](RawConnection& c, Clock::duration timeout = seconds(2)) {
+    if (!c.Write(Get("/healthz"))) return false;
+    const auto res = c.ReadResponse(timeout);
+    return res && res->status == 200;
+  };
+  RawConnection first(server.port());
+  RawConnection second(server.port());
+  ASSERT_TRUE(served(first));
+  ASSERT_TRUE(served(second));
+  RawConnection third(server.port());
+  const auto start = Clock::now();
+  third.Write(Get("/healthz"));  // fails if the close came first
+  EXPECT_NE(third.WaitForEnd(seconds(2)), End::kOpen) << "a third connection was kept";
+  EXPECT_LT(Seconds(Clock::now() - start), 0.5) << "the third connection was not closed at once";
+  EXPECT_EQ(third.received(), "");
+  EXPECT_TRUE(served(first));
+  EXPECT_TRUE(served(second));
+  // Once one leaves (the server counts it gone when it reads the close), a new one is served.
+  first.Close();
+  bool next_served = false;
+  for (const auto deadline = Clock::now() + seconds(2); !next_served && Clock::now() < deadline;) {
+    RawConnection next(server.port());
+    next_served = served(next, milliseconds(500));
+    if (!next_served) std::this_thread::sleep_for(milliseconds(20));
+  }
+  EXPECT_TRUE(next_served) << "no new connection served after one of the two left";
+}
+
+// Seconds of CPU `thread` has used.
+double CpuSeconds(std::thread& thread) {
+  clockid_t clock;
+  timespec ts{};
+  if (pthread_getcpuclockid(thread.native_handle(), &clock) != 0 ||
+      clock_gettime(clock, &ts) != 0) {
+    return -1;
+  }
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+// Lowers this process's RLIMIT_NOFILE to a little above the descriptors it has and holds every
+// descriptor left (server and clients share them, as they share the process); gives them and the
+// limit back when it goes.
+class DescriptorsExhausted {
+ public:
+  DescriptorsExhausted() {
+    getrlimit(RLIMIT_NOFILE, &saved_);
+    int highest = 0;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+      highest = std::max(highest, std::stoi(entry.path().filename().string()));
+    }
+    rlimit lowered = saved_;
+    lowered.rlim_cur = static_cast<rlim_t>(highest) + 32;
+    setrlimit(RLIMIT_NOFILE, &lowered);
+    Take();
+  }
+  ~DescriptorsExhausted() {
+    Release(held_.size());
+    setrlimit(RLIMIT_NOFILE, &saved_);
+  }
+  DescriptorsExhausted(const DescriptorsExhausted&) = delete;
+  DescriptorsExhausted& operator=(const DescriptorsExhausted&) = delete;
+
+  // Opens descriptors until none is left (EMFILE).
+  void Take() {
+    for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) held_.push_back(fd);
+  }
+  void Release(std::size_t count) {
+    for (; count > 0 && !held_.empty(); --count) {
+      ::close(held_.back());
+      held_.pop_back();
+    }
+  }
+  std::size_t held() const { return held_.size(); }
+
+ private:
+  rlimit saved_{};
+  std::vector<int> held_;
+};
+
+// With no descriptor left, accept fails (EMFILE) while the connection stays queued: accepting again
+// at once spun a core (11.5k failing accepts in 3 s). Accepting must wait instead, the connections
+// already open be served meanwhile, and the queued one be served once descriptors are free again.
+TEST(TransportAcceptTest, AtTheFdLimitAcceptingBacksOffInsteadOfSpinningAndResumes) {
+  ServerOptions options;
+  options.port = 0;
+  options.threads = 1;  // all of the server on `serving`, whose CPU time is measured
+  HttpServer server(
+      options,
+      [](HttpRequest&& request, Respond respond) {
+        HttpResponse res(boost::beast::http::status::ok, 11);
+        res.body() = "served " + std::string(request.target());
+        respond(std::move(res));
+      },
+      [](boost::beast::http::status status) { return HttpResponse(status, 11); });
+  ASSERT_TRUE(server.Listen().ok());
+  std::thread serving([&] { server.Run(); });
+  RawConnection before(server.port());
+  before.Write(Get("/before"));
+  auto res = before.ReadResponse();
+  ASSERT_TRUE(res);
+  {
+    DescriptorsExhausted exhausted;
+    ASSERT_GT(exhausted.held(), 8u);
+    exhausted.Release(8);  // room for the client's socket (and its io_context's descriptors)
+    RawConnection queued(RawConnection::Unconnected{});
+    exhausted.Take();
+    queued.Connect(server.port());  // queued by the kernel; the server has no descriptor for it
+    queued.Write(Get("/queued"));
+    std::this_thread::sleep_for(milliseconds(100));
+    const double cpu_before = CpuSeconds(serving);
+    std::this_thread::sleep_for(seconds(1));
+    const double cpu = CpuSeconds(serving) - cpu_before;
+    EXPECT_LT(cpu, 0.1) << "the server's thread used " << cpu << " s of CPU in 1 s at the fd limit";
+    before.Write(Get("/before"));
+    res = before.ReadResponse(seconds(2));
+    ASSERT_TRUE(res) << "a connection open before the fd limit was not served at it";
+    EXPECT_EQ(res->body, "served /before");
+    EXPECT_EQ(queued.received(), "");
+    exhausted.Release(exhausted.held());
+    res = queued.ReadResponse(seconds(3));
+    ASSERT_TRUE(res) << "the queued connection was not served once descriptors were free";
+    EXPECT_EQ(res->body, "served /queued");
+  }
+  server.Stop();
+  serving.join();
 }
 
 }  // namespace
