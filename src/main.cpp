@@ -27,6 +27,7 @@ int Serve(ServiceConfig config) {
   const std::string address = config.server.address;
   const std::string data_dir = config.data_dir;
   const int threads = config.server.threads;
+  const std::size_t max_connections = config.server.max_connections;
   auto service = Service::Start(std::move(config), SystemNow);
   if (!service) {
     std::cerr << "error: " << service.error() << "\n";
@@ -40,7 +41,8 @@ int Serve(ServiceConfig config) {
               << "/callPermissions?destination=%2B6500000000'\n";
   }
   std::cout.flush();
-  std::cerr << "callgate: serving " << data_dir << " with " << threads << " thread(s)\n";
+  std::cerr << "callgate: serving " << data_dir << " with " << threads << " thread(s), up to "
+            << max_connections << " connections\n";
 
   std::thread signal_waiter([&] {
     int received = 0;
@@ -93,6 +95,13 @@ int main(int argc, char** argv) {
   serve->add_option("--max-body", config.server.body_limit, "Largest request body in bytes")
       ->envname("CALLGATE_MAX_BODY")
       ->check(CLI::Range(1024, 64 * 1024 * 1024))
+      ->capture_default_str();
+  serve
+      ->add_option("--max-connections", config.server.max_connections,
+                   "Connections open at once; more are closed as soon as they arrive (default: the "
+                   "open-file limit, raised to its hard limit at start, less a reserve)")
+      ->envname("CALLGATE_MAX_CONNECTIONS")
+      ->check(CLI::Range(1, 1 << 30))
       ->capture_default_str();
   serve
       ->add_option("--idle-timeout", idle_timeout,

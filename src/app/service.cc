@@ -43,6 +43,9 @@ Result<std::unique_ptr<SqliteStore>, std::string> OpenStore(const std::string& d
 }
 
 Result<std::unique_ptr<Service>, std::string> Service::Start(ServiceConfig config, Clock clock) {
+  // Each connection holds a descriptor: allow as many as the hard limit lets (the default
+  // max_connections is counted from it).
+  RaiseFdLimit();
   std::unique_ptr<Service> service(new Service());
   auto store = OpenStore(config.data_dir, config.cache_bytes);
   if (!store) return store.error();

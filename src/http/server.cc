@@ -1,5 +1,7 @@
 #include "http/server.h"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/dispatch.hpp>
@@ -7,10 +9,13 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
+#include <cctype>
 #include <ctime>
+#include <fstream>
 #include <iostream>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -36,6 +41,69 @@ struct CoarseClock {
   }
 };
 
+namespace {
+
+bool IsDigits(std::string_view text) {
+  return !text.empty() &&
+         std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+bool EqualsNoCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+// RFC 9112 §6.1-6.3: the length of a request's body must be unambiguous, or what one reader takes
+// for the body another reads as the next request (request smuggling). Accepted: no framing field
+// (no body), one Content-Length of digits, or, from HTTP/1.1, Transfer-Encoding exactly `chunked`
+// (the one coding the server decodes) without Content-Length. Beast alone accepts more: a
+// Transfer-Encoding whose last coding is not `chunked` (then the body is ignored, or framed by a
+// Content-Length beside it), and "Content-Length: 5, 5".
+bool FramingIsValid(const http::request_header<>& header) {
+  int lengths = 0;
+  int codings = 0;
+  bool transfer_encoding = false;
+  for (const auto& field : header) {
+    if (field.name() == http::field::content_length) {
+      ++lengths;
+      const auto value = field.value();
+      if (!IsDigits(std::string_view(value.data(), value.size()))) return false;
+    } else if (field.name() == http::field::transfer_encoding) {
+      transfer_encoding = true;
+      // A comma-separated list; empty elements do not count (RFC 9110 §5.6.1).
+      const auto value = field.value();
+      std::string_view rest(value.data(), value.size());
+      while (!rest.empty()) {
+        const std::size_t comma = std::min(rest.find(','), rest.size());
+        std::string_view coding = rest.substr(0, comma);
+        rest.remove_prefix(std::min(comma + 1, rest.size()));
+        while (!coding.empty() && (coding.front() == ' ' || coding.front() == '\t')) {
+          coding.remove_prefix(1);
+        }
+        while (!coding.empty() && (coding.back() == ' ' || coding.back() == '\t')) {
+          coding.remove_suffix(1);
+        }
+        if (coding.empty()) continue;
+        ++codings;
+        if (!EqualsNoCase(coding, "chunked")) return false;
+      }
+    }
+  }
+  if (lengths > 1) return false;
+  if (!transfer_encoding) return true;
+  return codings == 1 && lengths == 0 && header.version() >= 11;
+}
+
+http::status StatusOf(beast::error_code ec) {
+  return ec == http::error::body_limit     ? http::status::payload_too_large
+         : ec == http::error::header_limit ? http::status::request_header_fields_too_large
+                                           : http::status::bad_request;
+}
+
+}  // namespace
+
 // Reads with Beast's parser straight from the socket and writes each response as one buffer,
 // first with a non-blocking send (which nearly always takes it all) and only then through the
 // reactor. Timeouts are deadlines a once-a-second sweep enforces (Sweeper), so a request costs
@@ -43,7 +111,13 @@ struct CoarseClock {
 // ~32k to ~8k instructions.
 class HttpServer::Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(HttpServer& server, tcp::socket socket) : server_(server), socket_(std::move(socket)) {}
+  Session(HttpServer& server, tcp::socket socket)
+      : server_(server),
+        socket_(std::move(socket)),
+        chunk_extension_limit_{server.options_.chunk_line_limit} {
+    ++server_.connections_;
+  }
+  ~Session() { --server_.connections_; }
 
   void Start() {
     beast::error_code ignored;
@@ -63,7 +137,11 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(server_.options_.header_limit));
     parser_->body_limit(server_.options_.body_limit);
-    parser_->eager(true);
+    // The header is parsed on its own, so that its framing is checked (CheckHeader) before a
+    // byte of the body is parsed; then the rest goes in as it comes.
+    parser_->eager(false);
+    header_bytes_ = 0;
+    header_fields_ = 0;
     request_started_ = false;
     // Idle connections wait for the first byte of a request, not forever.
     deadline_ = CoarseClock::now() + server_.options_.idle_timeout;
@@ -77,20 +155,26 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
         request_started_ = true;
         deadline_ = CoarseClock::now() + server_.options_.request_timeout;
       }
+      const bool in_header = !parser_->is_header_done();
       beast::error_code ec;
       const std::size_t used = parser_->put(buffer_.data(), ec);
       buffer_.consume(used);
+      if (in_header) header_bytes_ += used;  // not eager: a put ends where the header does
       if (ec == http::error::need_more) break;
-      if (ec) return OnRequest(ec);
-      if (parser_->is_done()) return OnRequest({});
+      if (ec) return Reject(StatusOf(ec));
+      if (in_header && parser_->is_header_done()) {
+        if (const auto refusal = CheckHeader()) return Reject(*refusal);
+      }
+      if (parser_->is_done()) return OnRequest();
       if (used == 0) break;
     }
+    if (const auto refusal = CheckUnfinished()) return Reject(*refusal);
     socket_.async_read_some(buffer_.prepare(kReadSize),
                             [self = shared_from_this()](beast::error_code ec, std::size_t n) {
                               if (ec == asio::error::eof && self->request_started_) {
                                 self->parser_->put_eof(ec);
-                                if (!ec && self->parser_->is_done()) return self->OnRequest({});
-                                return self->OnRequest(ec ? ec : http::error::partial_message);
+                                if (!ec && self->parser_->is_done()) return self->OnRequest();
+                                return self->Reject(http::status::bad_request);
                               }
                               if (ec) return self->Close();
                               self->buffer_.commit(n);
@@ -98,17 +182,78 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
                             });
   }
 
-  void OnRequest(beast::error_code ec) {
-    if (ec) {
-      // Oversized or malformed: answer once in the envelope, then close (the stream's framing
-      // can no longer be trusted).
-      const auto status = ec == http::error::body_limit ? http::status::payload_too_large
-                          : ec == http::error::header_limit
-                              ? http::status::request_header_fields_too_large
-                              : http::status::bad_request;
-      keep_alive_ = false;
-      head_ = false;
-      return Write(server_.rejection_(status));
+  // Once the header is parsed: its size (Beast bounds the request line and the fields each on
+  // their own, not together) and the body's framing.
+  std::optional<http::status> CheckHeader() {
+    if (header_bytes_ > server_.options_.header_limit) {
+      return http::status::request_header_fields_too_large;
+    }
+    if (!FramingIsValid(parser_->get().base())) return http::status::bad_request;
+    if (parser_->chunked()) {
+      // Trailer fields are appended after these (DropTrailers).
+      header_fields_ = static_cast<std::size_t>(
+          std::distance(parser_->get().base().begin(), parser_->get().base().end()));
+      parser_->on_chunk_header(chunk_extension_limit_);
+    }
+    parser_->eager(true);
+    return std::nullopt;
+  }
+
+  // The bytes the parser left in the buffer are one unfinished step, which it buffers whole
+  // until it ends. Beast bounds that step in the header (header_limit) but not in a chunked
+  // body: a chunk-size line is buffered until its CRLF, the trailer section until its empty
+  // line, however long. So the step is bounded here, before reading more of it.
+  std::optional<http::status> CheckUnfinished() const {
+    const std::size_t pending = buffer_.size();
+    const ServerOptions& options = server_.options_;
+    const std::size_t header_room =
+        options.header_limit - std::min(header_bytes_, options.header_limit);
+    if (!parser_->is_header_done()) {
+      if (pending <= header_room) return std::nullopt;
+      return http::status::request_header_fields_too_large;
+    }
+    if (!parser_->chunked() || pending <= std::min(header_room, options.chunk_line_limit)) {
+      return std::nullopt;  // a body of known length is taken as it comes: nothing pending
+    }
+    // Chunk data is taken as it comes, so what is pending is a chunk-size line (after the CRLF
+    // that ends the previous chunk's data) or, once the last chunk's line has ended, trailer
+    // fields.
+    const std::string_view text(static_cast<const char*>(buffer_.data().data()), pending);
+    const std::size_t start = text.starts_with("\r\n") ? 2 : 0;
+    const std::size_t line_end = text.find("\r\n", start);
+    if (line_end == std::string_view::npos) {
+      if (pending - start <= options.chunk_line_limit) return std::nullopt;
+      return http::status::bad_request;
+    }
+    if (pending - (line_end + 2) <= header_room) return std::nullopt;
+    return http::status::request_header_fields_too_large;
+  }
+
+  // Removes the trailer fields Beast added to the request's fields (RFC 9110 §6.5.1: not to be
+  // merged into the header section) and returns their size, as sent less whitespace, with the
+  // empty line that ends them.
+  std::size_t DropTrailers(HttpRequest& request) const {
+    std::size_t bytes = 2;
+    auto it = std::next(request.begin(), static_cast<std::ptrdiff_t>(header_fields_));
+    while (it != request.end()) {
+      bytes += it->name_string().size() + 2 + it->value().size() + 2;
+      it = request.erase(it);
+    }
+    return bytes;
+  }
+
+  // Oversized, malformed or ambiguous: answer once in the envelope, then close (the stream's
+  // framing can no longer be trusted).
+  void Reject(http::status status) {
+    keep_alive_ = false;
+    head_ = false;
+    Write(server_.rejection_(status));
+  }
+
+  void OnRequest() {
+    if (parser_->chunked() &&
+        header_bytes_ + DropTrailers(parser_->get()) > server_.options_.header_limit) {
+      return Reject(http::status::request_header_fields_too_large);
     }
     ++server_.in_flight_;
     deadline_ = CoarseClock::time_point::max();  // the handler always answers; no timeout meanwhile
@@ -223,10 +368,22 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
 
   static constexpr std::size_t kReadSize = 16 * 1024;
 
+  // Refuses a chunk whose extensions alone exceed chunk_line_limit, however they arrived
+  // (CheckUnfinished sees only lines still unfinished when a read ends).
+  struct ChunkExtensionLimit {
+    std::size_t limit;
+    void operator()(std::uint64_t, beast::string_view extensions, beast::error_code& ec) const {
+      if (extensions.size() > limit) ec = http::error::bad_chunk_extension;
+    }
+  };
+
   HttpServer& server_;
   tcp::socket socket_;
   beast::flat_buffer buffer_;  // read, not yet parsed (pipelined requests wait here)
   std::optional<http::request_parser<http::string_body>> parser_;
+  std::size_t header_bytes_ = 0;   // of the request being parsed: its request line and fields
+  std::size_t header_fields_ = 0;  // of a chunked request: its header fields (trailers follow)
+  ChunkExtensionLimit chunk_extension_limit_;
   bool request_started_ = false;
   CoarseClock::time_point deadline_ = CoarseClock::time_point::max();
   bool closed_ = false;
@@ -273,6 +430,32 @@ struct HttpServer::Sweeper {
   }
 };
 
+std::size_t FdLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 1024;
+  if (limit.rlim_max != RLIM_INFINITY) return static_cast<std::size_t>(limit.rlim_max);
+  std::size_t nr_open = 0;  // what the kernel allows at most
+  std::ifstream("/proc/sys/fs/nr_open") >> nr_open;
+  return nr_open > 0 ? nr_open : 1024 * 1024;
+}
+
+std::size_t RaiseFdLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
+  const auto target = static_cast<rlim_t>(FdLimit());
+  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < target) {
+    rlimit raised = limit;
+    raised.rlim_cur = target;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+  }
+  return static_cast<std::size_t>(limit.rlim_cur);
+}
+
+std::size_t DefaultMaxConnections() {
+  const std::size_t limit = FdLimit();
+  return std::max<std::size_t>(1, limit - std::min<std::size_t>(256, limit / 4));
+}
+
 HttpServer::HttpServer(ServerOptions options, Handler handler, Rejection rejection)
     : options_(std::move(options)),
       handler_(std::move(handler)),
@@ -284,7 +467,8 @@ HttpServer::HttpServer(ServerOptions options, Handler handler, Rejection rejecti
         }
         return contexts;
       }()),
-      acceptor_(*contexts_.front()) {
+      acceptor_(*contexts_.front()),
+      accept_timer_(*contexts_.front()) {
   for (auto& context : contexts_) {
     guards_.push_back(asio::make_work_guard(*context));
     sweepers_.push_back(std::make_unique<Sweeper>(*context));
@@ -310,20 +494,62 @@ Result<unsigned short, std::string> HttpServer::Listen() {
   return port_;
 }
 
+// The connections accepted beyond max_connections and the failures to accept are logged at most
+// once per this interval.
+constexpr auto kLogInterval = std::chrono::seconds(10);
+
 void HttpServer::Accept() {
   const std::size_t index = next_context_++ % contexts_.size();
-  acceptor_.async_accept(*contexts_[index],
-                         [this, index](beast::error_code ec, tcp::socket socket) {
-                           if (!acceptor_.is_open()) return;
-                           if (!ec) {
-                             auto session = std::make_shared<Session>(*this, std::move(socket));
-                             asio::dispatch(*contexts_[index], [this, index, session] {
-                               sweepers_[index]->sessions.push_back(session);
-                               session->Start();
-                             });
-                           }
-                           Accept();
-                         });
+  acceptor_.async_accept(
+      *contexts_[index], [this, index](beast::error_code ec, tcp::socket socket) {
+        if (!acceptor_.is_open()) return;
+        if (ec) return OnAcceptError(ec);
+        accept_delay_ = std::chrono::milliseconds(0);
+        if (connections_.load(std::memory_order_relaxed) >= options_.max_connections) {
+          // Over the cap: closed before a byte is read, so the connections already open keep their
+          // descriptors, memory and threads.
+          beast::error_code ignored;
+          socket.close(ignored);
+          ++refused_;
+          const auto now = std::chrono::steady_clock::now();
+          if (now - refusal_logged_ >= kLogInterval) {
+            std::cerr << "callgate: " << options_.max_connections
+                      << " connections open (--max-connections): closed " << refused_
+                      << " new one(s)\n";
+            refusal_logged_ = now;
+            refused_ = 0;
+          }
+          return Accept();
+        }
+        auto session = std::make_shared<Session>(*this, std::move(socket));
+        asio::dispatch(*contexts_[index], [this, index, session] {
+          sweepers_[index]->sessions.push_back(session);
+          session->Start();
+        });
+        Accept();
+      });
+}
+
+// Accepting failed: nearly always for want of a descriptor (EMFILE, ENFILE) or of kernel
+// memory. The connection stays queued, so accepting again at once fails again at once: a core
+// spinning while nobody new is served. So accepting waits, 5 ms after the first failure, twice as
+// long after each next one, up to 1 s, while the connections already open are served; the
+// first success ends the wait.
+void HttpServer::OnAcceptError(const beast::error_code& ec) {
+  using std::chrono::milliseconds;
+  accept_delay_ = std::clamp(accept_delay_ * 2, milliseconds(5), milliseconds(1000));
+  const auto now = std::chrono::steady_clock::now();
+  if (now - accept_error_logged_ >= kLogInterval) {
+    std::cerr << "callgate: cannot accept a connection (" << ec.message() << ") with "
+              << connections_.load() << " open; retrying in " << accept_delay_.count()
+              << " ms, up to 1 s apart\n";
+    accept_error_logged_ = now;
+  }
+  accept_timer_.expires_after(accept_delay_);
+  accept_timer_.async_wait([this](beast::error_code ec) {
+    if (ec || !acceptor_.is_open()) return;
+    Accept();
+  });
 }
 
 void HttpServer::Run() {
@@ -344,6 +570,7 @@ void HttpServer::Stop() {
   asio::post(acceptor_.get_executor(), [this] {
     beast::error_code ignored;
     acceptor_.close(ignored);
+    accept_timer_.cancel();
     DrainThenHalt(std::chrono::steady_clock::now() + options_.drain_timeout);
   });
 }

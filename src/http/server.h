@@ -3,7 +3,15 @@
 // stop. It knows nothing of the API: every request goes to one Handler, which answers through
 // `Respond` — at once or later from any thread (e.g. after a durable write).
 //
-// Timeouts are enforced to the second.
+// Timeouts are enforced to the second. Every part of a request is bounded, so that what one
+// connection can make the server hold does not depend on what it sends: the request line, header
+// and trailer fields together (header_limit, 431), a chunk-size line with its extensions
+// (chunk_line_limit, 400), the body (body_limit, 413). A body's framing must be unambiguous (RFC
+// 9112 §6): a Transfer-Encoding other than exactly `chunked`, one with Content-Length, or a
+// repeated or non-numeric Content-Length gets 400 and the connection closes, so that no byte of
+// such a body is ever read as a request. Trailer fields are dropped, never merged into the
+// header fields (RFC 9110 §6.5.1). Connections beyond max_connections are closed as soon as they
+// are accepted; when accepting fails (no descriptor left) it is retried after a delay.
 //
 // Threads: one io_context per thread, each connection pinned to one of them, so a connection's
 // handlers never run concurrently and need no strand. Run() is called once; Stop() from any
@@ -15,6 +23,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
 #include <functional>
@@ -35,12 +44,23 @@ using Handler = std::function<void(HttpRequest&& request, Respond respond)>;
 // Answers a request the transport refuses before the handler sees it (too large, malformed).
 using Rejection = std::function<HttpResponse(boost::beast::http::status status)>;
 
+// The open-file limit this process can have: RLIMIT_NOFILE's hard limit (fs.nr_open when that
+// is unlimited).
+std::size_t FdLimit();
+// Raises the soft RLIMIT_NOFILE to FdLimit(); returns the soft limit now in force.
+std::size_t RaiseFdLimit();
+// FdLimit() less a reserve for what else holds descriptors (the store's files, stdio, the
+// server's own): 256, or a quarter of a limit below 1024.
+std::size_t DefaultMaxConnections();
+
 struct ServerOptions {
   std::string address = "127.0.0.1";
   unsigned short port = 8080;  // 0: any free port (see HttpServer::port())
   int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  std::size_t header_limit = 8 * 1024;
+  std::size_t header_limit = 8 * 1024;      // request line, header and trailer fields together
+  std::size_t chunk_line_limit = 4 * 1024;  // a chunk-size line with its extensions
   std::size_t body_limit = 1024 * 1024;
+  std::size_t max_connections = DefaultMaxConnections();  // open at once; more are closed at once
   std::chrono::seconds idle_timeout{30};     // no request started on an open connection
   std::chrono::seconds request_timeout{10};  // a started request must arrive within this
   std::chrono::seconds drain_timeout{5};     // on stop: in-flight requests get this long
@@ -89,16 +109,27 @@ class HttpServer {
   class Session;
   struct Sweeper;
   void Accept();
+  void OnAcceptError(const boost::system::error_code& ec);
   void DrainThenHalt(std::chrono::steady_clock::time_point deadline);
 
   ServerOptions options_;
   Handler handler_;
   Rejection rejection_;
+  // Sessions open (each holds one socket); declared before the contexts, whose destruction can
+  // end the last sessions.
+  std::atomic<std::size_t> connections_{0};
   std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;  // one per thread
   std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guards_;
   std::vector<std::unique_ptr<Sweeper>> sweepers_;  // one per context: enforces timeouts
   std::size_t next_context_ = 0;                    // round robin for accepted connections
   boost::asio::ip::tcp::acceptor acceptor_;
+  // Accepting is retried after this delay when it failed (doubling, up to 1 s); zero after a
+  // success. Used on the acceptor's thread only, as are the log throttles.
+  boost::asio::steady_timer accept_timer_;
+  std::chrono::milliseconds accept_delay_{0};
+  std::chrono::steady_clock::time_point accept_error_logged_{};
+  std::chrono::steady_clock::time_point refusal_logged_{};
+  std::size_t refused_ = 0;  // connections closed for max_connections, since the last log line
   unsigned short port_ = 0;
   std::atomic<bool> stopping_{false};
   std::atomic<int> in_flight_{0};

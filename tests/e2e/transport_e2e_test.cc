@@ -2,11 +2,16 @@
 // what is asserted is the bytes on the wire: timeouts (idle connection, unfinished request,
 // stalled response write), connection management (Connection: close, HTTP/1.0 with and without
 // keep-alive), response framing (exactly one Content-Length, equal to the body), responses
-// larger than the socket buffers, pipelining to a slow reader, requests arriving in pieces and
-// clients that go away mid-request or mid-response.
+// larger than the socket buffers, pipelining to a slow reader, requests arriving in pieces,
+// clients that go away mid-request or mid-response, request smuggling (ambiguous body framing),
+// the bounds on every part of a request, the connection cap and accepting at the fd limit.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <pthread.h>
 #include <simdjson.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/asio/write.hpp>
@@ -16,6 +21,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <memory>
@@ -102,6 +109,14 @@ class RawConnection {
     if (receive_buffer > 0) {
       socket_.set_option(asio::socket_base::receive_buffer_size(receive_buffer));
     }
+    Connect(port);
+  }
+  // A socket not connected yet (Connect connects it): everything that takes a descriptor on the
+  // client's side is done.
+  struct Unconnected {};
+  explicit RawConnection(Unconnected) : socket_(io_) { socket_.open(tcp::v4()); }
+
+  void Connect(unsigned short port) {
     socket_.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
     socket_.set_option(tcp::no_delay(true));
   }
@@ -858,6 +873,282 @@ TEST(TransportAbortTest, RequestCutShortByHalfCloseGets400AndClose) {
     EXPECT_EQ(res->Field("Content-Length"), std::to_string(res->body.size()));
     EXPECT_EQ(c.WaitForEnd(seconds(2)), End::kEof);
   }
+}
+
+// --- Request smuggling ---------------------------------------------------------------------------
+
+// An envelope refusal that closes the connection.
+void ExpectRefusedAndClosed(RawConnection& c, const std::optional<RawResponse>& res,
+                            const std::string& name, int status, std::int64_t code) {
+  SCOPED_TRACE(name);
+  ASSERT_TRUE(res) << "no answer; received: " << c.received().substr(0, 200);
+  EXPECT_EQ(res->status, status) << res->body;
+  EXPECT_EQ(res->Code(), code) << res->body;
+  EXPECT_EQ(res->Field("Connection"), "close");
+  EXPECT_NE(c.WaitForEnd(seconds(2)), End::kOpen);
+  EXPECT_EQ(c.received(), "") << "something answered after the refusal";
+}
+
+// RFC 9112 §6.1 and §6.3: a Transfer-Encoding whose final coding is not `chunked`, one with a
+// Content-Length, one in HTTP/1.0, or a Content-Length repeated or not a number leaves the body's
+// length to the reader's choice; another reader (a proxy in front) may choose otherwise and send
+// the body on as a request of its own. Each gets 400 and the connection closes, nothing of the body
+// read as a request. (Beast alone ignored the body of a `gzip`, `identity`, `xchunked` or `chunked,
+// gzip` request and answered the GET inside it.)
+TEST(TransportFramingTest, AmbiguousOrUnsupportedBodyFramingGets400AndCloseNothingOfTheBodyServed) {
+  TestServer server({.meta_app_secrets = {kSecret}});
+  const std::string smuggled = Get("/healthz");  // answered 200 if read as a request
+  const std::string chunked_smuggled = "0\r\n\r\n" + smuggled;
+  const auto length = [](const std::string& body) {
+    return "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  };
+  struct Case {
+    std::string name;
+    std::string fields;
+    std::string body;
+    std::string version = "HTTP/1.1";
+  };
+  const std::vector<Case> cases = {
+      {"TE gzip", "Transfer-Encoding: gzip\r\n", smuggled},
+      {"TE chunked, gzip", "Transfer-Encoding: chunked, gzip\r\n", smuggled},
+      {"TE xchunked", "Transfer-Encoding: xchunked\r\n", smuggled},
+      {"TE identity", "Transfer-Encoding: identity\r\n", smuggled},
+      {"TE gzip, chunked (a coding not decoded)", "Transfer-Encoding: gzip, chunked\r\n",
+       chunked_smuggled},
+      {"TE chunked, chunked", "Transfer-Encoding: chunked, chunked\r\n", smuggled},
+      {"TE chunked twice", "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+       chunked_smuggled},
+      {"TE empty", "Transfer-Encoding: \r\n", smuggled},
+      {"TE gzip + CL", "Transfer-Encoding: gzip\r\n" + length(smuggled), smuggled},
+      {"TE chunked + CL", "Transfer-Encoding: chunked\r\n" + length(chunked_smuggled),
+       chunked_smuggled},
+      {"CL + TE chunked", length(chunked_smuggled) + "Transfer-Encoding: chunked\r\n",
+       chunked_smuggled},
+      {"two different CLs", "Content-Length: 0\r\n" + length(smuggled), smuggled},
+      {"two equal CLs", length(smuggled) + length(smuggled), smuggled},
+      {"CL list", "Content-Length: 0, 0\r\n", smuggled},
+      {"CL with a sign", "Content-Length: +0\r\n", smuggled},
+      {"TE chunked in HTTP/1.0", "Connection: keep-alive\r\nTransfer-Encoding: chunked\r\n",
+       chunked_smuggled, "HTTP/1.0"},
+  };
+  for (const Case& x : cases) {
+    RawConnection c(server.port());
+    c.Write("POST /webhooks/whatsapp " + x.version + "\r\nHost: 127.0.0.1\r\n" + x.fields + "\r\n" +
+            x.body);
+    const auto res = c.ReadResponse(seconds(2));
+    ExpectRefusedAndClosed(c, res, x.name, 400, 1003);
+  }
+}
+
+// --- Every part of a request is bounded ----------------------------------------------------------
+
+constexpr char kChunkedHead[] =
+    "POST /webhooks/whatsapp HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+
+// Beast buffers a chunk-size line until its CRLF, however long: one connection sending an endless
+// one grew the server by gigabytes until the request timeout. Now the line is cut off at
+// chunk_line_limit (4 KiB), so the answer comes while the client is still sending.
+TEST(TransportLimitsTest, EndlessChunkSizeLineOrExtensionGets400WhileItIsStillArriving) {
+  TestServer server;
+  const std::string endless(64 * 1024, 'a');
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"chunk extension", "1;ext=" + endless},
+      {"chunk size", "1" + std::string(64 * 1024, '0')},
+      {"last chunk's extension", "0;ext=" + endless},
+      {"chunk extension, 2nd chunk", "1\r\nx\r\n2;" + endless},
+      // Whole, in one write: refused by its length, not by how it arrived.
+      {"complete but too long extension", "1;" + std::string(5000, 'a') + "\r\nx\r\n0\r\n\r\n"},
+  };
+  for (const auto& [name, bytes] : cases) {
+    RawConnection c(server.port());
+    c.Write(kChunkedHead);
+    c.Write(bytes);  // fails once the server has closed; the answer is on its way
+    const auto res = c.ReadResponse(seconds(2));
+    ExpectRefusedAndClosed(c, res, name, 400, 1003);
+  }
+}
+
+std::string ChunkedDelivery(const std::string& fields, const std::string& trailer) {
+  const std::string body = kEmptyDelivery;
+  return "POST /webhooks/whatsapp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+         "Transfer-Encoding: chunked\r\n" +
+         fields + "\r\n" + ToHex(body.size()) + "\r\n" + body + "\r\n0\r\n" + trailer;
+}
+
+// The request line, the header fields and the trailer fields together stay within header_limit
+// (8 KiB), however they arrive: Beast buffered trailers without limit, and bounded the request
+// line and the header fields each on its own.
+TEST(TransportLimitsTest, RequestLineHeaderAndTrailerFieldsTogetherGet431BeyondTheHeaderLimit) {
+  TestServer server({.meta_app_secrets = {kSecret}});
+  std::string trailers;
+  while (trailers.size() < 12 * 1024) trailers += "X-Trailer: abcdefghijklmnop\r\n";
+  std::string endless_trailers;
+  while (endless_trailers.size() < 64 * 1024) endless_trailers += "X-Trailer: abcdefghijklmnop\r\n";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"endless trailer section", ChunkedDelivery(Signature(), endless_trailers)},
+      {"endless trailer field",
+       ChunkedDelivery(Signature(), "X-Trailer: " + std::string(64 * 1024, 'a'))},
+      {"complete trailer section over the limit", ChunkedDelivery(Signature(), trailers + "\r\n")},
+      {"request line and header fields, each under the limit",
+       Get("/" + std::string(6000, 'a'), "X-Pad: " + std::string(3000, 'b') + "\r\n")},
+  };
+  for (const auto& [name, bytes] : cases) {
+    RawConnection c(server.port());
+    c.Write(bytes);
+    const auto res = c.ReadResponse(seconds(2));
+    ExpectRefusedAndClosed(c, res, name, 431, 1007);
+  }
+}
+
+// RFC 9110 §6.5.1: trailer fields are not merged into the header fields (Beast adds them to the
+// request's fields): a signature sent as a trailer signs nothing. Trailers within the limit are
+// read and the connection stays in step.
+TEST(TransportLimitsTest, TrailerFieldsAreReadButNotTakenAsHeaderFields) {
+  TestServer server({.meta_app_secrets = {kSecret}});
+  RawConnection c(server.port());
+  c.Write(ChunkedDelivery("", Signature() + "\r\n"));
+  auto res = c.ReadResponse();
+  ASSERT_TRUE(res) << c.received();
+  EXPECT_EQ(res->status, 401) << res->body;
+  EXPECT_EQ(res->Code(), 1201);
+  c.Write(ChunkedDelivery(Signature(), "X-Note: fine\r\nX-Other: too\r\n\r\n") + Get("/healthz"));
+  res = c.ReadResponse();
+  ASSERT_TRUE(res) << c.received();
+  EXPECT_EQ(res->status, 200) << res->body;
+  res = c.ReadResponse();
+  ASSERT_TRUE(res) << c.received();
+  EXPECT_EQ(res->body, R"({"status":"ok"})");
+}
+
+// --- Connection cap and accepting at the fd limit ------------------------------------------------
+
+TEST(TransportConnectionTest, ConnectionsBeyondMaxConnectionsAreClosedAtOnceTheOthersServed) {
+  TestServer server({}, {.max_connections = 2});
+  const auto served = [](RawConnection& c, Clock::duration timeout = seconds(2)) {
+    if (!c.Write(Get("/healthz"))) return false;
+    const auto res = c.ReadResponse(timeout);
+    return res && res->status == 200;
+  };
+  RawConnection first(server.port());
+  RawConnection second(server.port());
+  ASSERT_TRUE(served(first));
+  ASSERT_TRUE(served(second));
+  RawConnection third(server.port());
+  const auto start = Clock::now();
+  third.Write(Get("/healthz"));  // fails if the close came first
+  EXPECT_NE(third.WaitForEnd(seconds(2)), End::kOpen) << "a third connection was kept";
+  EXPECT_LT(Seconds(Clock::now() - start), 0.5) << "the third connection was not closed at once";
+  EXPECT_EQ(third.received(), "");
+  EXPECT_TRUE(served(first));
+  EXPECT_TRUE(served(second));
+  // Once one leaves (the server counts it gone when it reads the close), a new one is served.
+  first.Close();
+  bool next_served = false;
+  for (const auto deadline = Clock::now() + seconds(2); !next_served && Clock::now() < deadline;) {
+    RawConnection next(server.port());
+    next_served = served(next, milliseconds(500));
+    if (!next_served) std::this_thread::sleep_for(milliseconds(20));
+  }
+  EXPECT_TRUE(next_served) << "no new connection served after one of the two left";
+}
+
+// Seconds of CPU `thread` has used.
+double CpuSeconds(std::thread& thread) {
+  clockid_t clock;
+  timespec ts{};
+  if (pthread_getcpuclockid(thread.native_handle(), &clock) != 0 ||
+      clock_gettime(clock, &ts) != 0) {
+    return -1;
+  }
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+// Lowers this process's RLIMIT_NOFILE to a little above the descriptors it has and holds every
+// descriptor left (server and clients share them, as they share the process); gives them and the
+// limit back when it goes.
+class DescriptorsExhausted {
+ public:
+  DescriptorsExhausted() {
+    getrlimit(RLIMIT_NOFILE, &saved_);
+    int highest = 0;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+      highest = std::max(highest, std::stoi(entry.path().filename().string()));
+    }
+    rlimit lowered = saved_;
+    lowered.rlim_cur = static_cast<rlim_t>(highest) + 32;
+    setrlimit(RLIMIT_NOFILE, &lowered);
+    Take();
+  }
+  ~DescriptorsExhausted() {
+    Release(held_.size());
+    setrlimit(RLIMIT_NOFILE, &saved_);
+  }
+  DescriptorsExhausted(const DescriptorsExhausted&) = delete;
+  DescriptorsExhausted& operator=(const DescriptorsExhausted&) = delete;
+
+  // Opens descriptors until none is left (EMFILE).
+  void Take() {
+    for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) held_.push_back(fd);
+  }
+  void Release(std::size_t count) {
+    for (; count > 0 && !held_.empty(); --count) {
+      ::close(held_.back());
+      held_.pop_back();
+    }
+  }
+  std::size_t held() const { return held_.size(); }
+
+ private:
+  rlimit saved_{};
+  std::vector<int> held_;
+};
+
+// With no descriptor left, accept fails (EMFILE) while the connection stays queued: accepting again
+// at once spun a core (11.5k failing accepts in 3 s). Accepting must wait instead, the connections
+// already open be served meanwhile, and the queued one be served once descriptors are free again.
+TEST(TransportAcceptTest, AtTheFdLimitAcceptingBacksOffInsteadOfSpinningAndResumes) {
+  ServerOptions options;
+  options.port = 0;
+  options.threads = 1;  // all of the server on `serving`, whose CPU time is measured
+  HttpServer server(
+      options,
+      [](HttpRequest&& request, Respond respond) {
+        HttpResponse res(boost::beast::http::status::ok, 11);
+        res.body() = "served " + std::string(request.target());
+        respond(std::move(res));
+      },
+      [](boost::beast::http::status status) { return HttpResponse(status, 11); });
+  ASSERT_TRUE(server.Listen().ok());
+  std::thread serving([&] { server.Run(); });
+  RawConnection before(server.port());
+  before.Write(Get("/before"));
+  auto res = before.ReadResponse();
+  ASSERT_TRUE(res);
+  {
+    DescriptorsExhausted exhausted;
+    ASSERT_GT(exhausted.held(), 8u);
+    exhausted.Release(8);  // room for the client's socket (and its io_context's descriptors)
+    RawConnection queued(RawConnection::Unconnected{});
+    exhausted.Take();
+    queued.Connect(server.port());  // queued by the kernel; the server has no descriptor for it
+    queued.Write(Get("/queued"));
+    std::this_thread::sleep_for(milliseconds(100));
+    const double cpu_before = CpuSeconds(serving);
+    std::this_thread::sleep_for(seconds(1));
+    const double cpu = CpuSeconds(serving) - cpu_before;
+    EXPECT_LT(cpu, 0.1) << "the server's thread used " << cpu << " s of CPU in 1 s at the fd limit";
+    before.Write(Get("/before"));
+    res = before.ReadResponse(seconds(2));
+    ASSERT_TRUE(res) << "a connection open before the fd limit was not served at it";
+    EXPECT_EQ(res->body, "served /before");
+    EXPECT_EQ(queued.received(), "");
+    exhausted.Release(exhausted.held());
+    res = queued.ReadResponse(seconds(3));
+    ASSERT_TRUE(res) << "the queued connection was not served once descriptors were free";
+    EXPECT_EQ(res->body, "served /queued");
+  }
+  server.Stop();
+  serving.join();
 }
 
 }  // namespace
