@@ -59,6 +59,176 @@ int Serve(ServiceConfig config) {
   return 0;
 }
 
+// `callgate serve`: its flags, bound to a ServiceConfig whose defaults they show. Durations and
+// sizes in the config's own units are converted after parsing.
+struct ServeCli {
+  ServiceConfig config;
+  std::string listen = config.server.address + ":" + std::to_string(config.server.port);
+  int idle_timeout = static_cast<int>(config.server.idle_timeout.count());
+  int call_hold = static_cast<int>(
+      std::chrono::duration_cast<std::chrono::seconds>(config.api.call_hold).count());
+  std::size_t cache_mb = config.cache_bytes >> 20;
+  CLI::App* command = nullptr;
+};
+
+void AddServe(CLI::App& app, ServeCli& cli) {
+  CLI::App* serve = cli.command = app.add_subcommand("serve", "Run the HTTP service");
+  serve->add_option("--data-dir", cli.config.data_dir, "Directory of the embedded store")
+      ->envname("CALLGATE_DATA_DIR")
+      ->capture_default_str();
+  serve->add_option("--listen", cli.listen, "Address to listen on, HOST:PORT (port 0: any)")
+      ->envname("CALLGATE_LISTEN")
+      ->capture_default_str();
+  serve
+      ->add_option("--threads", cli.config.server.threads, "Server threads (default: one per core)")
+      ->envname("CALLGATE_THREADS")
+      ->check(CLI::Range(1, 256));
+  serve->add_flag("--demo", cli.config.demo, "Create the demo tenant and print a curl line")
+      ->envname("CALLGATE_DEMO");
+  serve
+      ->add_option("--rate-limit", cli.config.api.rate_limit_per_second,
+                   "Requests per second per account before 429/1400 (0: unlimited)")
+      ->envname("CALLGATE_RATE_LIMIT")
+      ->check(CLI::NonNegativeNumber);
+  serve->add_option("--max-body", cli.config.server.body_limit, "Largest request body in bytes")
+      ->envname("CALLGATE_MAX_BODY")
+      ->check(CLI::Range(1024, 64 * 1024 * 1024))
+      ->capture_default_str();
+  serve
+      ->add_option("--max-connections", cli.config.server.max_connections,
+                   "Connections open at once; more are closed as soon as they arrive (default: the "
+                   "open-file limit, raised to its hard limit at start, less a reserve)")
+      ->envname("CALLGATE_MAX_CONNECTIONS")
+      ->check(CLI::Range(1, 1 << 30))
+      ->capture_default_str();
+  serve
+      ->add_option("--idle-timeout", cli.idle_timeout,
+                   "Seconds an idle keep-alive connection stays open")
+      ->envname("CALLGATE_IDLE_TIMEOUT")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+
+  serve
+      ->add_option("--meta-app-secret", cli.config.api.meta_app_secrets,
+                   "Meta app secret that signs webhooks; repeat (or comma-separate) to rotate")
+      ->envname("CALLGATE_META_APP_SECRET")
+      ->delimiter(',');
+  serve
+      ->add_option("--meta-verify-token", cli.config.api.meta_verify_token,
+                   "Token Meta echoes in the webhook subscription handshake")
+      ->envname("CALLGATE_META_VERIFY_TOKEN");
+  serve
+      ->add_option("--call-hold", cli.call_hold,
+                   "Seconds a call authorisation holds a start_call slot without a webhook")
+      ->envname("CALLGATE_CALL_HOLD")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  serve
+      ->add_option("--cache-mb", cli.cache_mb,
+                   "MiB of pair states cached for status reads (0: every read goes to the file)")
+      ->envname("CALLGATE_CACHE_MB")
+      ->check(CLI::Range(0, 1 << 20))
+      ->capture_default_str();
+}
+
+// The config the flags describe; false (after saying why) if they do not describe one.
+bool Finish(ServeCli& cli) {
+  if (!ParseListen(cli.listen, cli.config.server)) {
+    std::cerr << "error: --listen wants HOST:PORT, got '" << cli.listen << "'\n";
+    return false;
+  }
+  cli.config.server.idle_timeout = std::chrono::seconds(cli.idle_timeout);
+  cli.config.api.call_hold = std::chrono::seconds(cli.call_hold);
+  cli.config.cache_bytes = cli.cache_mb << 20;
+  return true;
+}
+
+// `callgate admin`: its subcommands and their arguments.
+struct AdminCli {
+  std::string data_dir = ServiceConfig{}.data_dir;
+  std::string id, account, subaccount, phone_number_id, callback = "disabled",
+                                                        limits = "production";
+  CLI::App *account_create, *account_list, *sub_create, *sub_list, *ch_create, *ch_callback,
+      *ch_list, *key_create, *key_list, *key_revoke, *list_cmd;
+};
+
+void AddAdmin(CLI::App& app, AdminCli& cli) {
+  CLI::App* admin = app.add_subcommand("admin", "Manage tenants in the embedded store");
+  admin->add_option("--data-dir", cli.data_dir, "Directory of the embedded store")
+      ->envname("CALLGATE_DATA_DIR")
+      ->capture_default_str();
+  admin->require_subcommand(1);
+
+  CLI::App* account_cmd = admin->add_subcommand("account", "Accounts")->require_subcommand(1);
+  cli.account_create = account_cmd->add_subcommand("create", "Create an account");
+  cli.account_create->add_option("ID", cli.id)->required();
+  cli.account_list = account_cmd->add_subcommand("list", "List accounts");
+
+  CLI::App* sub_cmd = admin->add_subcommand("subaccount", "Subaccounts")->require_subcommand(1);
+  cli.sub_create = sub_cmd->add_subcommand("create", "Create a subaccount");
+  cli.sub_create->add_option("ID", cli.id)->required();
+  cli.sub_create->add_option("--account", cli.account, "Owning account")->required();
+  cli.sub_list = sub_cmd->add_subcommand("list", "List subaccounts");
+
+  CLI::App* ch_cmd = admin->add_subcommand("channel", "Channels")->require_subcommand(1);
+  cli.ch_create = ch_cmd->add_subcommand("create", "Create a channel");
+  cli.ch_create->add_option("ID", cli.id)->required();
+  cli.ch_create->add_option("--subaccount", cli.subaccount, "Owning subaccount")->required();
+  cli.ch_create->add_option("--phone-number-id", cli.phone_number_id, "Upstream phone_number_id")
+      ->required();
+  cli.ch_create->add_option("--callback-permission", cli.callback)
+      ->check(CLI::IsMember({"enabled", "disabled"}))
+      ->capture_default_str();
+  cli.ch_create->add_option("--limits", cli.limits)
+      ->check(CLI::IsMember({"production", "sandbox"}))
+      ->capture_default_str();
+  cli.ch_callback =
+      ch_cmd->add_subcommand("set-callback-permission", "Enable or disable callback permission");
+  cli.ch_callback->add_option("ID", cli.id)->required();
+  cli.ch_callback->add_option("STATE", cli.callback)
+      ->required()
+      ->check(CLI::IsMember({"enabled", "disabled"}));
+  cli.ch_list = ch_cmd->add_subcommand("list", "List channels");
+
+  CLI::App* key_cmd = admin->add_subcommand("key", "API keys")->require_subcommand(1);
+  cli.key_create = key_cmd->add_subcommand("create", "Create a key; prints it once");
+  cli.key_create->add_option("--account", cli.account, "Owning account")->required();
+  cli.key_list = key_cmd->add_subcommand("list", "List keys: id first, never the secret");
+  cli.key_list->add_option("--account", cli.account, "Owning account")->required();
+  cli.key_revoke = key_cmd->add_subcommand("revoke", "Revoke a key");
+  cli.key_revoke->add_option("KEY_ID", cli.id)->required();
+
+  cli.list_cmd = admin->add_subcommand("list", "List accounts, subaccounts and channels");
+}
+
+int RunAdmin(const AdminCli& cli) {
+  auto store = OpenStore(cli.data_dir, ServiceConfig{}.cache_bytes);
+  if (!store) {
+    std::cerr << "error: " << store.error() << "\n";
+    return 1;
+  }
+  const AdminContext ctx{**store, SystemNow(), std::cout, std::cerr};
+  if (cli.account_create->parsed()) return CreateAccount(ctx, cli.id);
+  if (cli.account_list->parsed()) return List(ctx, "accounts");
+  if (cli.sub_create->parsed()) return CreateSubaccount(ctx, cli.id, cli.account);
+  if (cli.sub_list->parsed()) return List(ctx, "subaccounts");
+  if (cli.ch_create->parsed()) {
+    return CreateChannel(
+        ctx,
+        {cli.id, cli.subaccount, cli.phone_number_id, cli.callback == "enabled",
+         cli.limits == "sandbox" ? LimitsProfile::kSandbox : LimitsProfile::kProduction, ctx.now});
+  }
+  if (cli.ch_callback->parsed()) {
+    return SetChannelCallbackPermission(ctx, cli.id, cli.callback == "enabled");
+  }
+  if (cli.ch_list->parsed()) return List(ctx, "channels");
+  if (cli.key_create->parsed()) return CreateKey(ctx, cli.account);
+  if (cli.key_list->parsed()) return ListKeys(ctx, cli.account);
+  if (cli.key_revoke->parsed()) return RevokeKey(ctx, cli.id);
+  if (cli.list_cmd->parsed()) return List(ctx, "all");
+  return 2;
+}
+
 }  // namespace
 }  // namespace callgate
 
@@ -66,154 +236,11 @@ int main(int argc, char** argv) {
   using namespace callgate;
   CLI::App app{"callgate: WhatsApp call permissions, as the 8x8 API publishes them"};
   app.require_subcommand(1);
-  // Every default comes from ServiceConfig and the options structs it holds.
-  ServiceConfig config;
-  std::string& data_dir = config.data_dir;
-  std::string listen = config.server.address + ":" + std::to_string(config.server.port);
-  auto idle_timeout = static_cast<int>(config.server.idle_timeout.count());
-  auto call_hold = static_cast<int>(
-      std::chrono::duration_cast<std::chrono::seconds>(config.api.call_hold).count());
-  std::size_t cache_mb = config.cache_bytes >> 20;
-
-  CLI::App* serve = app.add_subcommand("serve", "Run the HTTP service");
-  serve->add_option("--data-dir", data_dir, "Directory of the embedded store")
-      ->envname("CALLGATE_DATA_DIR")
-      ->capture_default_str();
-  serve->add_option("--listen", listen, "Address to listen on, HOST:PORT (port 0: any)")
-      ->envname("CALLGATE_LISTEN")
-      ->capture_default_str();
-  serve->add_option("--threads", config.server.threads, "Server threads (default: one per core)")
-      ->envname("CALLGATE_THREADS")
-      ->check(CLI::Range(1, 256));
-  serve->add_flag("--demo", config.demo, "Create the demo tenant and print a curl line")
-      ->envname("CALLGATE_DEMO");
-  serve
-      ->add_option("--rate-limit", config.api.rate_limit_per_second,
-                   "Requests per second per account before 429/1400 (0: unlimited)")
-      ->envname("CALLGATE_RATE_LIMIT")
-      ->check(CLI::NonNegativeNumber);
-  serve->add_option("--max-body", config.server.body_limit, "Largest request body in bytes")
-      ->envname("CALLGATE_MAX_BODY")
-      ->check(CLI::Range(1024, 64 * 1024 * 1024))
-      ->capture_default_str();
-  serve
-      ->add_option("--max-connections", config.server.max_connections,
-                   "Connections open at once; more are closed as soon as they arrive (default: the "
-                   "open-file limit, raised to its hard limit at start, less a reserve)")
-      ->envname("CALLGATE_MAX_CONNECTIONS")
-      ->check(CLI::Range(1, 1 << 30))
-      ->capture_default_str();
-  serve
-      ->add_option("--idle-timeout", idle_timeout,
-                   "Seconds an idle keep-alive connection stays open")
-      ->envname("CALLGATE_IDLE_TIMEOUT")
-      ->check(CLI::Range(1, 3600))
-      ->capture_default_str();
-
-  serve
-      ->add_option("--meta-app-secret", config.api.meta_app_secrets,
-                   "Meta app secret that signs webhooks; repeat (or comma-separate) to rotate")
-      ->envname("CALLGATE_META_APP_SECRET")
-      ->delimiter(',');
-  serve
-      ->add_option("--meta-verify-token", config.api.meta_verify_token,
-                   "Token Meta echoes in the webhook subscription handshake")
-      ->envname("CALLGATE_META_VERIFY_TOKEN");
-  serve
-      ->add_option("--call-hold", call_hold,
-                   "Seconds a call authorisation holds a start_call slot without a webhook")
-      ->envname("CALLGATE_CALL_HOLD")
-      ->check(CLI::Range(1, 3600))
-      ->capture_default_str();
-  serve
-      ->add_option("--cache-mb", cache_mb,
-                   "MiB of pair states cached for status reads (0: every read goes to the file)")
-      ->envname("CALLGATE_CACHE_MB")
-      ->check(CLI::Range(0, 1 << 20))
-      ->capture_default_str();
-
-  CLI::App* admin = app.add_subcommand("admin", "Manage tenants in the embedded store");
-  admin->add_option("--data-dir", data_dir, "Directory of the embedded store")
-      ->envname("CALLGATE_DATA_DIR")
-      ->capture_default_str();
-  admin->require_subcommand(1);
-  std::string id, account, subaccount, phone_number_id, callback = "disabled",
-                                                        limits = "production";
-
-  CLI::App* account_cmd = admin->add_subcommand("account", "Accounts")->require_subcommand(1);
-  CLI::App* account_create = account_cmd->add_subcommand("create", "Create an account");
-  account_create->add_option("ID", id)->required();
-  CLI::App* account_list = account_cmd->add_subcommand("list", "List accounts");
-
-  CLI::App* sub_cmd = admin->add_subcommand("subaccount", "Subaccounts")->require_subcommand(1);
-  CLI::App* sub_create = sub_cmd->add_subcommand("create", "Create a subaccount");
-  sub_create->add_option("ID", id)->required();
-  sub_create->add_option("--account", account, "Owning account")->required();
-  CLI::App* sub_list = sub_cmd->add_subcommand("list", "List subaccounts");
-
-  CLI::App* ch_cmd = admin->add_subcommand("channel", "Channels")->require_subcommand(1);
-  CLI::App* ch_create = ch_cmd->add_subcommand("create", "Create a channel");
-  ch_create->add_option("ID", id)->required();
-  ch_create->add_option("--subaccount", subaccount, "Owning subaccount")->required();
-  ch_create->add_option("--phone-number-id", phone_number_id, "Upstream phone_number_id")
-      ->required();
-  ch_create->add_option("--callback-permission", callback)
-      ->check(CLI::IsMember({"enabled", "disabled"}))
-      ->capture_default_str();
-  ch_create->add_option("--limits", limits)
-      ->check(CLI::IsMember({"production", "sandbox"}))
-      ->capture_default_str();
-  CLI::App* ch_callback =
-      ch_cmd->add_subcommand("set-callback-permission", "Enable or disable callback permission");
-  ch_callback->add_option("ID", id)->required();
-  ch_callback->add_option("STATE", callback)
-      ->required()
-      ->check(CLI::IsMember({"enabled", "disabled"}));
-  CLI::App* ch_list = ch_cmd->add_subcommand("list", "List channels");
-
-  CLI::App* key_cmd = admin->add_subcommand("key", "API keys")->require_subcommand(1);
-  CLI::App* key_create = key_cmd->add_subcommand("create", "Create a key; prints it once");
-  key_create->add_option("--account", account, "Owning account")->required();
-  CLI::App* key_list = key_cmd->add_subcommand("list", "List keys: id first, never the secret");
-  key_list->add_option("--account", account, "Owning account")->required();
-  CLI::App* key_revoke = key_cmd->add_subcommand("revoke", "Revoke a key");
-  key_revoke->add_option("KEY_ID", id)->required();
-
-  CLI::App* list_cmd = admin->add_subcommand("list", "List accounts, subaccounts and channels");
-
+  ServeCli serve;
+  AdminCli admin;
+  AddServe(app, serve);
+  AddAdmin(app, admin);
   CLI11_PARSE(app, argc, argv);
-
-  if (serve->parsed()) {
-    if (!ParseListen(listen, config.server)) {
-      std::cerr << "error: --listen wants HOST:PORT, got '" << listen << "'\n";
-      return 2;
-    }
-    config.server.idle_timeout = std::chrono::seconds(idle_timeout);
-    config.api.call_hold = std::chrono::seconds(call_hold);
-    config.cache_bytes = cache_mb << 20;
-    return Serve(std::move(config));
-  }
-
-  auto store = OpenStore(data_dir, config.cache_bytes);
-  if (!store) {
-    std::cerr << "error: " << store.error() << "\n";
-    return 1;
-  }
-  const AdminContext ctx{**store, SystemNow(), std::cout, std::cerr};
-  if (account_create->parsed()) return CreateAccount(ctx, id);
-  if (account_list->parsed()) return List(ctx, "accounts");
-  if (sub_create->parsed()) return CreateSubaccount(ctx, id, account);
-  if (sub_list->parsed()) return List(ctx, "subaccounts");
-  if (ch_create->parsed()) {
-    return CreateChannel(
-        ctx, {id, subaccount, phone_number_id, callback == "enabled",
-              limits == "sandbox" ? LimitsProfile::kSandbox : LimitsProfile::kProduction, ctx.now});
-  }
-  if (ch_callback->parsed()) return SetChannelCallbackPermission(ctx, id, callback == "enabled");
-  if (ch_list->parsed()) return List(ctx, "channels");
-  if (key_create->parsed()) return CreateKey(ctx, account);
-  if (key_list->parsed()) return ListKeys(ctx, account);
-  if (key_revoke->parsed()) return RevokeKey(ctx, id);
-  if (list_cmd->parsed()) return List(ctx, "all");
-  return 2;
+  if (serve.command->parsed()) return Finish(serve) ? Serve(std::move(serve.config)) : 2;
+  return RunAdmin(admin);
 }
