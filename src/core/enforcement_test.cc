@@ -2,14 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include "core/test_time.h"
+
 namespace callgate {
 namespace {
 
-using std::chrono::hours;
-using std::chrono::minutes;
-using std::chrono::seconds;
-
-constexpr Instant kT0{seconds(1'767'225'600)};  // 2026-01-01T00:00:00Z
+using namespace test_time;  // NOLINT(google-build-using-namespace): kT0 and the time units
 constexpr Millis kHold = seconds(90);
 constexpr auto kProd = LimitsProfile::kProduction;
 

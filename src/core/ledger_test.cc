@@ -13,16 +13,13 @@
 
 #include "core/events.h"
 #include "core/limits.h"
+#include "core/test_time.h"
 #include "core/time.h"
 
 namespace callgate {
 namespace {
 
-using std::chrono::hours;
-using std::chrono::minutes;
-using std::chrono::seconds;
-
-constexpr Instant kT0{seconds(1'767'225'600)};  // 2026-01-01T00:00:00Z
+using namespace test_time;  // NOLINT(google-build-using-namespace): kT0 and the time units
 constexpr Millis kMs{1};
 
 // usage[] follows kLimitRules; LimitsTableTest pins this layout.

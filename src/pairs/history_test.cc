@@ -7,16 +7,13 @@
 #include <tuple>
 #include <vector>
 
+#include "core/test_time.h"
 #include "store/memory/memory_store.h"
 
 namespace callgate {
 namespace {
 
-using std::chrono::hours;
-using std::chrono::minutes;
-using std::chrono::seconds;
-
-constexpr Instant kT0{seconds(1'767'225'600)};  // 2026-01-01T00:00:00Z
+using namespace test_time;  // NOLINT(google-build-using-namespace): kT0 and the time units
 constexpr auto kBusiness = CallDirection::kBusinessInitiated;
 constexpr LimitsProfile kProfile = LimitsProfile::kProduction;
 
