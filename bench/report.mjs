@@ -316,7 +316,7 @@ line(
     `a few seconds to load a list of a million paths, counted in the window while the server ` +
     `waits.) Destinations are random, distinct and possible E.164 numbers (+65 8/9…, ` +
     `+1 NPA-NXX-XXXX); each pair holds a request and, for 80 %, a reply, with their history ` +
-    `entries, written through \`SqliteStore::UpdatePair\` (seeded in ${fmt(seed1m?.seconds)} s).`,
+    `entries, written through \`SqliteStore::Update\` (seeded in ${fmt(seed1m?.seconds)} s).`,
 );
 line();
 table(
