@@ -130,6 +130,9 @@ void Api::Handle(HttpRequest&& request, Respond respond) {
   if (seg.size() == 1 && seg[0] == "healthz") {
     return method == http::verb::get ? respond(Health(now)) : not_allowed("GET");
   }
+  if (seg.size() == 1 && seg[0] == "readyz") {
+    return method == http::verb::get ? respond(Ready(now)) : not_allowed("GET");
+  }
   if (seg.size() == 2 && seg[0] == "webhooks" && seg[1] == "whatsapp") {
     if (method == http::verb::get) return respond(VerifySubscription(target.query, now));
     if (method == http::verb::post) return ReceiveWebhook(request, now, std::move(respond));
@@ -200,6 +203,25 @@ HttpResponse Api::GetCallPermissions(const HttpRequest& request, std::string_vie
   auto view = ReadStatus(stores_.pairs, pair->pair, now);
   if (!view) return StoreFailure("reading a pair's status", view.error(), now);
   return JsonResponse(http::status::ok, StatusBody(*view));
+}
+
+HttpResponse Api::Ready(Instant now) {
+  StoreStatus ready = Ok{};
+  {
+    std::lock_guard lock(ready_mu_);
+    if (!ready_checked_ || now - *ready_checked_ >= std::chrono::seconds(1) ||
+        now < *ready_checked_) {
+      ready_ = stores_.pairs.ProbeWrite();
+      ready_checked_ = now;
+    }
+    ready = ready_;
+  }
+  if (!ready.ok()) {
+    return ErrorResponse(
+        ApiError::kNotReady, now, {},
+        "readiness: a probe write failed: store " + std::string(StoreErrorName(ready.error())));
+  }
+  return JsonResponse(http::status::ok, R"({"status":"ready"})");
 }
 
 HttpResponse Api::Health(Instant now) {

@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -75,11 +76,16 @@ class Api {
   HttpResponse VerifySubscription(std::string_view query, Instant now);
   void ReceiveWebhook(const HttpRequest& request, Instant now, Respond respond);
   HttpResponse Health(Instant now);
+  HttpResponse Ready(Instant now);
 
   ApiStores stores_;
   Clock clock_;
   ApiOptions options_;
   MetaSignatures signatures_;  // of options_.meta_app_secrets
+  // Readiness is probed at most once a second; the last answer is kept meanwhile.
+  std::mutex ready_mu_;
+  std::optional<Instant> ready_checked_;
+  StoreStatus ready_ = Ok{};
   std::mutex buckets_mu_;
   std::unordered_map<std::string, TokenBucket> buckets_;  // by account id
 };

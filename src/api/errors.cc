@@ -26,6 +26,8 @@ ErrorDescription Describe(ApiError error) {
       return {http::status::too_many_requests, 1400, "Too many requests"};
     case ApiError::kInternal:
       return {http::status::internal_server_error, 2000, "Internal server error"};
+    case ApiError::kNotReady:
+      return {http::status::service_unavailable, 2001, "Service not ready: storage cannot commit"};
     case ApiError::kPathNotFound:
       return {http::status::not_found, 1004, "Resource not found"};
     case ApiError::kMethodNotAllowed:

@@ -23,6 +23,7 @@ enum class ApiError {
   kChannelNotFound,     // unknown, or not in that subaccount
   kTooManyRequests,     // the service's own protection
   kInternal,            // anything unexpected
+  kNotReady,            // the store cannot take writes now (GET /readyz)
   kPathNotFound,
   kMethodNotAllowed,
   kBodyTooLarge,

@@ -141,6 +141,7 @@ TEST_F(ReadHistoryTest, AFirstPageReadsOnlyAsMuchAsItShows) {
   // The store, counting the history entries it hands out.
   struct Counting : PairStore {
     explicit Counting(PairStore& inner) : inner(inner) {}
+    StoreStatus ProbeWrite() override { return inner.ProbeWrite(); }
     StoreResult<PairState> LoadPair(const PairKey& key) override { return inner.LoadPair(key); }
     void Update(const PairKey& key, PairMutation mutation, UpdateDone done) override {
       inner.Update(key, std::move(mutation), std::move(done));

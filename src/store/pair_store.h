@@ -63,6 +63,10 @@ class PairStore {
  public:
   virtual ~PairStore() = default;
 
+  // Commits a change that alters nothing anyone reads, durably, as every pair write is committed:
+  // whether the store can take writes now (readiness). Synchronous.
+  virtual StoreStatus ProbeWrite() = 0;
+
   // A pair never written reads as an empty PairState.
   virtual StoreResult<PairState> LoadPair(const PairKey& key) = 0;
   // Runs `mutation` atomically on the pair; `done` runs exactly once, on a store-owned thread or

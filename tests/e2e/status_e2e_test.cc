@@ -246,6 +246,39 @@ TEST_F(StatusE2eTest, HealthzAnswersOk) {
   EXPECT_EQ(reply.body, R"({"status":"ok"})");
 }
 
+// Issue 9: /healthz said 200 while every write failed. /readyz says whether the store can commit
+// (503 in the envelope when not, reads still served) and recovers by itself.
+TEST(StatusE2eStorageTest, ReadyzIs503WhileTheStoreCannotCommitAndRecovers) {
+  TestServer server;
+  const std::string key = server.AddTenant("acct-a", kSub, kChannel, "100000000000001");
+  HttpClient client(server.port());
+  Reply reply = client.Get("/readyz");
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_EQ(reply.body, R"({"status":"ready"})");
+
+  auto exec = [&](const char* sql) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(server.db_path().c_str(), &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    EXPECT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+    sqlite3_close(db);
+  };
+  // Every commit of the probe now fails, as on a full disk or a read-only file.
+  exec(
+      "CREATE TRIGGER no_commit BEFORE INSERT ON meta WHEN NEW.key = 'write_probe' "
+      "BEGIN SELECT RAISE(ABORT, 'cannot commit'); END");
+  server.SetNow(server.Now() + std::chrono::seconds(2));
+  reply = client.Get("/readyz");
+  EXPECT_EQ(reply.status, 503);
+  EXPECT_NE(reply.body.find("\"code\":2001"), std::string::npos) << reply.body;
+  EXPECT_EQ(client.Get("/healthz").status, 200);  // alive
+  EXPECT_EQ(client.Get(StatusTarget(), {{"Authorization", "Bearer " + key}}).status, 200);
+
+  exec("DROP TRIGGER no_commit");
+  server.SetNow(server.Now() + std::chrono::seconds(2));
+  EXPECT_EQ(client.Get("/readyz").status, 200);
+}
+
 TEST(StatusE2eLimitsTest, OversizedHeadersAndBodiesGetTheEnvelopeAndClose) {
   TestServer server({}, {.header_limit = 2048, .body_limit = 4096});
   {

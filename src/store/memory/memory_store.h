@@ -23,6 +23,7 @@ class MemoryStore final : public TenantStore, public PairStore {
   std::uint64_t TenantChanges() override;
   StoreResult<TenantSnapshot> LoadTenants() override;
 
+  StoreStatus ProbeWrite() override { return Ok{}; }
   StoreResult<PairState> LoadPair(const PairKey& key) override;
   void Update(const PairKey& key, PairMutation mutation, UpdateDone done) override;
   StoreResult<std::vector<HistoryEntry>> LoadHistory(const PairKey& key, std::int64_t before_seq,

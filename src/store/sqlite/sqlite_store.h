@@ -73,6 +73,7 @@ class SqliteStore final : public TenantStore, public PairStore {
   std::uint64_t TenantChanges() override;
   StoreResult<TenantSnapshot> LoadTenants() override;
 
+  StoreStatus ProbeWrite() override;
   StoreResult<PairState> LoadPair(const PairKey& key) override;
   void Update(const PairKey& key, PairMutation mutation, UpdateDone done) override;
   StoreResult<std::vector<HistoryEntry>> LoadHistory(const PairKey& key, std::int64_t before_seq,

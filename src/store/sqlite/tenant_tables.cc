@@ -28,6 +28,23 @@ StoreStatus SqliteStore::TenantWrite(Body&& body) {
 
 std::uint64_t SqliteStore::TenantChanges() { return counters_->TenantGeneration(); }
 
+// On the tenant connection: a write transaction, a WAL append and its fsync, like any commit,
+// to a row nothing reads. Fails when the file or the disk cannot take writes.
+StoreStatus SqliteStore::ProbeWrite() {
+  std::lock_guard lock(tenant_mu_);
+  SqliteDb& db = *tenant_db_;
+  if (!db.Exec("BEGIN IMMEDIATE")) return StoreError::kUnavailable;
+  Stmt probe(db, "INSERT OR REPLACE INTO meta (key, value) VALUES ('write_probe', ?1)");
+  StoreStatus status = Done(probe.Bind(1, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                              std::chrono::system_clock::now().time_since_epoch())
+                                              .count()));
+  if (!status.ok() || !db.Exec("COMMIT")) {
+    db.Exec("ROLLBACK");
+    return status.ok() ? StoreStatus(StoreError::kUnavailable) : status;
+  }
+  return Ok{};
+}
+
 StoreStatus SqliteStore::CreateAccount(const Account& account) {
   return TenantWrite([&](SqliteDb& db) -> StoreStatus {
     if (Exists(db, "SELECT 1 FROM accounts WHERE id = ?1", account.id)) {
