@@ -56,15 +56,16 @@ const std::string& CacheKey(const PairKey& key) {
 Result<std::unique_ptr<ChangeCounters>, std::string> ChangeCounters::Open(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return "cannot open " + path + ": " + std::strerror(errno);
-  struct stat st {};
   // Growing under the writer lock: two processes creating the file at once agree on its size.
-  // A fresh file is all zeros: every counter even, nothing cached anywhere yet.
-  if (!LockFile(fd, F_WRLCK) || ::fstat(fd, &st) != 0 ||
-      (static_cast<std::size_t>(st.st_size) < kFileBytes &&
-       ::ftruncate(fd, static_cast<off_t>(kFileBytes)) != 0)) {
-    const std::string reason = std::strerror(errno);
+  // A fresh file is all zeros: every counter even, nothing cached anywhere yet. Its blocks are
+  // allocated for real (a sparse file mapped shared raised SIGBUS at the first store to an
+  // untouched page once the disk was full); on a file already allocated this allocates nothing,
+  // so a store that had its file before the disk filled still opens.
+  int rc = LockFile(fd, F_WRLCK) ? 0 : errno;
+  if (rc == 0) rc = ::posix_fallocate(fd, 0, static_cast<off_t>(kFileBytes));
+  if (rc != 0) {
     ::close(fd);
-    return "cannot prepare " + path + ": " + reason;
+    return "cannot prepare " + path + ": " + std::strerror(rc);
   }
   LockFile(fd, F_UNLCK);
   void* map = ::mmap(nullptr, kFileBytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <set>
@@ -214,6 +215,19 @@ TEST(PairCacheTest, KeysSharingAHashNeverReadEachOthersState) {
   EXPECT_FALSE(cache.Get(std::string_view("ch-1\0+15550001", 15), kSameHash, 2, out));
   ASSERT_TRUE(cache.Get(std::string_view("ch-2\0+15550001", 15), kSameHash, 2, out));
   EXPECT_EQ(out, "state-b");
+}
+
+// Issue 9: the counters file was created sparse (ftruncate) and mapped shared; on a full disk the
+// first store to an untouched page raised SIGBUS. Its blocks must be allocated when it is opened.
+TEST(ChangeCountersTest, FileIsAllocatedNotSparse) {
+  TempDir dir;
+  const std::string path = dir.File("store.db-changes");
+  auto counters = ChangeCounters::Open(path);
+  ASSERT_TRUE(counters.ok()) << counters.error();
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_GE(st.st_size, static_cast<off_t>(ChangeCounters::kBuckets * sizeof(std::uint64_t)));
+  EXPECT_GE(static_cast<off_t>(st.st_blocks) * 512, st.st_size) << "the file is sparse";
 }
 
 }  // namespace
