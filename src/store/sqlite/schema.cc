@@ -77,14 +77,24 @@ Result<std::unique_ptr<SqliteDb>, std::string> OpenConnection(const std::string&
   return db;
 }
 
+namespace {
+
+// The file's layout version (PRAGMA user_version); 0 for a new file.
+std::int64_t LayoutVersion(SqliteDb& db) {
+  Stmt stmt(db, "PRAGMA user_version");
+  return stmt.Step() == SQLITE_ROW ? stmt.Int(0) : 0;
+}
+
+}  // namespace
+
 Result<Ok, std::string> EnsureLayout(SqliteDb& db, const std::string& path, Instant now) {
+  // A file of the current layout is only read: opening needs neither the write lock nor a byte
+  // of free disk, so a store still starts (and serves reads) while the disk is full.
+  if (LayoutVersion(db) == kSchemaVersion) return Ok{};
   if (!db.Exec("BEGIN IMMEDIATE")) return "cannot lock " + path + ": " + db.Error();
-  // The file's layout version: a file from another layout is refused, never misread.
-  std::int64_t version = 0;
-  {
-    Stmt stmt(db, "PRAGMA user_version");
-    if (stmt.Step() == SQLITE_ROW) version = stmt.Int(0);
-  }
+  // Read again under the lock: another process may have created or upgraded the file meanwhile.
+  // A file from another layout is refused, never misread.
+  const std::int64_t version = LayoutVersion(db);
   if (version != 0 && version != 4 && version != kSchemaVersion) {
     db.Exec("ROLLBACK");
     return path + " has storage layout " + std::to_string(version) +
@@ -100,6 +110,7 @@ Result<Ok, std::string> EnsureLayout(SqliteDb& db, const std::string& path, Inst
   if (!db.Exec(kSchema) ||
       !db.Exec(("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str()) ||
       !db.Exec("COMMIT")) {
+    db.Exec("ROLLBACK");
     return "cannot create schema in " + path + ": " + db.Error();
   }
   return Ok{};

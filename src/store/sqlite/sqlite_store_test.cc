@@ -114,6 +114,23 @@ TEST(SqliteStoreTest, FileIsInWalMode) {
   EXPECT_EQ(raw.Query("PRAGMA journal_mode"), "wal");
 }
 
+// Issue 9: opening wrote to the file (schema statements and the layout stamp in a write
+// transaction) even when it was current, so a store could not start on a full disk. Opening a
+// current file now needs no write: it succeeds while another connection holds the write lock.
+TEST(SqliteStoreTest, OpeningACurrentFileWritesNothing) {
+  TempDir dir;
+  const std::string path = dir.File("store.db");
+  { ASSERT_NE(OpenOrFail(path), nullptr); }
+  RawDb writer(path);
+  writer.Exec("BEGIN IMMEDIATE");
+  const auto started = std::chrono::steady_clock::now();
+  auto store = SqliteStore::Open({.path = path});
+  ASSERT_TRUE(store.ok()) << store.error();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5));
+  EXPECT_TRUE((*store)->LoadPair(kPair).ok());  // and reads are served
+  writer.Exec("ROLLBACK");
+}
+
 TEST(SqliteStoreTest, FileOfAnotherStorageLayoutIsRefusedNotMisread) {
   TempDir dir;
   const std::string path = dir.File("store.db");
