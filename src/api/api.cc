@@ -174,12 +174,11 @@ Result<const Account*, ApiError> Api::Authenticate(
   return account;
 }
 
-Result<Api::PairRequest, ApiError> Api::ResolvePair(const HttpRequest& request,
-                                                    std::string_view subaccount_id,
-                                                    std::string_view channel_id,
-                                                    const std::optional<std::string>& destination,
-                                                    Instant now,
-                                                    std::optional<ApiError> body_error) {
+Result<PairRef, ApiError> Api::ResolvePair(const HttpRequest& request,
+                                           std::string_view subaccount_id,
+                                           std::string_view channel_id,
+                                           const std::optional<std::string>& destination,
+                                           Instant now, std::optional<ApiError> body_error) {
   std::shared_ptr<const TenantSnapshot> tenants = stores_.tenants.Current();
   auto account = Authenticate(request, tenants, now);
   if (!account) return account.error();
@@ -190,8 +189,7 @@ Result<Api::PairRequest, ApiError> Api::ResolvePair(const HttpRequest& request,
   if (!user) return ErrorOf(user.error());
   const Channel* channel = tenants->FindChannel(std::string(channel_id));
   if (!channel || channel->subaccount_id != sub->id) return ApiError::kChannelNotFound;
-  PairRef pair{{channel->id, std::move(*user)}, channel->limits};
-  return PairRequest{std::move(tenants), *account, std::move(pair)};
+  return PairRef{{channel->id, std::move(*user)}, channel->limits};
 }
 
 HttpResponse Api::GetCallPermissions(const HttpRequest& request, std::string_view subaccount_id,
@@ -200,7 +198,7 @@ HttpResponse Api::GetCallPermissions(const HttpRequest& request, std::string_vie
   auto pair =
       ResolvePair(request, subaccount_id, channel_id, QueryParam(query, "destination"), now);
   if (!pair) return ErrorResponse(pair.error(), now);
-  auto view = ReadStatus(stores_.pairs, pair->pair, now);
+  auto view = ReadStatus(stores_.pairs, *pair, now);
   if (!view) return StoreFailure("reading a pair's status", view.error(), now);
   return JsonResponse(http::status::ok, StatusBody(*view));
 }

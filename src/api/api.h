@@ -50,22 +50,14 @@ class Api {
   HttpResponse Reject(boost::beast::http::status status);
 
  private:
-  // A request on a pair endpoint after its shared checks passed.
-  struct PairRequest {
-    std::shared_ptr<const TenantSnapshot> tenants;
-    const Account* account = nullptr;
-    PairRef pair;
-  };
-
   Result<const Account*, ApiError> Authenticate(
       const HttpRequest& request, const std::shared_ptr<const TenantSnapshot>& tenants,
       Instant now);
-  Result<PairRequest, ApiError> ResolvePair(const HttpRequest& request,
-                                            std::string_view subaccount_id,
-                                            std::string_view channel_id,
-                                            const std::optional<std::string>& destination,
-                                            Instant now,
-                                            std::optional<ApiError> body_error = std::nullopt);
+  // The pair a request on a pair endpoint names, once its shared checks passed.
+  Result<PairRef, ApiError> ResolvePair(const HttpRequest& request, std::string_view subaccount_id,
+                                        std::string_view channel_id,
+                                        const std::optional<std::string>& destination, Instant now,
+                                        std::optional<ApiError> body_error = std::nullopt);
   HttpResponse GetCallPermissions(const HttpRequest& request, std::string_view subaccount_id,
                                   std::string_view channel_id, std::string_view query, Instant now);
   HttpResponse GetHistory(const HttpRequest& request, std::string_view subaccount_id,

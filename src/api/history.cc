@@ -76,16 +76,12 @@ HttpResponse Api::GetHistory(const HttpRequest& request, std::string_view subacc
                           bad_paging ? std::optional(ApiError::kMalformedRequest) : std::nullopt);
   if (!pair) return ErrorResponse(pair.error(), now);
 
-  auto page = ReadHistory(stores_.pairs, {pair->pair, *limit, cursor, now});
+  auto page = ReadHistory(stores_.pairs, {*pair, *limit, cursor, now});
   if (!page) return StoreFailure("reading a pair's history", page.error(), now);
 
   std::string body;
   JsonWriter json(body);
-  json.BeginObject()
-      .Key("destination")
-      .String(pair->pair.key.user.text())
-      .Key("entries")
-      .BeginArray();
+  json.BeginObject().Key("destination").String(pair->key.user.text()).Key("entries").BeginArray();
   for (const HistoryItem& item : page->items) {
     json.BeginObject()
         .Key("time")

@@ -69,7 +69,7 @@ void Api::Reserve(bool is_call, const HttpRequest& request, std::string_view sub
   if (!pair) return respond(ErrorResponse(pair.error(), now));
 
   ReservationRequest reservation{
-      .pair = std::move(pair->pair),
+      .pair = std::move(*pair),
       .kind = is_call ? ReservationKind::kCall : ReservationKind::kPermissionRequest,
       .id = body.message_id,
       .now = now,

@@ -1,6 +1,5 @@
 #include "pairs/delivery.h"
 
-#include <atomic>
 #include <memory>
 #include <mutex>
 
