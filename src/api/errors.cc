@@ -1,7 +1,7 @@
 #include "api/errors.h"
 
 #include "api/json.h"
-#include "api/log.h"
+#include "log/log.h"
 #include "pairs/ids.h"
 
 namespace callgate {

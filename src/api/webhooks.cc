@@ -6,10 +6,10 @@
 
 #include "api/api.h"
 #include "api/json.h"
-#include "api/log.h"
 #include "http/url.h"
 #include "ingest/meta_webhook.h"
 #include "ingest/signature.h"
+#include "log/log.h"
 #include "pairs/delivery.h"
 
 namespace callgate {

@@ -12,12 +12,13 @@
 #include <cctype>
 #include <ctime>
 #include <fstream>
-#include <iostream>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
+
+#include "log/log.h"
 
 namespace callgate {
 
@@ -291,7 +292,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
       server_.handler_(std::move(req), respond);
     } catch (const std::exception& e) {
       // Handlers report errors as values; this is the last line of defence, not a path.
-      std::cerr << "error: handler threw: " << e.what() << "\n";
+      Log(LogKind::kConnection, LogNow(), std::string("error: handler threw: ") + e.what());
       if (!pending_) respond(server_.rejection_(http::status::internal_server_error));
     }
     handler_thread_ = std::thread::id();
@@ -494,10 +495,6 @@ Result<unsigned short, std::string> HttpServer::Listen() {
   return port_;
 }
 
-// The connections accepted beyond max_connections and the failures to accept are logged at most
-// once per this interval.
-constexpr auto kLogInterval = std::chrono::seconds(10);
-
 void HttpServer::Accept() {
   const std::size_t index = next_context_++ % contexts_.size();
   acceptor_.async_accept(
@@ -510,15 +507,9 @@ void HttpServer::Accept() {
           // descriptors, memory and threads.
           beast::error_code ignored;
           socket.close(ignored);
-          ++refused_;
-          const auto now = std::chrono::steady_clock::now();
-          if (now - refusal_logged_ >= kLogInterval) {
-            std::cerr << "callgate: " << options_.max_connections
-                      << " connections open (--max-connections): closed " << refused_
-                      << " new one(s)\n";
-            refusal_logged_ = now;
-            refused_ = 0;
-          }
+          Log(LogKind::kConnection, LogNow(),
+              "callgate: " + std::to_string(options_.max_connections) +
+                  " connections open (--max-connections): closed a new one");
           return Accept();
         }
         auto session = std::make_shared<Session>(*this, std::move(socket));
@@ -538,13 +529,10 @@ void HttpServer::Accept() {
 void HttpServer::OnAcceptError(const beast::error_code& ec) {
   using std::chrono::milliseconds;
   accept_delay_ = std::clamp(accept_delay_ * 2, milliseconds(5), milliseconds(1000));
-  const auto now = std::chrono::steady_clock::now();
-  if (now - accept_error_logged_ >= kLogInterval) {
-    std::cerr << "callgate: cannot accept a connection (" << ec.message() << ") with "
-              << connections_.load() << " open; retrying in " << accept_delay_.count()
-              << " ms, up to 1 s apart\n";
-    accept_error_logged_ = now;
-  }
+  Log(LogKind::kConnection, LogNow(),
+      "callgate: cannot accept a connection (" + ec.message() + ") with " +
+          std::to_string(connections_.load()) + " open; retrying in " +
+          std::to_string(accept_delay_.count()) + " ms, up to 1 s apart");
   accept_timer_.expires_after(accept_delay_);
   accept_timer_.async_wait([this](beast::error_code ec) {
     if (ec || !acceptor_.is_open()) return;

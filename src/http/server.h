@@ -124,12 +124,9 @@ class HttpServer {
   std::size_t next_context_ = 0;                    // round robin for accepted connections
   boost::asio::ip::tcp::acceptor acceptor_;
   // Accepting is retried after this delay when it failed (doubling, up to 1 s); zero after a
-  // success. Used on the acceptor's thread only, as are the log throttles.
+  // success. Used on the acceptor's thread only.
   boost::asio::steady_timer accept_timer_;
   std::chrono::milliseconds accept_delay_{0};
-  std::chrono::steady_clock::time_point accept_error_logged_{};
-  std::chrono::steady_clock::time_point refusal_logged_{};
-  std::size_t refused_ = 0;  // connections closed for max_connections, since the last log line
   unsigned short port_ = 0;
   std::atomic<bool> stopping_{false};
   std::atomic<int> in_flight_{0};

@@ -1,4 +1,4 @@
-#include "api/log.h"
+#include "log/log.h"
 
 #include <array>
 #include <iostream>
@@ -17,10 +17,12 @@ constexpr double kBurst = 20;
 
 struct Throttles {
   std::mutex mu;
-  std::array<std::optional<LogThrottle>, 2> by_kind;  // indexed by LogKind
+  std::array<std::optional<LogThrottle>, 3> by_kind;  // indexed by LogKind
 };
 
 }  // namespace
+
+Instant LogNow() { return std::chrono::time_point_cast<Millis>(std::chrono::system_clock::now()); }
 
 void Log(LogKind kind, Instant now, std::string_view line) {
   static Throttles throttles;
