@@ -50,6 +50,7 @@ Decision ReserveRequest(PairState& state, const std::string& request_id, Instant
 
 Decision AuthorizeCall(PairState& state, const std::string& authorization_id, Instant now,
                        Millis hold, LimitsProfile profile) {
+  DropReleasedHolds(state, now);
   return Decide(
       state, state.holds.contains(authorization_id), now, profile,
       [](const StatusView& view) -> std::optional<Refusal> {

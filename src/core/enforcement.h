@@ -39,6 +39,7 @@ struct Decision {
                                       LimitsProfile profile);
 
 // Holds one start_call slot for `authorization_id` from CheckTime(now) for `hold` unless refused.
+// First drops the holds released by `now` (DropReleasedHolds), so a busy pair's state stays small.
 [[nodiscard]] Decision AuthorizeCall(PairState& state, const std::string& authorization_id,
                                      Instant now, Millis hold, LimitsProfile profile);
 

@@ -149,5 +149,54 @@ TEST(AuthorizeCallTest, RepeatedAuthorizationIdIsARetry) {
   EXPECT_EQ(CallUsage(state, kT0 + seconds(1)), 1);
 }
 
+TEST(AuthorizeCallTest, ReleasedHoldsAreDroppedSoABusyPairKeepsOnlyItsLiveHolds) {
+  PairState state = Permanent();
+  // Ten thousand authorisations, each after the previous hold expired: one hold is kept.
+  for (int i = 0; i < 10000; ++i) {
+    ASSERT_EQ(
+        AuthorizeCall(state, "a" + std::to_string(i), kT0 + minutes(2) * i, kHold, kProd).refusal,
+        std::nullopt);
+    ASSERT_EQ(state.holds.size(), 1u) << i;
+  }
+  // A hold whose call reported back is dropped by the next authorisation; a live one is kept.
+  const Instant now = kT0 + minutes(2) * 10000;
+  ASSERT_EQ(AuthorizeCall(state, "live", now, kHold, kProd).refusal, std::nullopt);
+  ASSERT_EQ(AuthorizeCall(state, "called", now, kHold, kProd).refusal, std::nullopt);
+  (void)Apply(state,
+              CallTerminated{"wacid.x", now + seconds(1), CallDirection::kBusinessInitiated, true,
+                             now, "called"},
+              kProd);
+  ASSERT_EQ(AuthorizeCall(state, "next", now + seconds(2), kHold, kProd).refusal, std::nullopt);
+  EXPECT_EQ(state.holds.size(), 2u);
+  EXPECT_TRUE(state.holds.contains("live"));
+  EXPECT_TRUE(state.holds.contains("next"));
+}
+
+TEST(DropReleasedHoldsTest, ChangesNoViewFromNowOn) {
+  PairState state = Permanent();
+  for (int i = 0; i < 30; ++i) {
+    ASSERT_EQ(
+        AuthorizeCall(state, "a" + std::to_string(i), kT0 + seconds(10) * i, kHold, kProd).refusal,
+        std::nullopt);
+  }
+  for (int i = 0; i < 30; i += 3) {  // every third call reports back, some answered
+    (void)Apply(state,
+                CallTerminated{"wacid." + std::to_string(i), kT0 + seconds(10) * i + seconds(5),
+                               CallDirection::kBusinessInitiated, i % 2 == 0, std::nullopt,
+                               "a" + std::to_string(i)},
+                kProd);
+  }
+  for (const Millis at : {seconds(0), seconds(95), seconds(150), seconds(290), seconds(400)}) {
+    const Instant now = kT0 + at;
+    PairState dropped = state;
+    DropReleasedHolds(dropped, now);
+    EXPECT_LT(dropped.holds.size(), state.holds.size()) << at.count();
+    for (Millis later = Millis(0); later <= minutes(10); later += seconds(1)) {
+      ASSERT_EQ(View(dropped, now + later, kProd), View(state, now + later, kProd))
+          << at.count() << " + " << later.count();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace callgate

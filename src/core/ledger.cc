@@ -276,7 +276,17 @@ void Compact(PairState& state, LimitsProfile profile, std::vector<Notice>* final
   std::erase_if(state.replies, [&](const auto& kv) { return kv.second.at < cut; });
   std::erase_if(state.calls, [&](const auto& kv) { return LastSeen(kv.second) < cut; });
   std::erase_if(state.holds, [&](const auto& kv) { return kv.second.at < cut; });
-  std::erase_if(state.replays, [&](const auto& kv) { return kv.second.at < cut; });
+}
+
+void DropReleasedHolds(PairState& state, Instant now) {
+  if (state.holds.empty()) return;
+  std::set<std::string_view> reported;
+  for (const auto& [id, call] : state.calls) {
+    if (!call.authorization_id.empty()) reported.insert(call.authorization_id);
+  }
+  std::erase_if(state.holds, [&](const auto& kv) {
+    return kv.second.expires_at <= now || reported.contains(kv.first);
+  });
 }
 
 ApplyOutcome Apply(PairState& state, const Event& event, LimitsProfile profile,

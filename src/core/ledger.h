@@ -85,21 +85,14 @@ struct Hold {
   friend bool operator==(const Hold&, const Hold&) = default;
 };
 
-// The first result of an idempotent POST, returned again to a retry with the same key.
-struct Replay {
-  Instant at;
-  std::string result_id;  // the request id or authorisation id it created
-
-  friend bool operator==(const Replay&, const Replay&) = default;
-};
-
 struct PairState {
   Baseline base;
   std::map<std::string, Instant> requests;   // request id -> sent at
   std::map<std::string, ReplyFact> replies;  // wamid -> reply
   std::map<std::string, CallFacts> calls;    // wacid -> facts
-  std::map<std::string, Hold> holds;         // authorisation id -> hold
-  std::map<std::string, Replay> replays;     // "<endpoint>:<Idempotency-Key>" -> first result
+  // Authorisation id -> hold: the live ones, and the released ones (expired, or their call
+  // reported back) until an authorisation drops them (DropReleasedHolds).
+  std::map<std::string, Hold> holds;
 
   friend bool operator==(const PairState&, const PairState&) = default;
 };
@@ -117,6 +110,11 @@ enum class ApplyOutcome {
 // those facts gave rise to can no longer be derived: they are appended to `finalized`, if given,
 // for the history to record (NoticeFinalized).
 void Compact(PairState& state, LimitsProfile profile, std::vector<Notice>* finalized = nullptr);
+
+// Drops the holds released by `now`: expired, or named by a call (which then counts in its
+// place). They count for nothing at `now` or later, so this changes no view from `now` on; it
+// keeps a busy pair's state to its live holds rather than every authorisation of 8 days.
+void DropReleasedHolds(PairState& state, Instant now);
 
 // The time of the newest fact the state holds, if any.
 std::optional<Instant> NewestFact(const PairState& state);

@@ -143,8 +143,9 @@ TEST_F(ReadHistoryTest, AFirstPageReadsOnlyAsMuchAsItShows) {
     explicit Counting(PairStore& inner) : inner(inner) {}
     StoreStatus ProbeWrite() override { return inner.ProbeWrite(); }
     StoreResult<PairState> LoadPair(const PairKey& key) override { return inner.LoadPair(key); }
-    void Update(const PairKey& key, PairMutation mutation, UpdateDone done) override {
-      inner.Update(key, std::move(mutation), std::move(done));
+    void UpdateIdempotent(const PairKey& key, std::string idempotency_key,
+                          IdempotentMutation mutation, UpdateDone done) override {
+      inner.UpdateIdempotent(key, std::move(idempotency_key), std::move(mutation), std::move(done));
     }
     StoreResult<std::vector<HistoryEntry>> LoadHistory(const PairKey& key, std::int64_t before,
                                                        int limit) override {

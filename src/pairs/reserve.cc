@@ -51,19 +51,20 @@ bool ValidIdempotencyKey(std::string_view key) {
 void Reserve(PairStore& store, ReservationRequest request,
              std::function<void(StoreResult<Reservation>)> done) {
   const bool is_call = request.kind == ReservationKind::kCall;
-  // Replay records live in the pair state, keyed per endpoint.
-  const std::string replay_key = request.idempotency_key.empty()
-                                     ? std::string()
-                                     : (is_call ? "calls:" : "requests:") + request.idempotency_key;
+  // Idempotency records are kept by the store beside the pair, keyed per endpoint.
+  std::string record_key = request.idempotency_key.empty()
+                               ? std::string()
+                               : (is_call ? "calls:" : "requests:") + request.idempotency_key;
   const std::string id = !is_call && !request.id.empty() ? request.id : NewUuid();
   const PairKey key = request.pair.key;
-  auto mutate = [request = std::move(request), replay_key, id, is_call](
-                    PairState& state, std::vector<HistoryEntry>& history) -> Mutated<Reservation> {
+  auto mutate = [request = std::move(request), id, is_call](
+                    PairState& state, std::vector<HistoryEntry>& history,
+                    std::optional<IdempotencyRecord>& record) -> Mutated<Reservation> {
     const LimitsProfile limits = request.pair.limits;
-    if (const auto replay = state.replays.find(replay_key);
-        !replay_key.empty() && replay != state.replays.end()) {
+    // A record older than the retention is forgotten, whether or not the store has purged it.
+    if (record && request.now - record->at < kIdempotencyRetention) {
       const Instant at = CheckTime(state, request.now);
-      return {{std::nullopt, replay->second.result_id, true, at, View(state, at, limits)}, false};
+      return {{std::nullopt, record->result_id, true, at, View(state, at, limits)}, false};
     }
     Decision decision = is_call ? AuthorizeCall(state, id, request.now, request.call_hold, limits)
                                 : ReserveRequest(state, id, request.now, limits);
@@ -75,14 +76,14 @@ void Reserve(PairStore& store, ReservationRequest request,
       return {std::move(reservation), false};
     }
     reservation.id = id;
-    if (!replay_key.empty()) state.replays[replay_key] = {decision.at, id};
+    if (!request.idempotency_key.empty()) record = IdempotencyRecord{decision.at, id};
     if (const auto& event = decision.recorded) {
       history.push_back({EventKey(*event), EventSource::kApi, *event});
       RecordFinalized(history, decision.finalized);
     }
     return {std::move(reservation), true};
   };
-  UpdatePair(store, key, std::move(mutate), std::move(done));
+  UpdatePairIdempotent(store, key, std::move(record_key), std::move(mutate), std::move(done));
 }
 
 }  // namespace callgate

@@ -20,7 +20,8 @@ struct ReservationRequest {
   // The request id (the message id of the request message) for kPermissionRequest; empty: a
   // fresh UUID. A call authorisation always gets a fresh UUID.
   std::string id;
-  // Empty for none, else ValidIdempotencyKey; scoped to the pair and the kind.
+  // Empty for none, else ValidIdempotencyKey; scoped to the pair and the kind, and remembered
+  // for kIdempotencyRetention (24 h).
   std::string idempotency_key;
   Instant now;
   Millis call_hold = std::chrono::seconds(90);  // how long an authorisation holds a call slot

@@ -373,13 +373,12 @@ std::string EncodePairState(const PairState& state) {
   Writer w;
   w.Byte(codec::kFormatVersion);
   const Baseline& base = state.base;
-  // What most pairs lack is left out: an unanswered count of 0, no calls, holds or replays.
-  const codec::StateFlags flags{
-      .status = base.permission.status,
-      .has_expiry = base.permission.expires_at.has_value(),
-      .has_horizon = base.horizon.has_value(),
-      .has_unanswered = base.consecutive_unanswered != 0,
-      .has_more = !state.calls.empty() || !state.holds.empty() || !state.replays.empty()};
+  // What most pairs lack is left out: an unanswered count of 0, no calls or holds.
+  const codec::StateFlags flags{.status = base.permission.status,
+                                .has_expiry = base.permission.expires_at.has_value(),
+                                .has_horizon = base.horizon.has_value(),
+                                .has_unanswered = base.consecutive_unanswered != 0,
+                                .has_more = !state.calls.empty() || !state.holds.empty()};
   w.Byte(flags.Pack());
   WriteOptionalTime(w, base.permission.expires_at);
   WriteOptionalTime(w, base.horizon);
@@ -426,16 +425,11 @@ std::string EncodePairState(const PairState& state) {
     w.Time(hold.at);
     w.Time(hold.expires_at);
   }
-  w.Varint(state.replays.size());
-  for (const auto& [key, replay] : state.replays) {
-    w.String(key);
-    w.Time(replay.at);
-    w.Id(replay.result_id);
-  }
+  w.Varint(0);  // embedded idempotency records: none since layout 6
   return w.Take();
 }
 
-std::optional<PairState> DecodePairState(std::string_view bytes) {
+std::optional<PairState> DecodePairState(std::string_view bytes, EmbeddedRecords* embedded) {
   PairState state;
   if (bytes.empty()) return state;  // never written
   Reader r(bytes);
@@ -500,15 +494,16 @@ std::optional<PairState> DecodePairState(std::string_view bytes) {
     if (!r.Id(id) || !r.Time(hold.at) || !r.Time(hold.expires_at)) return std::nullopt;
     state.holds.emplace_hint(state.holds.end(), std::move(id), hold);
   }
-  if (!r.Varint(n)) return std::nullopt;
-  for (std::uint64_t i = 0; i < n; ++i) {
+  std::uint64_t records = 0;
+  if (!r.Varint(records) || (records != 0 && !embedded)) return std::nullopt;
+  for (std::uint64_t i = 0; i < records; ++i) {
     std::string key;
-    Replay replay;
-    if (!r.String(key) || !r.Time(replay.at) || !r.Id(replay.result_id)) return std::nullopt;
-    state.replays.emplace_hint(state.replays.end(), std::move(key), std::move(replay));
+    IdempotencyRecord record;
+    if (!r.String(key) || !r.Time(record.at) || !r.Id(record.result_id)) return std::nullopt;
+    embedded->emplace_back(std::move(key), std::move(record));
   }
   // The flag is set only when something follows it.
-  if (!r.Done() || (state.calls.empty() && state.holds.empty() && state.replays.empty())) {
+  if (!r.Done() || (state.calls.empty() && state.holds.empty() && records == 0)) {
     return std::nullopt;
   }
   return state;

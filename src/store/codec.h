@@ -16,14 +16,23 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "core/ledger.h"
+#include "store/pair_store.h"
 
 namespace callgate {
 
 std::string EncodePairState(const PairState& state);
-// nullopt if the bytes are not a state this version can read.
-std::optional<PairState> DecodePairState(std::string_view bytes);
+// Idempotency records as storage layout 5 kept them, inside the state: by "<endpoint>:<key>".
+// Layout 6 keeps them beside the state; the encoder writes none.
+using EmbeddedRecords = std::vector<std::pair<std::string, IdempotencyRecord>>;
+// nullopt if the bytes are not a state this version can read. A state with embedded records
+// (layout 5) hands them to `embedded`; without it, such a state is refused, never read as if it
+// had none.
+std::optional<PairState> DecodePairState(std::string_view bytes,
+                                         EmbeddedRecords* embedded = nullptr);
 
 // A history event is stored as three parts:
 // - the key: the event's kind and packed id, the same bytes exactly when EventKey(event) is the

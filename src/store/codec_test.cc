@@ -61,8 +61,6 @@ PairState RichState() {
 
   s.holds["auth-1"] = {kT0 + Millis(50), kT0 + Millis(50) + std::chrono::minutes(5)};
   s.holds["auth-2"] = {kT0 + Millis(51), kT0 + Millis(52)};
-  s.replays["permission_requests:idem-1"] = {kT0 + Millis(60), "req-1"};
-  s.replays["call_authorizations:" + std::string(150, 'k')] = {kT0 + Millis(61), "auth-2"};
   return s;
 }
 
@@ -365,7 +363,6 @@ TEST(CodecTest, StateWithUpstreamShapedIdsRoundTrips) {
     call.connected_at = kT0;
     state.calls["wacid." + id] = call;
     state.holds[id] = {kT0, kT0 + Millis(1)};
-    state.replays["requests:" + id] = {kT0, id};
   }
   const auto decoded = DecodePairState(EncodePairState(state));
   ASSERT_TRUE(decoded.has_value());
@@ -383,48 +380,22 @@ std::string Unhex(std::string_view hex) {
   return absl::HexStringToBytes(absl::string_view(hex.data(), hex.size()));
 }
 
-constexpr std::string_view kGoldenUuid = "5a61b97b-2c3d-4e5f-8a9b-0c1d2e3f4a5b";
-
-// Every flag of the state's flags byte set (temporary status, expiry, horizon, unanswered count,
-// calls/holds/replays follow), every reply flag and every call flag set on one entry and clear on
-// another, and ids of every packed form (raw, UUID, wamid/wacid without and with padding).
-PairState GoldenState() {
-  const std::string uuid(kGoldenUuid);
-  PairState s;
-  s.base.permission = {PermissionStatus::kTemporary, kT0 + kDays7};
-  s.base.consecutive_unanswered = 3;
-  s.base.horizon = kT0 - Millis(12345);
-  s.requests[uuid] = kT0;
-  s.requests["req-1"] = kT0 - Millis(1);
-  s.replies["wamid.AAAA"] = {kT0 + Millis(10), true, true, kT0 + Millis(99),
-                             ReplySource::kAutomatic};
-  s.replies["wamid.AA=="] = {kT0 + Millis(11), false, false, std::nullopt,
-                             ReplySource::kUserAction};
-  CallFacts every_flag;
-  every_flag.direction = CallDirection::kUserInitiated;
-  every_flag.connected_at = kT0 + Millis(20);
-  every_flag.started_at = kT0 + Millis(21);
-  every_flag.terminated_at = kT0 + Millis(22);
-  every_flag.rejected_at = kT0 + Millis(23);
-  every_flag.callback_at = kT0 + Millis(24);
-  every_flag.picked_up = true;
-  every_flag.authorization_id = uuid;
-  s.calls["wacid.AAAA"] = every_flag;
-  s.calls["wacid.AAA="] = CallFacts{};
-  s.holds["auth-1"] = {kT0 + Millis(50), kT0 + Millis(50) + std::chrono::minutes(5)};
-  s.replays["permission_requests:idem-1"] = {kT0 + Millis(60), "req-1"};
-  return s;
-}
-
 constexpr std::string_view kGoldenStateHex =
     "02f180b08fbffe62f1d0e5c0040302015a61b97b2c3d4e5f8a9b0c1d2e3f4a5bf2c001287265712d3101020b00"
     "18001a000000010fb20102150000001c000000ff9d0102020202015a61b97b2c3d4e5f8a9b0c1d2e3f4a5b0130"
-    "617574682d3134c0cf24011a7065726d697373696f6e5f72657175657374733a6964656d2d31abcf2428726571"
-    "2d31";
+    "617574682d3134c0cf2400";
 
 TEST(CodecFormatTest, StateBytesFromBeforeStillDecode) {
   EXPECT_EQ(DecodePairState(Unhex(kGoldenStateHex)), GoldenState());
   EXPECT_EQ(absl::BytesToHexString(EncodePairState(GoldenState())), kGoldenStateHex);
+}
+
+TEST(CodecFormatTest, EmbeddedRecordsOfLayout5AreHandedOutNeverDropped) {
+  EXPECT_EQ(DecodePairState(Unhex(kLayout5StateHex)), std::nullopt);
+  EmbeddedRecords records;
+  EXPECT_EQ(DecodePairState(Unhex(kLayout5StateHex), &records), GoldenState());
+  const EmbeddedRecords want = {kLayout5Record};
+  EXPECT_EQ(records, want);
 }
 
 // The other shapes of the state's flags byte: nothing set, and a permanent status alone.

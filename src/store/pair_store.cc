@@ -33,6 +33,16 @@ ApplyOutcome ApplyAndRecord(PairState& state, std::vector<HistoryEntry>& history
   return outcome;
 }
 
+void PairStore::Update(const PairKey& key, PairMutation mutation, UpdateDone done) {
+  UpdateIdempotent(
+      key, std::string(),
+      [mutation = std::move(mutation)](PairState& state, std::vector<HistoryEntry>& history,
+                                       std::optional<IdempotencyRecord>&) {
+        return mutation(state, history);
+      },
+      std::move(done));
+}
+
 StoreStatus UpdatePairSync(PairStore& store, const PairKey& key, PairMutation mutation) {
   std::promise<StoreStatus> promise;
   auto future = promise.get_future();

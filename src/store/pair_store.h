@@ -5,9 +5,12 @@
 // (and may re-run on an optimistic-version conflict) rather than a lock the caller holds.
 //
 // Use UpdatePair<R> (below): it runs a mutation that returns its result and hands that result to
-// the caller once the change is durable. All methods are thread-safe.
+// the caller once the change is durable. An update made under an idempotency key also reads and
+// writes the pair's record under that key, kept beside the pair rather than in its state
+// (UpdatePairIdempotent). All methods are thread-safe.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <future>
@@ -45,6 +48,17 @@ struct HistoryEntry {
   std::int64_t seq = 0;  // assigned by the store, increasing per store
 };
 
+// The first result of a request made under an idempotency key, returned again to a retry. Kept
+// per pair and key beside the pair's state, so a pair's past requests do not weigh on reading or
+// changing it; a store may forget a record once it is kIdempotencyRetention old.
+struct IdempotencyRecord {
+  Instant at;             // when the request was first answered
+  std::string result_id;  // what it created (a request or authorisation id)
+
+  friend bool operator==(const IdempotencyRecord&, const IdempotencyRecord&) = default;
+};
+constexpr Millis kIdempotencyRetention = std::chrono::hours(24);
+
 // What a typed mutation returns: its result for the caller, and whether its changes to the state
 // and history are to be written (false discards them, e.g. an enforcement check refused).
 template <class R>
@@ -57,6 +71,11 @@ struct Mutated {
 // whether to write. It may run more than once (on a conflict), so it must only touch its
 // arguments and what it owns. Callers use UpdatePair<R>, which builds one.
 using PairMutation = std::function<bool(PairState& state, std::vector<HistoryEntry>& history)>;
+// The same, for an update made under an idempotency key: `record` comes in as the pair's record
+// under that key (nullopt if it has none) and, if the mutation changed it and returns true, is
+// stored with the change, in the same commit.
+using IdempotentMutation = std::function<bool(PairState& state, std::vector<HistoryEntry>& history,
+                                              std::optional<IdempotencyRecord>& record)>;
 using UpdateDone = std::function<void(StoreStatus status)>;
 
 class PairStore {
@@ -69,9 +88,13 @@ class PairStore {
 
   // A pair never written reads as an empty PairState.
   virtual StoreResult<PairState> LoadPair(const PairKey& key) = 0;
-  // Runs `mutation` atomically on the pair; `done` runs exactly once, on a store-owned thread or
-  // inline, after the change is durable (or has failed). Prefer UpdatePair<R>.
-  virtual void Update(const PairKey& key, PairMutation mutation, UpdateDone done) = 0;
+  // Runs `mutation` atomically on the pair and its record under `idempotency_key` (none if
+  // empty); `done` runs exactly once, on a store-owned thread or inline, after the change is
+  // durable (or has failed). Prefer UpdatePairIdempotent<R>.
+  virtual void UpdateIdempotent(const PairKey& key, std::string idempotency_key,
+                                IdempotentMutation mutation, UpdateDone done) = 0;
+  // The same without an idempotency key. Prefer UpdatePair<R>.
+  void Update(const PairKey& key, PairMutation mutation, UpdateDone done);
   // History entries with seq < before_seq (all if 0), newest first, at most `limit`.
   virtual StoreResult<std::vector<HistoryEntry>> LoadHistory(const PairKey& key,
                                                              std::int64_t before_seq,
@@ -88,20 +111,26 @@ template <class F>
 using MutationResult =
     decltype(std::declval<std::invoke_result_t<F&, PairState&, std::vector<HistoryEntry>&>>()
                  .result);
+template <class F>
+using IdempotentMutationResult =
+    decltype(std::declval<std::invoke_result_t<F&, PairState&, std::vector<HistoryEntry>&,
+                                               std::optional<IdempotencyRecord>&>>()
+                 .result);
 
-// The typed read-modify-write of one pair: `mutate(state, history) -> Mutated<R>` runs under the
-// pair's atomicity (perhaps more than once); `done` gets the result of the run that was
-// committed, or the store's error.
-template <class F, class R = MutationResult<F>>
-void UpdatePair(PairStore& store, const PairKey& key, F mutate,
-                std::function<void(StoreResult<R>)> done) {
+// The typed read-modify-write of one pair and its record under `idempotency_key`:
+// `mutate(state, history, record) -> Mutated<R>` runs under the pair's atomicity (perhaps more
+// than once); `done` gets the result of the run that was committed, or the store's error.
+template <class F, class R = IdempotentMutationResult<F>>
+void UpdatePairIdempotent(PairStore& store, const PairKey& key, std::string idempotency_key,
+                          F mutate, std::function<void(StoreResult<R>)> done) {
   // The last run's result, handed from the store's thread to `done`: the one seam that carries
   // a result out of a re-runnable mutation.
   auto result = std::make_shared<std::optional<R>>();
-  store.Update(
-      key,
-      [result, mutate = std::move(mutate)](PairState& state, std::vector<HistoryEntry>& history) {
-        Mutated<R> mutated = mutate(state, history);
+  store.UpdateIdempotent(
+      key, std::move(idempotency_key),
+      [result, mutate = std::move(mutate)](PairState& state, std::vector<HistoryEntry>& history,
+                                           std::optional<IdempotencyRecord>& record) {
+        Mutated<R> mutated = mutate(state, history, record);
         *result = std::move(mutated.result);
         return mutated.write;
       },
@@ -109,6 +138,19 @@ void UpdatePair(PairStore& store, const PairKey& key, F mutate,
         if (!status.ok()) return done(status.error());
         done(std::move(**result));
       });
+}
+
+// The same without an idempotency key: `mutate(state, history) -> Mutated<R>`.
+template <class F, class R = MutationResult<F>>
+void UpdatePair(PairStore& store, const PairKey& key, F mutate,
+                std::function<void(StoreResult<R>)> done) {
+  UpdatePairIdempotent(
+      store, key, std::string(),
+      [mutate = std::move(mutate)](PairState& state, std::vector<HistoryEntry>& history,
+                                   std::optional<IdempotencyRecord>&) {
+        return mutate(state, history);
+      },
+      std::move(done));
 }
 
 // Blocks until the update is durable: for tools and tests, not for the request path.

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -626,6 +627,66 @@ TYPED_TEST(StoreContractTest, LoadHistoryIsNewestFirstAndPaginates) {
   const auto after_third = HistoryOrFail(this->store(), kPair, all[2].seq, 100);
   ASSERT_EQ(after_third.size(), 7u);
   EXPECT_EQ(after_third.front().seq, all[3].seq);
+}
+
+// --- Idempotency records ---------------------------------------------------------------------
+
+TYPED_TEST(StoreContractTest, IdempotencyRecordIsKeptBesideThePairAndFoundUnderItsKey) {
+  EXPECT_EQ(UpdateUnderKey(this->store(), kPair, "calls:k1", RequestOnce("r1", kT0)), std::nullopt);
+  const IdempotencyRecord want{kT0, "r1"};
+  EXPECT_EQ(UpdateUnderKey(this->store(), kPair, "calls:k1", RequestOnce("r2", kT0)), want);
+  // Another key, and the same key on another pair, have none.
+  EXPECT_EQ(UpdateUnderKey(this->store(), kPair, "calls:k2", RequestOnce("r3", kT0)), std::nullopt);
+  const PairKey other{"ch-1", UserId::Phone("+15551230002")};
+  EXPECT_EQ(UpdateUnderKey(this->store(), other, "calls:k1", RequestOnce("r4", kT0)), std::nullopt);
+  // The state has what the mutations recorded, and nothing of the records.
+  PairState expected;
+  ASSERT_EQ(Apply(expected, PermissionRequested{"r1", kT0}, LimitsProfile::kProduction),
+            ApplyOutcome::kApplied);
+  ASSERT_EQ(Apply(expected, PermissionRequested{"r3", kT0}, LimitsProfile::kProduction),
+            ApplyOutcome::kApplied);
+  EXPECT_EQ(LoadOrFail(this->store(), kPair), expected);
+  // Without a key, a mutation sees none (and one it sets is not kept).
+  EXPECT_EQ(UpdateUnderKey(this->store(), kPair, "", RequestOnce("r5", kT0)), std::nullopt);
+  EXPECT_EQ(UpdateUnderKey(this->store(), kPair, "", RequestOnce("r6", kT0)), std::nullopt);
+}
+
+TYPED_TEST(StoreContractTest, RefusedMutationKeepsNoRecord) {
+  auto refuse = [](PairState&, std::vector<HistoryEntry>&,
+                   std::optional<IdempotencyRecord>& record) {
+    record = IdempotencyRecord{kT0, "refused"};
+    return false;
+  };
+  EXPECT_EQ(UpdateUnderKey(this->store(), kPair, "calls:k", refuse), std::nullopt);
+  EXPECT_EQ(UpdateUnderKey(this->store(), kPair, "calls:k", RequestOnce("r1", kT0)), std::nullopt);
+  const IdempotencyRecord want{kT0, "r1"};
+  EXPECT_EQ(UpdateUnderKey(this->store(), kPair, "calls:k", refuse), want);
+}
+
+TYPED_TEST(StoreContractTest, ConcurrentUpdatesUnderOneKeyKeepOneRecord) {
+  constexpr int kThreads = 8;
+  std::vector<std::optional<IdempotencyRecord>> found(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      found[t] = UpdateUnderKey(this->store(), kPair, "calls:same",
+                                RequestOnce("t" + std::to_string(t), kT0 + Millis(t)));
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  // One update kept its record and request; every other one found that record.
+  const PairState state = LoadOrFail(this->store(), kPair);
+  ASSERT_EQ(state.requests.size(), 1u);
+  const std::string winner = state.requests.begin()->first;
+  int saw_none = 0;
+  for (const auto& record : found) {
+    if (!record) {
+      ++saw_none;
+    } else {
+      EXPECT_EQ(record->result_id, winner);
+    }
+  }
+  EXPECT_EQ(saw_none, 1);
 }
 
 TYPED_TEST(StoreContractTest, ConcurrentUpdatesOnOnePairLoseNothing) {

@@ -9,6 +9,9 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <functional>
+#include <future>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <tuple>
@@ -24,6 +27,50 @@ namespace callgate {
 
 // A fixed, arbitrary time the tests count from.
 inline const Instant kT0 = FromUnixMillis(1'700'000'000'000);
+
+// --- Golden values of the storage format (store/codec.h) ----------------------------------
+
+constexpr std::string_view kGoldenUuid = "5a61b97b-2c3d-4e5f-8a9b-0c1d2e3f4a5b";
+
+// Every flag of the state's flags byte set (temporary status, expiry, horizon, unanswered count,
+// calls/holds follow), every reply flag and every call flag set on one entry and clear on
+// another, and ids of every packed form (raw, UUID, wamid/wacid without and with padding).
+inline PairState GoldenState() {
+  const std::string uuid(kGoldenUuid);
+  PairState s;
+  s.base.permission = {PermissionStatus::kTemporary, kT0 + kDays7};
+  s.base.consecutive_unanswered = 3;
+  s.base.horizon = kT0 - Millis(12345);
+  s.requests[uuid] = kT0;
+  s.requests["req-1"] = kT0 - Millis(1);
+  s.replies["wamid.AAAA"] = {kT0 + Millis(10), true, true, kT0 + Millis(99),
+                             ReplySource::kAutomatic};
+  s.replies["wamid.AA=="] = {kT0 + Millis(11), false, false, std::nullopt,
+                             ReplySource::kUserAction};
+  CallFacts every_flag;
+  every_flag.direction = CallDirection::kUserInitiated;
+  every_flag.connected_at = kT0 + Millis(20);
+  every_flag.started_at = kT0 + Millis(21);
+  every_flag.terminated_at = kT0 + Millis(22);
+  every_flag.rejected_at = kT0 + Millis(23);
+  every_flag.callback_at = kT0 + Millis(24);
+  every_flag.picked_up = true;
+  every_flag.authorization_id = uuid;
+  s.calls["wacid.AAAA"] = every_flag;
+  s.calls["wacid.AAA="] = CallFacts{};
+  s.holds["auth-1"] = {kT0 + Millis(50), kT0 + Millis(50) + std::chrono::minutes(5)};
+  return s;
+}
+
+// GoldenState as storage layout 5 wrote it, with an idempotency record embedded (kLayout5Record).
+constexpr std::string_view kLayout5StateHex =
+    "02f180b08fbffe62f1d0e5c0040302015a61b97b2c3d4e5f8a9b0c1d2e3f4a5bf2c001287265712d3101020b00"
+    "18001a000000010fb20102150000001c000000ff9d0102020202015a61b97b2c3d4e5f8a9b0c1d2e3f4a5b0130"
+    "617574682d3134c0cf24011a7065726d697373696f6e5f72657175657374733a6964656d2d31abcf2428726571"
+    "2d31";
+
+inline const std::pair<std::string, IdempotencyRecord> kLayout5Record = {
+    "permission_requests:idem-1", {kT0 + Millis(60), "req-1"}};
 
 // The history key of permission request `id`.
 inline std::string RequestKey(const std::string& id) {
@@ -70,6 +117,40 @@ inline bool SameEvent(const Event& a, const Event& b) {
         return EventFields(x) == EventFields(std::get<std::decay_t<decltype(x)>>(b));
       },
       a);
+}
+
+// Runs `mutation` under `idempotency_key` and waits; returns the record the mutation found.
+template <class Mutation>
+std::optional<IdempotencyRecord> UpdateUnderKey(PairStore& store, const PairKey& key,
+                                                const std::string& idempotency_key,
+                                                Mutation mutation) {
+  std::promise<StoreResult<std::optional<IdempotencyRecord>>> promise;
+  auto future = promise.get_future();
+  UpdatePairIdempotent(
+      store, key, idempotency_key,
+      [mutation](
+          PairState& state, std::vector<HistoryEntry>& history,
+          std::optional<IdempotencyRecord>& record) -> Mutated<std::optional<IdempotencyRecord>> {
+        const std::optional<IdempotencyRecord> found = record;
+        const bool write = mutation(state, history, record);
+        return {found, write};
+      },
+      std::function<void(StoreResult<std::optional<IdempotencyRecord>>)>(
+          [&promise](auto result) { promise.set_value(std::move(result)); }));
+  auto result = future.get();
+  EXPECT_TRUE(result.ok());
+  return result.ok() ? *result : std::nullopt;
+}
+
+// Records request `id` and keeps a record of it under the update's key, unless the pair already
+// has one there (then it changes nothing).
+inline auto RequestOnce(std::string id, Instant at) {
+  return [id = std::move(id), at](PairState& state, std::vector<HistoryEntry>& history,
+                                  std::optional<IdempotencyRecord>& record) {
+    if (record) return false;
+    record = IdempotencyRecord{at, id};
+    return Request(id, at)(state, history);
+  };
 }
 
 // Every kind of event, each with every field set, and again with only what it must have; no two
@@ -153,10 +234,6 @@ inline void PrintTo(const PairState& state, std::ostream* os) {
   *os << "; holds:";
   for (const auto& [id, h] : state.holds) {
     *os << " " << id << "@" << time(h.at) << "(expires=" << time(h.expires_at) << ")";
-  }
-  *os << "; replays:";
-  for (const auto& [key, r] : state.replays) {
-    *os << " " << key << "@" << time(r.at) << "->" << r.result_id;
   }
   *os << "}";
 }

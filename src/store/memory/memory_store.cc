@@ -82,14 +82,21 @@ StoreResult<PairState> MemoryStore::LoadPair(const PairKey& key) {
   return it == pairs_.end() ? PairState{} : it->second.state;
 }
 
-void MemoryStore::Update(const PairKey& key, PairMutation mutation, UpdateDone done) {
+void MemoryStore::UpdateIdempotent(const PairKey& key, std::string idempotency_key,
+                                   IdempotentMutation mutation, UpdateDone done) {
   StoreStatus status = Ok{};
   {
     std::lock_guard lock(mu_);
     Pair& pair = pairs_[key];
     PairState next = pair.state;
     std::vector<HistoryEntry> history;
-    if (!mutation(next, history)) {
+    std::optional<IdempotencyRecord> found;
+    if (const auto it = pair.records.find(idempotency_key);
+        !idempotency_key.empty() && it != pair.records.end()) {
+      found = it->second;
+    }
+    std::optional<IdempotencyRecord> record = found;
+    if (!mutation(next, history, record)) {
       // Refused: nothing changes.
     } else if (!std::all_of(history.begin(), history.end(), [](const HistoryEntry& entry) {
                  return entry.event_key == EventKey(entry.event);
@@ -97,6 +104,9 @@ void MemoryStore::Update(const PairKey& key, PairMutation mutation, UpdateDone d
       status = StoreError::kInvalid;  // as SqliteStore, which derives the stored key from the event
     } else {
       pair.state = std::move(next);
+      if (!idempotency_key.empty() && record && record != found) {
+        pair.records[idempotency_key] = std::move(*record);
+      }
       for (HistoryEntry& entry : history) {
         auto seen = std::find_if(pair.history.begin(), pair.history.end(), [&](const auto& kv) {
           return kv.second.event_key == entry.event_key;

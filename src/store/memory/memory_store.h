@@ -25,7 +25,8 @@ class MemoryStore final : public TenantStore, public PairStore {
 
   StoreStatus ProbeWrite() override { return Ok{}; }
   StoreResult<PairState> LoadPair(const PairKey& key) override;
-  void Update(const PairKey& key, PairMutation mutation, UpdateDone done) override;
+  void UpdateIdempotent(const PairKey& key, std::string idempotency_key,
+                        IdempotentMutation mutation, UpdateDone done) override;
   StoreResult<std::vector<HistoryEntry>> LoadHistory(const PairKey& key, std::int64_t before_seq,
                                                      int limit) override;
   StoreResult<std::vector<HistoryEntry>> LoadHistoryUntil(const PairKey& key, Instant until,
@@ -34,7 +35,8 @@ class MemoryStore final : public TenantStore, public PairStore {
  private:
   struct Pair {
     PairState state;
-    std::map<std::int64_t, HistoryEntry> history;  // by seq
+    std::map<std::int64_t, HistoryEntry> history;      // by seq
+    std::map<std::string, IdempotencyRecord> records;  // by idempotency key, never expired
   };
 
   std::mutex mu_;

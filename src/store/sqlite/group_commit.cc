@@ -34,6 +34,31 @@ StoreResult<StoredPair> ReadStoredPair(SqliteDb& db, const PairKey& key) {
   return StoredPair{stmt.Int(0), std::move(*state)};
 }
 
+// The pair's idempotency record under `key`, if it has one.
+StoreResult<std::optional<IdempotencyRecord>> ReadRecord(SqliteDb& db, std::int64_t pair_id,
+                                                         const std::string& key) {
+  Stmt stmt(db, "SELECT at, result_id FROM idempotency WHERE pair_id = ?1 AND key = ?2");
+  if (!stmt.ok()) return StoreError::kUnavailable;
+  const int rc = stmt.Bind(1, pair_id).BindBlob(2, key.data(), key.size()).Step();
+  if (rc == SQLITE_DONE) return std::optional<IdempotencyRecord>();
+  if (rc != SQLITE_ROW) return StoreErrorOf(rc);
+  auto result_id = UnpackId(stmt.Blob(1));
+  if (!result_id) return StoreError::kInvalid;
+  return std::optional(IdempotencyRecord{FromUnixMillis(stmt.Int(0)), std::move(*result_id)});
+}
+
+StoreStatus WriteRecord(SqliteDb& db, std::int64_t pair_id, const std::string& key,
+                        const IdempotencyRecord& record) {
+  Stmt upsert(db,
+              "INSERT INTO idempotency (pair_id, key, at, result_id) VALUES (?1, ?2, ?3, ?4) "
+              "ON CONFLICT DO UPDATE SET at = excluded.at, result_id = excluded.result_id");
+  const std::string result_id = PackId(record.result_id);
+  return Done(upsert.Bind(1, pair_id)
+                  .BindBlob(2, key.data(), key.size())
+                  .Bind(3, ToUnixMillis(record.at))
+                  .BindBlob(4, result_id.data(), result_id.size()));
+}
+
 // Writes what one mutation changed of pair `pair_id`; `is_new`: the pair has no row yet.
 // `next_seq` numbers history entries (see NextSeq).
 template <class NextSeq>
@@ -140,6 +165,7 @@ void SqliteStore::CommitBatch(std::vector<Write>& batch) {
     std::lock_guard commit(commit_mu_);
     if (BeginBatch(db)) {
       PairIds::Batch pair_ids = pair_ids_.Begin();  // adopted if the batch commits
+      PurgeExpiredRecords(db);
       BatchWrites written;
       for (std::size_t i = 0; i < batch.size(); ++i) {
         results[i] = ApplyWrite(db, batch[i], pair_ids, written);
@@ -178,11 +204,22 @@ StoreStatus SqliteStore::ApplyWrite(SqliteDb& db, const Write& w, PairIds::Batch
   } else {
     return loaded.error();
   }
+  // Reading the writer's connection inside the batch sees what earlier writes of it stored.
+  std::optional<IdempotencyRecord> found;
+  if (!w.idempotency_key.empty() && current.pair_id != 0) {
+    auto record = ReadRecord(db, current.pair_id, w.idempotency_key);
+    if (!record.ok()) return record.error();
+    found = std::move(*record);
+  }
   PairState next = current.state;
   std::vector<HistoryEntry> history;
-  if (!w.mutation(next, history)) return Ok{};
+  std::optional<IdempotencyRecord> record = found;
+  if (!w.mutation(next, history, record)) return Ok{};
+  const bool new_record = !w.idempotency_key.empty() && record && record != found;
   const bool is_new = current.pair_id == 0;
-  if (is_new && next == current.state && history.empty()) return Ok{};  // nothing to store
+  if (is_new && next == current.state && history.empty() && !new_record) {
+    return Ok{};  // nothing to store
+  }
   std::int64_t pair_id = current.pair_id;
   if (is_new) {
     // Before the savepoint: a block reserved here must outlive this write's rollback (pair_ids.h).
@@ -194,8 +231,9 @@ StoreStatus SqliteStore::ApplyWrite(SqliteDb& db, const Write& w, PairIds::Batch
   if (!db.Run("SAVEPOINT write")) return StoreError::kUnavailable;
   const bool store_state = is_new || next != current.state;
   std::string blob = store_state ? EncodePairState(next) : std::string();
-  const StoreStatus status = WritePair(db, w.key, pair_id, is_new, store_state ? &blob : nullptr,
-                                       history, [this] { return NextSeq(); });
+  StoreStatus status = WritePair(db, w.key, pair_id, is_new, store_state ? &blob : nullptr, history,
+                                 [this] { return NextSeq(); });
+  if (status.ok() && new_record) status = WriteRecord(db, pair_id, w.idempotency_key, *record);
   if (!status.ok()) {
     db.Run("ROLLBACK TO write");  // an allocated pair id stays unused: ids may have gaps
   } else {
@@ -227,6 +265,19 @@ bool SqliteStore::CommitAndPublish(SqliteDb& db, const BatchWrites& written) {
   }
   counters_->Unlock();
   return committed;
+}
+
+void SqliteStore::PurgeExpiredRecords(SqliteDb& db) {
+  const auto now = std::chrono::steady_clock::now();
+  if (now < next_purge_) return;
+  next_purge_ = now + std::chrono::minutes(1);
+  const auto cutoff = std::chrono::system_clock::now() - kIdempotencyRetention;
+  // At most 10k rows a minute, so a backlog never makes one commit slow; a failure leaves the
+  // rows for the next pass (they are ignored when read anyway: see pairs/reserve.cc).
+  Stmt purge(db,
+             "DELETE FROM idempotency WHERE (pair_id, key) IN (SELECT pair_id, key FROM "
+             "idempotency WHERE at < ?1 LIMIT 10000)");
+  (void)Done(purge.Bind(1, std::chrono::duration_cast<Millis>(cutoff.time_since_epoch()).count()));
 }
 
 // History entries are numbered by `seq`: increasing within a process, and across processes and

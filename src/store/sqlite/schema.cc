@@ -18,6 +18,10 @@ namespace {
 //   random. event_key is the packed kind + id (EncodeEventKey), at the event time (the
 //   de-duplication keeps the earliest), event the remaining fields (EncodeEventDetails); the
 //   id and the time are not repeated inside the blob. seq orders the history (see group_commit.cc).
+// - idempotency: one row per (pair, idempotency key) of a request made under one: when it was
+//   first answered and the packed id it created. Beside the pair, not in its state, so a busy
+//   pair's retries-to-be do not weigh on its reads and writes; purged by `at` after
+//   kIdempotencyRetention (store/pair_store.h).
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 INSERT OR IGNORE INTO meta VALUES ('tenant_generation', 0);
@@ -54,6 +58,13 @@ CREATE TABLE IF NOT EXISTS history (
   source INTEGER NOT NULL,
   event BLOB NOT NULL,
   PRIMARY KEY (pair_id, event_key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS idempotency (
+  pair_id INTEGER NOT NULL,
+  key BLOB NOT NULL,
+  at INTEGER NOT NULL,
+  result_id BLOB NOT NULL,
+  PRIMARY KEY (pair_id, key)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS idempotency_by_time ON idempotency (at);
 )sql";
 
 }  // namespace
@@ -95,20 +106,26 @@ Result<Ok, std::string> EnsureLayout(SqliteDb& db, const std::string& path, Inst
   // Read again under the lock: another process may have created or upgraded the file meanwhile.
   // A file from another layout is refused, never misread.
   const std::int64_t version = LayoutVersion(db);
-  if (version != 0 && version != 4 && version != kSchemaVersion) {
+  if (version != 0 && version != 4 && version != 5 && version != kSchemaVersion) {
     db.Exec("ROLLBACK");
     return path + " has storage layout " + std::to_string(version) +
            "; this callgate reads layout " + std::to_string(kSchemaVersion) +
-           " (and upgrades layout 4 in place) and does not convert other layouts";
+           " (and upgrades layouts 4 and 5 in place) and does not convert other layouts";
   }
-  if (version == 4) {
-    if (auto upgraded = UpgradeLayout4To5(db, now); !upgraded) {
-      db.Exec("ROLLBACK");
-      return "cannot upgrade " + path + " from storage layout 4: " + upgraded.error();
-    }
+  if (!db.Exec(kSchema)) {
+    db.Exec("ROLLBACK");
+    return "cannot create schema in " + path + ": " + db.Error();
   }
-  if (!db.Exec(kSchema) ||
-      !db.Exec(("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str()) ||
+  // Each upgrade step in turn, all in this transaction.
+  Result<Ok, std::string> upgraded = Ok{};
+  if (version == 4) upgraded = UpgradeLayout4To5(db, now);
+  if (upgraded && (version == 4 || version == 5)) upgraded = UpgradeLayout5To6(db);
+  if (!upgraded) {
+    db.Exec("ROLLBACK");
+    return "cannot upgrade " + path + " from storage layout " + std::to_string(version) + ": " +
+           upgraded.error();
+  }
+  if (!db.Exec(("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str()) ||
       !db.Exec("COMMIT")) {
     db.Exec("ROLLBACK");
     return "cannot create schema in " + path + ": " + db.Error();

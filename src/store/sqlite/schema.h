@@ -17,7 +17,9 @@ namespace callgate {
 //    blob holds neither the id nor the time; packed ids and delta-coded times in every blob.
 // 5: the notices compaction finalizes are recorded in the history (event tag 7); a layout-4 file
 //    is upgraded in place (upgrade.h).
-inline constexpr std::int64_t kSchemaVersion = 5;
+// 6: idempotency records in their own table, no longer in the pair states; a layout-5 file is
+//    upgraded in place.
+inline constexpr std::int64_t kSchemaVersion = 6;
 
 // History entries are numbered by `seq`: microseconds since 2025-01-01T00:00:00Z (6 bytes on
 // disk, not 8, until 2029), never behind the clock (see SqliteStore::NextSeq).
@@ -29,8 +31,8 @@ inline constexpr std::int64_t kSeqEpochMicros = 1'735'689'600'000'000;
 Result<std::unique_ptr<SqliteDb>, std::string> OpenConnection(const std::string& path);
 
 // The storage-layout guard: creates the tables in a new file and stamps it with kSchemaVersion;
-// upgrades a layout-4 file in place (at `now`), in one transaction; refuses a file of any other
-// layout. `db` is a connection to `path` outside any transaction. Error: a readable reason.
+// upgrades a layout-4 or -5 file in place (at `now`), in one transaction; refuses a file of any
+// other layout. `db` is a connection to `path` outside any transaction. Error: a readable reason.
 Result<Ok, std::string> EnsureLayout(SqliteDb& db, const std::string& path, Instant now);
 
 }  // namespace callgate

@@ -194,11 +194,12 @@ StoreResult<std::vector<HistoryEntry>> SqliteStore::LoadHistoryUntil(const PairK
   return out;
 }
 
-void SqliteStore::Update(const PairKey& key, PairMutation mutation, UpdateDone done) {
+void SqliteStore::UpdateIdempotent(const PairKey& key, std::string idempotency_key,
+                                   IdempotentMutation mutation, UpdateDone done) {
   {
     std::lock_guard lock(queue_mu_);
     if (!stopping_) {
-      queue_.push_back({key, std::move(mutation), std::move(done)});
+      queue_.push_back({key, std::move(idempotency_key), std::move(mutation), std::move(done)});
       queue_cv_.notify_one();
       return;
     }

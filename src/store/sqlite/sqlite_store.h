@@ -11,10 +11,11 @@
 // transaction re-reads what it changes (and reserves new pair ids under that lock), so pair
 // updates stay atomic across processes.
 //
-// Layout (storage layout 4; a file of another layout is refused, never converted): each pair has
-// one row in `pairs`, found by (channel, destination), holding an integer pair id and the
-// encoded PairState; its history rows are keyed by (pair id, packed event key), so they sit
-// together and new pairs append. Ids inside the blobs and keys are packed losslessly
+// Layout (storage layout 6, schema.h; layouts 4 and 5 are upgraded in place, any other is
+// refused, never converted): each pair has one row in `pairs`, found by (channel, destination),
+// holding an integer pair id and the encoded PairState; its history rows are keyed by (pair id,
+// packed event key), so they sit together and new pairs append; its idempotency records are rows
+// keyed by (pair id, key), purged after kIdempotencyRetention. Ids inside the blobs and keys are packed losslessly
 // (store/codec.h); an event's id and time are stored once. store/sqlite/schema.cc has the schema.
 //
 // Pair reads go through a cache of encoded states that other processes' commits invalidate
@@ -25,6 +26,7 @@
 // Thread-safe. Update callbacks run on the writer thread.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -75,7 +77,8 @@ class SqliteStore final : public TenantStore, public PairStore {
 
   StoreStatus ProbeWrite() override;
   StoreResult<PairState> LoadPair(const PairKey& key) override;
-  void Update(const PairKey& key, PairMutation mutation, UpdateDone done) override;
+  void UpdateIdempotent(const PairKey& key, std::string idempotency_key,
+                        IdempotentMutation mutation, UpdateDone done) override;
   StoreResult<std::vector<HistoryEntry>> LoadHistory(const PairKey& key, std::int64_t before_seq,
                                                      int limit) override;
   StoreResult<std::vector<HistoryEntry>> LoadHistoryUntil(const PairKey& key, Instant until,
@@ -84,7 +87,8 @@ class SqliteStore final : public TenantStore, public PairStore {
  private:
   struct Write {
     PairKey key;
-    PairMutation mutation;
+    std::string idempotency_key;  // empty: none
+    IdempotentMutation mutation;
     UpdateDone done;
   };
   // A pooled read connection, returned to the pool on destruction (sqlite_store.cc).
@@ -115,6 +119,9 @@ class SqliteStore final : public TenantStore, public PairStore {
                          BatchWrites& written);
   bool CommitAndPublish(SqliteDb& db, const BatchWrites& written);
   std::int64_t NextSeq();  // the next history entry's seq
+  // Deletes idempotency records past kIdempotencyRetention, a bounded number at most once a
+  // minute, inside the batch's transaction.
+  void PurgeExpiredRecords(SqliteDb& db);
   // Calls every write's done with its result (one per write), inside the completion scope.
   void Complete(std::vector<Write>& batch, const std::vector<StoreStatus>& results);
 
@@ -145,8 +152,9 @@ class SqliteStore final : public TenantStore, public PairStore {
   std::condition_variable queue_cv_;
   std::deque<Write> queue_;
   bool stopping_ = false;
-  std::int64_t last_seq_ = 0;  // writer thread only
-  PairIds pair_ids_;           // writer thread only
+  std::int64_t last_seq_ = 0;                           // writer thread only
+  std::chrono::steady_clock::time_point next_purge_{};  // writer thread only
+  PairIds pair_ids_;                                    // writer thread only
   std::thread writer_;
 
   std::unique_ptr<SqliteDb> checkpoint_db_;  // only the checkpointer thread touches it

@@ -168,7 +168,7 @@ TEST(SqliteStoreTest, FileOfLayout3IsRefusedAndLeftAlone) {
   auto store = SqliteStore::Open({.path = path});
   ASSERT_FALSE(store.ok());
   EXPECT_NE(store.error().find(path + " has storage layout 3"), std::string::npos) << store.error();
-  EXPECT_NE(store.error().find("reads layout 5"), std::string::npos) << store.error();
+  EXPECT_NE(store.error().find("reads layout 6"), std::string::npos) << store.error();
   RawDb raw(path);
   EXPECT_EQ(raw.Query("PRAGMA user_version"), "3");
   EXPECT_EQ(raw.Query("SELECT group_concat(name) FROM pragma_table_info('pairs')"),
@@ -228,7 +228,69 @@ TEST(SqliteStoreTest, FileOfLayout4IsUpgradedWithTheNoticesCompactionFinalized) 
   auto store = OpenOrFail(path);
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(derived(*store), recorded);
-  EXPECT_EQ(RawDb(path).Query("PRAGMA user_version"), "5");
+  EXPECT_EQ(RawDb(path).Query("PRAGMA user_version"), "6");
+}
+
+// Layout 5 kept idempotency records inside the pair states. Such a file is upgraded in place:
+// the records move to their own table, the states are rewritten without them.
+TEST(SqliteStoreTest, FileOfLayout5IsUpgradedWithItsRecordsMovedOutOfTheStates) {
+  TempDir dir;
+  const std::string path = dir.File("store.db");
+  const PairKey plain{"ch-1", UserId::Phone("+15551230002")};
+  {
+    auto store = OpenOrFail(path);
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(UpdatePairSync(*store, kPair, Request("r1", kT0)).ok());
+    ASSERT_TRUE(UpdatePairSync(*store, plain, Request("r2", kT0)).ok());
+  }
+  {
+    RawDb raw(path);
+    raw.Query("UPDATE pairs SET state = X'" + std::string(kLayout5StateHex) +
+              "' WHERE destination = '" + kPair.user.text() + "'");
+    raw.Query("DROP TABLE idempotency");
+    raw.Query("PRAGMA user_version = 5");
+  }
+  auto store = OpenOrFail(path);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(RawDb(path).Query("PRAGMA user_version"), "6");
+  // Read as layout 6 reads, which refuses a state with records inside: they were moved out.
+  const auto upgraded = store->LoadPair(kPair);
+  ASSERT_TRUE(upgraded.ok());
+  EXPECT_EQ(*upgraded, GoldenState());
+  // The record, read as the writer reads it (before any write, which would purge it: it is
+  // from 2023).
+  const auto& [key, record] = kLayout5Record;
+  EXPECT_EQ(RawDb(path).Query(
+                "SELECT count(*) || ':' || CAST(i.key AS TEXT) || ':' || i.at || ':' "
+                "|| lower(hex(i.result_id)) FROM idempotency i JOIN pairs p USING (pair_id) "
+                "WHERE p.destination = '" +
+                kPair.user.text() + "'"),
+            "1:" + key + ":" + std::to_string(ToUnixMillis(record.at)) + ":" +
+                HexEncode(PackId(record.result_id)));
+}
+
+// Records past kIdempotencyRetention are purged by the writer (at most once a minute: the first
+// batch after opening purges).
+TEST(SqliteStoreTest, ExpiredIdempotencyRecordsArePurged) {
+  TempDir dir;
+  const std::string path = dir.File("store.db");
+  const Instant now = std::chrono::time_point_cast<Millis>(std::chrono::system_clock::now());
+  {
+    auto store = OpenOrFail(path);
+    ASSERT_NE(store, nullptr);
+    ASSERT_EQ(
+        UpdateUnderKey(*store, kPair, "calls:old",
+                       RequestOnce("r1", now - kIdempotencyRetention - std::chrono::hours(1))),
+        std::nullopt);
+    ASSERT_EQ(UpdateUnderKey(*store, kPair, "calls:new", RequestOnce("r2", now)), std::nullopt);
+    EXPECT_EQ(RawDb(path).Query("SELECT count(*) FROM idempotency"), "2");
+  }
+  auto store = OpenOrFail(path);
+  ASSERT_NE(store, nullptr);
+  ASSERT_EQ(UpdateUnderKey(*store, kPair, "calls:other", RequestOnce("r3", now)), std::nullopt);
+  EXPECT_EQ(RawDb(path).Query("SELECT group_concat(key, ',') FROM (SELECT CAST(key AS TEXT) AS "
+                              "key FROM idempotency ORDER BY key)"),
+            "calls:new,calls:other");
 }
 
 TEST(SqliteStoreTest, HistoryRowHoldsTheIdOnce) {

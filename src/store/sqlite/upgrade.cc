@@ -83,4 +83,46 @@ Result<Ok, std::string> UpgradeLayout4To5(SqliteDb& db, Instant now) {
   return Ok{};
 }
 
+Result<Ok, std::string> UpgradeLayout5To6(SqliteDb& db) {
+  struct Moved {
+    std::string channel_id, destination;  // the pairs table's key
+    std::int64_t pair_id;
+    std::string state;
+    EmbeddedRecords records;
+  };
+  std::vector<Moved> moved;
+  {
+    Stmt s(db, "SELECT channel_id, destination, pair_id, state FROM pairs");
+    int rc;
+    while ((rc = s.Step()) == SQLITE_ROW) {
+      EmbeddedRecords records;
+      auto state = DecodePairState(s.Blob(3), &records);
+      if (!state) return "pair " + std::to_string(s.Int(2)) + " has an unreadable state";
+      if (records.empty()) continue;
+      moved.push_back({std::string(s.Text(0)), std::string(s.Text(1)), s.Int(2),
+                       EncodePairState(*state), std::move(records)});
+    }
+    if (rc != SQLITE_DONE) return "cannot read pairs: " + db.Error();
+  }
+  for (const Moved& pair : moved) {
+    Stmt update(db, "UPDATE pairs SET state = ?3 WHERE channel_id = ?1 AND destination = ?2");
+    update.Bind(1, pair.channel_id)
+        .Bind(2, pair.destination)
+        .BindBlob(3, pair.state.data(), pair.state.size());
+    if (update.Step() != SQLITE_DONE) return "cannot rewrite a pair: " + db.Error();
+    for (const auto& [key, record] : pair.records) {
+      const std::string result_id = PackId(record.result_id);
+      Stmt insert(db,
+                  "INSERT OR REPLACE INTO idempotency (pair_id, key, at, result_id) "
+                  "VALUES (?1, ?2, ?3, ?4)");
+      insert.Bind(1, pair.pair_id)
+          .BindBlob(2, key.data(), key.size())
+          .Bind(3, ToUnixMillis(record.at))
+          .BindBlob(4, result_id.data(), result_id.size());
+      if (insert.Step() != SQLITE_DONE) return "cannot move a record: " + db.Error();
+    }
+  }
+  return Ok{};
+}
+
 }  // namespace callgate

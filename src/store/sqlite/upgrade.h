@@ -17,4 +17,9 @@ namespace callgate {
 // longer does — exactly what compaction would have recorded. Error: a readable reason.
 Result<Ok, std::string> UpgradeLayout4To5(SqliteDb& db, Instant now);
 
+// Layout 5 -> 6. Layout 6 keeps idempotency records in their own table: this moves every pair's
+// records out of its state into the table (which the schema has created) and rewrites the state
+// without them. Error: a readable reason.
+Result<Ok, std::string> UpgradeLayout5To6(SqliteDb& db);
+
 }  // namespace callgate
