@@ -15,8 +15,9 @@
 // refused, never converted): each pair has one row in `pairs`, found by (channel, destination),
 // holding an integer pair id and the encoded PairState; its history rows are keyed by (pair id,
 // packed event key), so they sit together and new pairs append; its idempotency records are rows
-// keyed by (pair id, key), purged after kIdempotencyRetention. Ids inside the blobs and keys are packed losslessly
-// (store/codec.h); an event's id and time are stored once. store/sqlite/schema.cc has the schema.
+// keyed by (pair id, key), purged after kIdempotencyRetention. Ids inside the blobs and keys are
+// packed losslessly (store/codec.h); an event's id and time are stored once. store/sqlite/schema.cc
+// has the schema.
 //
 // Pair reads go through a cache of encoded states that other processes' commits invalidate
 // through shared change counters (store/sqlite/pair_cache.h, the file "<path>-changes"): a hit
