@@ -167,10 +167,17 @@ void SqliteStore::CommitBatch(std::vector<Write>& batch) {
       PairIds::Batch pair_ids = pair_ids_.Begin();  // adopted if the batch commits
       PurgeExpiredRecords(db);
       BatchWrites written;
-      for (std::size_t i = 0; i < batch.size(); ++i) {
+      bool in_transaction = true;
+      for (std::size_t i = 0; i < batch.size() && in_transaction; ++i) {
         results[i] = ApplyWrite(db, batch[i], pair_ids, written);
+        // Some errors (SQLITE_FULL, SQLITE_IOERR) roll the whole transaction back: the writes
+        // after it would each commit on their own, unacknowledged and unpublished. Stop instead.
+        in_transaction = sqlite3_get_autocommit(db.raw()) == 0;
       }
-      if (CommitAndPublish(db, written)) {
+      if (!in_transaction) {
+        counters_->Unlock();  // nothing of the batch committed, so nothing to publish
+        results.assign(batch.size(), StoreError::kUnavailable);
+      } else if (CommitAndPublish(db, written)) {
         pair_ids_.Commit(pair_ids);
       } else {
         results.assign(batch.size(), StoreError::kUnavailable);
