@@ -137,6 +137,12 @@ function assertCleanFailure(r, what) {
   assert.ok(r.body.timestamp, what);
 }
 
+async function waitFor(condition, ms) {
+  const deadline = Date.now() + ms;
+  while (!condition() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(condition(), `not within ${ms} ms`);
+}
+
 const readyz = async (port) => {
   const res = await fetch(`http://127.0.0.1:${port}/readyz`);
   return { status: res.status, body: await res.json() };
@@ -180,7 +186,11 @@ async function scenario(name, stopSignal) {
   server = await serve(dataDir);
   assert.match(server.stderr(), /cannot be written \(Read-only file system\): serving reads only/);
   await assertAcknowledged(server.port, key, acknowledged, histories);
-  assertCleanFailure(await reserve(server.port, key, i), 'a reservation');
+  const failed = await reserve(server.port, key, i);
+  assertCleanFailure(failed, 'a reservation');
+  // Logged once, with its errorId.
+  await waitFor(() => server.stderr().includes(failed.body.errorId), 2000);
+  assert.equal(server.stderr().split(failed.body.errorId).length, 2, server.stderr());
   assertCleanFailure(await post(`${base(server.port)}/calls`, key,
     JSON.stringify({ destination: number(0) })), 'a call authorisation');
   assertCleanFailure(await delivery(server.port, 0), 'a webhook delivery');
@@ -194,12 +204,24 @@ async function scenario(name, stopSignal) {
   assert.equal(await requestsOf(server.port, key, 0), 1, 'reads served after the failed writes');
   assert.equal(server.child.exitCode, null, 'the server died');
 
-  // Writable again: the same process recovers by itself.
+  // Writable again: the same process recovers by itself, and reads go on being served while it
+  // swaps its connections (four clients reading throughout).
+  let reading = true;
+  let reads = 0;
+  const readers = [1, 2, 3, 4].map(async (n) => {
+    while (reading) {
+      assert.equal(await requestsOf(server.port, key, n), 1, `pair ${n} during the recovery`);
+      ++reads;
+    }
+  });
   remount(mountPoint, 'rw');
   const deadline = Date.now() + 5000;
   while ((ready = await readyz(server.port)).status !== 200 && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 200));
   }
+  reading = false;
+  await Promise.all(readers);
+  assert.ok(reads > 0);
   assert.equal(ready.status, 200, `not ready 5 s after the remount: ${server.stderr()}`);
   assert.match(server.stderr(), /can be written again: writes resumed/);
   for (const end = i + 10; i < end; ++i) {
