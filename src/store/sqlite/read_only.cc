@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <chrono>
@@ -63,16 +64,19 @@ std::string NotWritable(const std::string& path) {
 // whole store, and `immutable` reads it without a WAL and without locks. That stays exact while
 // nobody writes the file; should another process write it meanwhile (through another, writable
 // mount), a -wal appears, and the reopener replaces such connections within a second
-// (TryBecomeWritable). A -wal without its -shm is refused: its commits would go unread.
+// (TryBecomeWritable); until then they may read a state older than the other's commit, which is
+// why what they read is never cached (SqliteDb::reads_file_alone). A -wal without its -shm is
+// refused: its commits would go unread.
 Result<std::unique_ptr<SqliteDb>, std::string> OpenReadOnlyConnection(const std::string& path) {
   if (!FileExists(path)) return "no store at " + path + " to serve";
-  const std::string uri =
-      "file:" + UriPath(path) + (FileExists(path + "-wal") ? "?mode=ro" : "?immutable=1");
+  const bool file_alone = !FileExists(path + "-wal");
+  const std::string uri = "file:" + UriPath(path) + (file_alone ? "?immutable=1" : "?mode=ro");
   sqlite3* raw = nullptr;
   const int rc = sqlite3_open_v2(
       uri.c_str(), &raw, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, nullptr);
   auto db = std::make_unique<SqliteDb>(raw);
   if (rc != SQLITE_OK) return "cannot open " + path + " read-only: " + db->Error();
+  if (file_alone) db->set_reads_file_alone();
   sqlite3_busy_timeout(raw, 10000);
   // As every connection of a store reads (schema.cc).
   if (!db->Exec("PRAGMA mmap_size=1073741824; PRAGMA cache_size=-65536;")) {
@@ -129,6 +133,15 @@ void SqliteStore::Install(WriteSide side) {
   writable_.store(true, std::memory_order_release);
 }
 
+void SqliteStore::ResetReadersLocked() {
+  ++readers_epoch_;
+  idle_readers_.clear();
+  // Tenants read through the readers closed now may have been older than the tenant generation
+  // in the counters file says (read_only.h): moving TenantChanges has the directory read them
+  // again, through new readers.
+  reader_resets_.fetch_add(1, std::memory_order_release);
+}
+
 void SqliteStore::ReopenLoop() {
   std::unique_lock lock(reopen_mu_);
   for (;;) {
@@ -148,12 +161,15 @@ bool SqliteStore::TryBecomeWritable() {
   // for good costs next to nothing.
   if (!NotWritable(path).empty()) {
     // Readers opened without a -wal read the file alone (OpenReadOnlyConnection): once one
-    // appears, another process writes, and new readers must read through it.
+    // appears (or is found beside such a reader), another process writes, and new readers must
+    // read through it.
     const bool wal = FileExists(path + "-wal");
-    if (wal && !wal_seen_) {
+    if (wal) {
       std::lock_guard lock(readers_mu_);
-      ++readers_epoch_;
-      idle_readers_.clear();
+      if (!wal_seen_ || std::any_of(idle_readers_.begin(), idle_readers_.end(),
+                                    [](auto& db) { return db->reads_file_alone(); })) {
+        ResetReadersLocked();
+      }
     }
     wal_seen_ = wal;
     // Another process may have created the counters file meanwhile: caching is exact from then.
@@ -169,8 +185,7 @@ bool SqliteStore::TryBecomeWritable() {
     // meanwhile: for the reads in flight to finish and SQLite to open three connections.
     std::unique_lock lock(readers_mu_);
     readers_paused_ = true;
-    ++readers_epoch_;
-    idle_readers_.clear();
+    ResetReadersLocked();
     readers_cv_.wait(lock, [this] { return readers_out_ == 0; });
   }
   auto side = OpenWriteSide(path);

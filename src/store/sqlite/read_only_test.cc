@@ -6,6 +6,7 @@
 #include "store/sqlite/read_only.h"
 
 #include <sched.h>
+#include <sqlite3.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,6 +21,7 @@
 
 #include "store/sqlite/sqlite_store.h"
 #include "store/store_test_util.h"
+#include "tenants/directory.h"
 
 namespace callgate {
 namespace {
@@ -67,6 +69,20 @@ bool Remount(const std::string& dir, bool read_only) {
 // The child cannot report through gtest: a check returns what failed instead.
 #define CHECK_OR_RETURN(condition, what) \
   if (!(condition)) return std::string(what) + " (" #condition ")"
+
+// Overwrites the stored state of `key` with bytes that do not decode, through a connection of
+// its own (so no change counter moves).
+bool DamageState(const std::string& path, const PairKey& key) {
+  sqlite3* db = nullptr;
+  bool done = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK;
+  sqlite3_busy_timeout(db, 10000);
+  const std::string sql = "UPDATE pairs SET state = x'ff' WHERE channel_id = '" + key.channel_id +
+                          "' AND destination = '" + key.user.text() + "'";
+  done = done && sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK &&
+         sqlite3_changes(db) == 1;
+  sqlite3_close_v2(db);
+  return done;
+}
 
 // Writes an account and one request for kPair, then closes the store (`crash`: ends a process
 // that has not closed it, as kill -9 does, leaving the WAL and its index behind).
@@ -143,6 +159,11 @@ std::string ReadOnlyThenWritable(const std::string& dir, bool crash) {
   }
   CHECK_OR_RETURN(store.LoadPair(kPair)->requests.size() == 3, "another store's write unseen");
   CHECK_OR_RETURN(store.LoadTenants()->accounts.contains("acc-2"), "the tenant write read back");
+  // And the cache is back: with the row damaged behind the store's back (no counter moves),
+  // the state it read last is served from memory.
+  CHECK_OR_RETURN(DamageState(path, kPair), "damaging the row");
+  auto cached = store.LoadPair(kPair);
+  CHECK_OR_RETURN(cached.ok() && cached->requests.size() == 3, "not served from the cache");
   return {};
 }
 
@@ -167,6 +188,51 @@ TEST(SqliteReadOnlyTest, AfterACrashReadsTheWalLeftBehindAndRecoversByItself) {
   TempDir dir;
   const std::string mount = MountPoint(dir);
   EXPECT_EQ(InPrivateTmpfs(mount, [&] { return ReadOnlyThenWritable(mount, true); }), "");
+}
+
+// A store on a read-only bind mount beside a writable mount of the same directory, where another
+// store writes: its reads follow the other store's commits (its connections that read the file
+// alone are replaced once a WAL appears; its cache and its tenant directory see the other's
+// change counters).
+std::string ReadOnlyBesideAWriter(const std::string& dir, const std::string& read_only_dir) {
+  if (auto error = WriteThenStop(dir + "/store.db", false); !error.empty()) return error;
+  CHECK_OR_RETURN(::mount(dir.c_str(), read_only_dir.c_str(), nullptr, MS_BIND, nullptr) == 0 &&
+                      ::mount(nullptr, read_only_dir.c_str(), nullptr,
+                              MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr) == 0,
+                  "read-only bind mount");
+  auto reader = SqliteStore::Open({.path = read_only_dir + "/store.db"});
+  CHECK_OR_RETURN(reader.ok() && !(*reader)->writable(), "the read-only store");
+  CHECK_OR_RETURN((*reader)->LoadPair(kPair)->requests.size() == 1, "the first read");
+  TenantDirectory tenants(**reader);
+  CHECK_OR_RETURN(tenants.Start(), "the tenant directory");
+  auto writer = SqliteStore::Open({.path = dir + "/store.db"});
+  CHECK_OR_RETURN(writer.ok() && (*writer)->writable(), "the writing store");
+  CHECK_OR_RETURN((*writer)->CreateAccount({"acc-2", kT0}).ok(), "tenant write");
+  CHECK_OR_RETURN(UpdatePairSync(**writer, kPair, Request("req-2", kT0 + Millis(1))).ok(), "write");
+  // Read meanwhile, as requests would, so that stale reads had their chance to stick.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  for (;;) {
+    const bool pair_seen = (*reader)->LoadPair(kPair)->requests.size() == 2;
+    const bool tenant_seen = tenants.Current()->accounts.contains("acc-2");
+    if ((pair_seen && tenant_seen) || std::chrono::steady_clock::now() > deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  CHECK_OR_RETURN((*reader)->LoadPair(kPair)->requests.size() == 2, "the other's write unseen");
+  CHECK_OR_RETURN(tenants.Current()->accounts.contains("acc-2"), "the other's tenant unseen");
+  // From then on, at once.
+  CHECK_OR_RETURN(UpdatePairSync(**writer, kPair, Request("req-3", kT0 + Millis(2))).ok(), "write");
+  CHECK_OR_RETURN((*reader)->LoadPair(kPair)->requests.size() == 3, "a stale read");
+  CHECK_OR_RETURN(!(*reader)->writable(), "writable through a read-only mount");
+  return {};
+}
+
+TEST(SqliteReadOnlyTest, ReadOnlyMountBesideAWritableOneFollowsItsWrites) {
+  if (!Root()) GTEST_SKIP() << "needs root: mounts a tmpfs";
+  TempDir dir;
+  const std::string mount = MountPoint(dir);
+  const std::string read_only = dir.File("ro");
+  std::filesystem::create_directory(read_only);
+  EXPECT_EQ(InPrivateTmpfs(mount, [&] { return ReadOnlyBesideAWriter(mount, read_only); }), "");
 }
 
 TEST(SqliteReadOnlyTest, ReadOnlyDirectoryWithoutAStoreIsRefused) {

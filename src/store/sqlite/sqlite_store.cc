@@ -57,10 +57,11 @@ StoreResult<PairState> SqliteStore::ReadThroughCache(SqliteDb& db, const PairKey
   // by every read on it (what it holds matters only within one call), so that a read allocates
   // nothing once the buffer has grown to the largest state the thread has read.
   thread_local std::string encoded;
-  // A read-only store without a counters file cannot tell when a cached state goes stale:
-  // every read loads from the file, as with the cache off.
+  // A read-only store without a counters file cannot tell when a cached state goes stale, and a
+  // connection reading the file alone may read a stale one (read_only.h): such reads load from
+  // the file, as with the cache off.
   const ChangeCounters* counters = counters_.get();
-  if (!counters) return ReadPair(db, key, encoded);
+  if (!counters || db.reads_file_alone()) return ReadPair(db, key, encoded);
   const std::string& cache_key = CacheKey(key);  // this thread's buffer; no other CacheKey below
   const std::uint64_t hash = PairHash(cache_key);
   const std::size_t bucket = ChangeCounters::Bucket(hash);

@@ -152,6 +152,8 @@ class SqliteStore final : public TenantStore, public PairStore {
   // read-only one could not write), then opens for writing; on failure the readers open
   // read-only again. Returns whether the store is writable now.
   bool TryBecomeWritable();
+  // Empties the pool: readers taken before are closed when returned. Needs readers_mu_.
+  void ResetReadersLocked();
 
   // Group commit (group_commit.cc), writer thread only.
   struct BatchWrites;  // what one batch has written so far
@@ -193,6 +195,7 @@ class SqliteStore final : public TenantStore, public PairStore {
   bool readers_read_only_ = false;
   bool readers_paused_ = false;
   std::condition_variable readers_cv_;
+  std::atomic<std::uint64_t> reader_resets_{0};  // moved with the epoch, read without the lock
 
   std::string read_only_reason_;       // set once by Open
   std::atomic<bool> writable_{false};  // set (once) after everything writing needs is installed

@@ -27,10 +27,13 @@ StoreStatus SqliteStore::TenantWrite(Body&& body) {
   return status;
 }
 
+// Also moved when the read pool is emptied (ResetReadersLocked): readers of a read-only store
+// may have read tenants older than the generation they saw move. A read-only store without a
+// counters file counts no generation: nobody writes there with callgate.
 std::uint64_t SqliteStore::TenantChanges() {
-  // A read-only store without a counters file: nobody writes here with callgate.
   const ChangeCounters* counters = counters_.get();
-  return counters ? counters->TenantGeneration() : 0;
+  return (counters ? counters->TenantGeneration() : 0) +
+         reader_resets_.load(std::memory_order_acquire);
 }
 
 // On the tenant connection: a write transaction, a WAL append and its fsync, like any commit,
