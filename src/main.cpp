@@ -41,6 +41,11 @@ int Serve(ServiceConfig config) {
               << "/callPermissions?destination=%2B6500000000'\n";
   }
   std::cout.flush();
+  if (const std::string& reason = (*service)->store().read_only_reason(); !reason.empty()) {
+    std::cerr << "callgate: " << reason
+              << ": serving reads only, every write fails (500) until it can be written "
+                 "(checked once a second)\n";
+  }
   std::cerr << "callgate: serving " << data_dir << " with " << threads << " thread(s), up to "
             << max_connections << " connections\n";
 
@@ -205,6 +210,13 @@ int RunAdmin(const AdminCli& cli) {
   auto store = OpenStore(cli.data_dir, ServiceConfig{}.cache_bytes);
   if (!store) {
     std::cerr << "error: " << store.error() << "\n";
+    return 1;
+  }
+  const bool writes = cli.account_create->parsed() || cli.sub_create->parsed() ||
+                      cli.ch_create->parsed() || cli.ch_callback->parsed() ||
+                      cli.key_create->parsed() || cli.key_revoke->parsed();
+  if (const std::string& reason = (*store)->read_only_reason(); writes && !reason.empty()) {
+    std::cerr << "error: " << reason << ": the store is read-only, nothing was changed\n";
     return 1;
   }
   const AdminContext ctx{**store, SystemNow(), std::cout, std::cerr};

@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <filesystem>
+#include <iostream>
 #include <sstream>
 
 #include "admin/admin.h"
@@ -36,10 +37,13 @@ Result<std::unique_ptr<SqliteStore>, std::string> OpenStore(const std::string& d
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
   if (ec) return "cannot create data directory " + data_dir + ": " + ec.message();
-  // A commit's responses reach the server threads together (HttpServer::ResponseBatch).
-  return SqliteStore::Open({.path = data_dir + "/callgate.db",
-                            .cache_bytes = cache_bytes,
-                            .completion_scope = HttpServer::ResponseBatch::Run});
+  // A commit's responses reach the server threads together (HttpServer::ResponseBatch). A store
+  // opened read-only says on standard error when it can write again.
+  return SqliteStore::Open(
+      {.path = data_dir + "/callgate.db",
+       .cache_bytes = cache_bytes,
+       .completion_scope = HttpServer::ResponseBatch::Run,
+       .notice = [](const std::string& line) { std::cerr << "callgate: " << line << "\n"; }});
 }
 
 Result<std::unique_ptr<Service>, std::string> Service::Start(ServiceConfig config, Clock clock) {

@@ -158,6 +158,10 @@ void SqliteStore::WriterLoop() {
 // One group commit: BeginBatch, ApplyWrite for each write, CommitAndPublish. If the batch does
 // not commit, every caller gets kUnavailable and no pair id is adopted.
 void SqliteStore::CommitBatch(std::vector<Write>& batch) {
+  if (!writable()) {  // opened read-only, and not (yet) writable again (read_only.cc)
+    Complete(batch, std::vector<StoreStatus>(batch.size(), StoreError::kUnavailable));
+    return;
+  }
   SqliteDb& db = *writer_db_;
   std::vector<StoreStatus> results(batch.size(), StoreError::kUnavailable);
   {

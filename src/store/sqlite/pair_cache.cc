@@ -77,6 +77,25 @@ Result<std::unique_ptr<ChangeCounters>, std::string> ChangeCounters::Open(const 
   return std::unique_ptr<ChangeCounters>(new ChangeCounters(fd, static_cast<std::uint64_t*>(map)));
 }
 
+Result<std::unique_ptr<ChangeCounters>, std::string> ChangeCounters::OpenReadOnly(
+    const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "cannot open " + path + ": " + std::strerror(errno);
+  // A file shorter than the map (never fully allocated) would raise SIGBUS past its end.
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || st.st_size < static_cast<off_t>(kFileBytes)) {
+    ::close(fd);
+    return path + " is not a complete change counters file";
+  }
+  void* map = ::mmap(nullptr, kFileBytes, PROT_READ, MAP_SHARED, fd, 0);
+  if (map == MAP_FAILED) {
+    const std::string reason = std::strerror(errno);
+    ::close(fd);
+    return "cannot map " + path + ": " + reason;
+  }
+  return std::unique_ptr<ChangeCounters>(new ChangeCounters(fd, static_cast<std::uint64_t*>(map)));
+}
+
 ChangeCounters::~ChangeCounters() {
   ::munmap(words_, kFileBytes);
   ::close(fd_);

@@ -51,6 +51,10 @@ class ChangeCounters {
 
   // Maps (creating if needed) the counters file. Error: a readable reason.
   static Result<std::unique_ptr<ChangeCounters>, std::string> Open(const std::string& path);
+  // Maps an existing counters file for reading only, for a store that cannot write: Load and
+  // TenantGeneration work (and see every other process's changes); Lock, BeginChange, EndChange
+  // and BumpTenantGeneration must not be called. Error: a readable reason.
+  static Result<std::unique_ptr<ChangeCounters>, std::string> OpenReadOnly(const std::string& path);
   ~ChangeCounters();
   ChangeCounters(const ChangeCounters&) = delete;
   ChangeCounters& operator=(const ChangeCounters&) = delete;

@@ -36,6 +36,11 @@ class SqliteDb {
   }
   std::string Error() const { return sqlite3_errmsg(db_); }
   sqlite3* raw() const { return db_; }
+  // Whether the connection reads the database file alone, without its WAL (a read-only store's
+  // connection opened `immutable`, store/sqlite/read_only.h): what it reads may be older than
+  // another process's last commit, so it must not be cached.
+  bool reads_file_alone() const { return reads_file_alone_; }
+  void set_reads_file_alone() { reads_file_alone_ = true; }
   // The prepared statement for `sql`, a string literal (cached by its address); null if it does
   // not prepare.
   sqlite3_stmt* Statement(const char* sql);
@@ -43,6 +48,7 @@ class SqliteDb {
  private:
   sqlite3* db_;
   std::unordered_map<const char*, sqlite3_stmt*> statements_;  // keyed by literal address
+  bool reads_file_alone_ = false;
 };
 
 // Binds, steps and resets a cached statement. Bind indexes start at 1.

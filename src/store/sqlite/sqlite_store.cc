@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 
 #include "store/codec.h"
+#include "store/sqlite/read_only.h"
 #include "store/sqlite/schema.h"
 #include "store/sqlite/sqlite_db.h"
 
@@ -29,37 +30,49 @@ StoreResult<PairState> ReadPair(SqliteDb& db, const PairKey& key, std::string& e
 
 }  // namespace
 
-SqliteStore::Reader::Reader(SqliteStore* store, std::unique_ptr<SqliteDb> db)
-    : store_(store), db_(std::move(db)) {}
+SqliteStore::Reader::Reader(SqliteStore* store, std::unique_ptr<SqliteDb> db, std::uint64_t epoch)
+    : store_(store), db_(std::move(db)), epoch_(epoch) {}
 
-SqliteStore::Reader::Reader(Reader&&) noexcept = default;
+SqliteStore::Reader::Reader(Reader&& other) noexcept
+    : store_(std::exchange(other.store_, nullptr)),
+      db_(std::move(other.db_)),
+      epoch_(other.epoch_) {}
 
 SqliteStore::Reader::~Reader() {
-  if (db_) {
-    std::lock_guard lock(store_->readers_mu_);
+  if (!store_) return;  // moved from
+  std::lock_guard lock(store_->readers_mu_);
+  if (db_ && epoch_ == store_->readers_epoch_) {
     store_->idle_readers_.push_back(std::move(db_));
+  } else {
+    db_.reset();  // the pool was emptied since it was taken: closed before it counts as back
   }
+  if (--store_->readers_out_ == 0 && store_->readers_paused_) store_->readers_cv_.notify_all();
 }
 
 SqliteStore::SqliteStore(Options options)
     : options_(std::move(options)), cache_(options_.cache_bytes) {}
 
 StoreResult<PairState> SqliteStore::ReadThroughCache(SqliteDb& db, const PairKey& key) {
-  const std::string& cache_key = CacheKey(key);  // this thread's buffer; no other CacheKey below
-  const std::uint64_t hash = PairHash(cache_key);
-  const std::size_t bucket = ChangeCounters::Bucket(hash);
-  const std::uint64_t before = counters_->Load(bucket);
   // The state's encoding, from the cache or the file. Lives as long as its thread and is reused
   // by every read on it (what it holds matters only within one call), so that a read allocates
   // nothing once the buffer has grown to the largest state the thread has read.
   thread_local std::string encoded;
+  // A read-only store without a counters file cannot tell when a cached state goes stale, and a
+  // connection reading the file alone may read a stale one (read_only.h): such reads load from
+  // the file, as with the cache off.
+  const ChangeCounters* counters = counters_.get();
+  if (!counters || db.reads_file_alone()) return ReadPair(db, key, encoded);
+  const std::string& cache_key = CacheKey(key);  // this thread's buffer; no other CacheKey below
+  const std::uint64_t hash = PairHash(cache_key);
+  const std::size_t bucket = ChangeCounters::Bucket(hash);
+  const std::uint64_t before = counters->Load(bucket);
   if (ChangeCounters::Stable(before) && cache_.Get(cache_key, hash, before, encoded)) {
     if (encoded.empty()) return PairState{};
     if (auto state = DecodePairState(encoded)) return std::move(*state);
   }
   auto state = ReadPair(db, key, encoded);
   // Cached only if no commit to this bucket began meanwhile (pair_cache.h).
-  if (state.ok() && ChangeCounters::Stable(before) && counters_->Load(bucket) == before) {
+  if (state.ok() && ChangeCounters::Stable(before) && counters->Load(bucket) == before) {
     cache_.Put(cache_key, hash, before, encoded);
   }
   return state;
@@ -67,28 +80,41 @@ StoreResult<PairState> SqliteStore::ReadThroughCache(SqliteDb& db, const PairKey
 
 Result<std::unique_ptr<SqliteStore>, std::string> SqliteStore::Open(const Options& options) {
   std::unique_ptr<SqliteStore> store(new SqliteStore(options));
-  auto tenant_db = OpenConnection(options.path);
-  if (!tenant_db) return tenant_db.error();
-  const Instant now = std::chrono::time_point_cast<Millis>(std::chrono::system_clock::now());
-  if (auto layout = EnsureLayout(**tenant_db, options.path, now); !layout) return layout.error();
-  auto counters = ChangeCounters::Open(options.path + "-changes");
-  if (!counters) return counters.error();
-  store->counters_ = std::move(*counters);
-  store->tenant_db_ = std::move(*tenant_db);
-  auto writer_db = OpenConnection(options.path);
-  if (!writer_db) return writer_db.error();
-  store->writer_db_ = std::move(*writer_db);
-  auto checkpoint_db = OpenConnection(options.path);
-  if (!checkpoint_db) return checkpoint_db.error();
-  store->checkpoint_db_ = std::move(*checkpoint_db);
-  // The writer's commits tell the checkpointer how full the WAL is (checkpointer.cc).
-  sqlite3_wal_hook(store->writer_db_->raw(), &SqliteStore::OnWalCommit, store.get());
-  store->checkpointer_ = std::thread([s = store.get()] { s->CheckpointerLoop(); });
+  const std::string& path = options.path;
+  if (auto side = OpenWriteSide(path)) {
+    store->Install(std::move(*side));
+  } else {
+    // Read-only only when something cannot be written: any other failure (a foreign layout, a
+    // corrupt file) is the answer, as is a directory without a store (nothing to serve).
+    std::string not_writable = NotWritable(path);
+    if (not_writable.empty()) return side.error();
+    auto reader = OpenReadOnlyConnection(path);
+    if (!reader) return reader.error() + ", and " + not_writable;
+    store->read_only_reason_ = std::move(not_writable);
+    // The counters file mapped read-only, not left out: other processes may write the file
+    // through another mount (a read-only bind mount beside a writable one), and a cache is exact
+    // only if it sees their commits; and a tenant change they make moves the generation this
+    // process reloads tenants on. Without the file (nobody has written here with a cache), no
+    // cache: every read loads from the file.
+    if (auto counters = ChangeCounters::OpenReadOnly(path + "-changes")) {
+      store->counters_.Set(std::move(*counters));
+    }
+    store->readers_read_only_ = true;
+    store->wal_seen_ = FileExists(path + "-wal");
+    store->idle_readers_.push_back(std::move(*reader));
+    store->reopener_ = std::thread([s = store.get()] { s->ReopenLoop(); });
+  }
   store->writer_ = std::thread([s = store.get()] { s->WriterLoop(); });
   return store;
 }
 
 SqliteStore::~SqliteStore() {
+  {
+    std::lock_guard lock(reopen_mu_);
+    reopen_stopping_ = true;
+  }
+  reopen_cv_.notify_all();
+  if (reopener_.joinable()) reopener_.join();
   {
     std::lock_guard lock(queue_mu_);
     stopping_ = true;
@@ -104,16 +130,22 @@ SqliteStore::~SqliteStore() {
 }
 
 SqliteStore::Reader SqliteStore::AcquireReader() {
+  std::uint64_t epoch;
+  bool read_only;
   {
-    std::lock_guard lock(readers_mu_);
+    std::unique_lock lock(readers_mu_);
+    if (readers_paused_) readers_cv_.wait(lock, [this] { return !readers_paused_; });
+    ++readers_out_;
+    epoch = readers_epoch_;
     if (!idle_readers_.empty()) {
       auto db = std::move(idle_readers_.back());
       idle_readers_.pop_back();
-      return Reader(this, std::move(db));
+      return Reader(this, std::move(db), epoch);
     }
+    read_only = readers_read_only_;
   }
-  auto db = OpenConnection(options_.path);
-  return Reader(this, db ? std::move(*db) : nullptr);
+  auto db = read_only ? OpenReadOnlyConnection(options_.path) : OpenConnection(options_.path);
+  return Reader(this, db ? std::move(*db) : nullptr, epoch);
 }
 
 StoreResult<PairState> SqliteStore::LoadPair(const PairKey& key) {

@@ -24,9 +24,15 @@
 // costs no system call, and a cached state is never older than the pair's last commit in any
 // process.
 //
+// A store whose directory or files cannot be written (a read-only mount) opens read-only and
+// serves reads from what is on disk; every write fails with kUnavailable until the directory can
+// be written again, which a thread notices within a second: the store then finishes opening for
+// writing by itself (store/sqlite/read_only.h).
+//
 // Thread-safe. Update callbacks run on the writer thread.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -60,11 +66,22 @@ class SqliteStore final : public TenantStore, public PairStore {
     // e.g. inside a batch that wakes the callers' threads once (main.cpp wires the HTTP
     // server's). Unset: `deliver` is called directly.
     std::function<void(const std::function<void()>& deliver)> completion_scope;
+    // Told, on a store thread, a line for the operator when a store opened read-only becomes
+    // writable. Unset: nobody is told.
+    std::function<void(const std::string& line)> notice;
   };
 
-  // Opens (creating if needed) the database and starts the writer. Error: a readable reason.
+  // Opens (creating if needed) the database and starts the writer. When the directory or the
+  // files cannot be written but the database exists in the current layout, opens read-only
+  // (read_only_reason() says why) and keeps trying to open for writing, once a second. Error: a
+  // readable reason (e.g. a read-only directory without a database: nothing to serve).
   static Result<std::unique_ptr<SqliteStore>, std::string> Open(const Options& options);
   ~SqliteStore() override;  // finishes queued updates, then stops the writer
+
+  // Why Open opened read-only; empty if it opened for writing. Set once, by Open.
+  const std::string& read_only_reason() const { return read_only_reason_; }
+  // Whether writes can commit: false from a read-only Open until the store could open for writing.
+  bool writable() const { return writable_.load(std::memory_order_acquire); }
 
   StoreStatus CreateAccount(const Account& account) override;
   StoreStatus CreateSubaccount(const Subaccount& subaccount) override;
@@ -92,21 +109,56 @@ class SqliteStore final : public TenantStore, public PairStore {
     IdempotentMutation mutation;
     UpdateDone done;
   };
-  // A pooled read connection, returned to the pool on destruction (sqlite_store.cc).
+  // A pooled read connection, returned to the pool on destruction unless the pool was emptied
+  // meanwhile (sqlite_store.cc).
   class Reader {
    public:
-    Reader(SqliteStore* store, std::unique_ptr<SqliteDb> db);
-    Reader(Reader&&) noexcept;
+    Reader(SqliteStore* store, std::unique_ptr<SqliteDb> db, std::uint64_t epoch);
+    Reader(Reader&& other) noexcept;
     ~Reader();
     SqliteDb* get() const { return db_.get(); }
 
    private:
     SqliteStore* store_;
     std::unique_ptr<SqliteDb> db_;
+    std::uint64_t epoch_;  // the pool's epoch it was taken in
+  };
+  // The shared change counters in use: read-only (or none) while the store is, replaced once by
+  // a writable mapping of the same file when the store becomes writable. Every mapping stays
+  // mapped until the store closes, so a reader may keep using the one it loaded.
+  class Counters {
+   public:
+    ChangeCounters* operator->() const { return current_.load(std::memory_order_acquire); }
+    ChangeCounters* get() const { return current_.load(std::memory_order_acquire); }
+    void Set(std::unique_ptr<ChangeCounters> counters);  // one thread at a time
+
+   private:
+    std::atomic<ChangeCounters*> current_{nullptr};
+    std::vector<std::unique_ptr<ChangeCounters>> mapped_;
+  };
+  // What a store needs to write: the change counters and its three writing connections.
+  struct WriteSide {
+    std::unique_ptr<ChangeCounters> counters;
+    std::unique_ptr<SqliteDb> tenant_db, writer_db, checkpoint_db;
   };
 
   explicit SqliteStore(Options options);
   Reader AcquireReader();
+
+  // The read-only mode (read_only.cc). OpenWriteSide opens everything a writing store needs;
+  // Install hands it to the store and starts the checkpointer (before the writer thread starts,
+  // or from the reopener once the read-only readers are closed). ReopenLoop, on the reopener
+  // thread, tries once a second until the store can write.
+  static Result<WriteSide, std::string> OpenWriteSide(const std::string& path);
+  void Install(WriteSide side);
+  void ReopenLoop();
+  // One attempt: closes the pool's read-only connections (SQLite shares a file's shared-memory
+  // index among the connections of a process, so a writable connection opened beside a
+  // read-only one could not write), then opens for writing; on failure the readers open
+  // read-only again. Returns whether the store is writable now.
+  bool TryBecomeWritable();
+  // Empties the pool: readers taken before are closed when returned. Needs readers_mu_.
+  void ResetReadersLocked();
 
   // Group commit (group_commit.cc), writer thread only.
   struct BatchWrites;  // what one batch has written so far
@@ -138,11 +190,28 @@ class SqliteStore final : public TenantStore, public PairStore {
   StoreResult<PairState> ReadThroughCache(SqliteDb& db, const PairKey& key);
 
   Options options_;
-  std::unique_ptr<ChangeCounters> counters_;
+  Counters counters_;
   PairCache cache_;
 
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<SqliteDb>> idle_readers_;
+  // Pool state, guarded by readers_mu_: readers taken and not yet returned; the epoch, moved
+  // when the pool is emptied (a reader of an older epoch is closed when returned); whether new
+  // connections open read-only; whether taking a reader waits (while TryBecomeWritable runs).
+  std::size_t readers_out_ = 0;
+  std::uint64_t readers_epoch_ = 0;
+  bool readers_read_only_ = false;
+  bool readers_paused_ = false;
+  std::condition_variable readers_cv_;
+  std::atomic<std::uint64_t> reader_resets_{0};  // moved with the epoch, read without the lock
+
+  std::string read_only_reason_;       // set once by Open
+  std::atomic<bool> writable_{false};  // set (once) after everything writing needs is installed
+  bool wal_seen_ = false;              // reopener thread: a -wal file existed at the last reset
+  std::mutex reopen_mu_;
+  std::condition_variable reopen_cv_;
+  bool reopen_stopping_ = false;
+  std::thread reopener_;
 
   std::mutex tenant_mu_;
   std::unique_ptr<SqliteDb> tenant_db_;

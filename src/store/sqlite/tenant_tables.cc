@@ -10,6 +10,7 @@ namespace callgate {
 
 template <class Body>
 StoreStatus SqliteStore::TenantWrite(Body&& body) {
+  if (!writable()) return StoreError::kUnavailable;  // opened read-only (read_only.cc)
   std::lock_guard lock(tenant_mu_);
   SqliteDb& db = *tenant_db_;
   if (!db.Exec("BEGIN IMMEDIATE")) return StoreError::kUnavailable;
@@ -26,11 +27,19 @@ StoreStatus SqliteStore::TenantWrite(Body&& body) {
   return status;
 }
 
-std::uint64_t SqliteStore::TenantChanges() { return counters_->TenantGeneration(); }
+// Also moved when the read pool is emptied (ResetReadersLocked): readers of a read-only store
+// may have read tenants older than the generation they saw move. A read-only store without a
+// counters file counts no generation: nobody writes there with callgate.
+std::uint64_t SqliteStore::TenantChanges() {
+  const ChangeCounters* counters = counters_.get();
+  return (counters ? counters->TenantGeneration() : 0) +
+         reader_resets_.load(std::memory_order_acquire);
+}
 
 // On the tenant connection: a write transaction, a WAL append and its fsync, like any commit,
 // to a row nothing reads. Fails when the file or the disk cannot take writes.
 StoreStatus SqliteStore::ProbeWrite() {
+  if (!writable()) return StoreError::kUnavailable;  // opened read-only (read_only.cc)
   std::lock_guard lock(tenant_mu_);
   SqliteDb& db = *tenant_db_;
   if (!db.Exec("BEGIN IMMEDIATE")) return StoreError::kUnavailable;
