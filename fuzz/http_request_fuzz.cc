@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/sha.h>
+#include <poll.h>
 #include <simdjson.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -85,22 +86,36 @@ struct Service {
   }
 };
 
+// The errno of the last exchange's final recv (0: it ended with EOF), for failure reports.
+int last_recv_error = 0;
+
 // Writes `input` on a fresh connection, half-closes it and returns all the server sent.
 std::string Exchange(unsigned short port, std::string_view input) {
+  last_recv_error = 0;
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) Fail("socket failed", {});
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_port = htons(port);
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  // libFuzzer's timeout alarm (SIGALRM) interrupts blocking calls: each is resumed on EINTR.
   if (connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
-    Fail(std::string("connect failed: ") + std::strerror(errno), {});
+    pollfd connecting{fd, POLLOUT, 0};
+    int error = errno;
+    socklen_t error_size = sizeof error;
+    if (error == EINTR) {
+      while (poll(&connecting, 1, -1) < 0 && errno == EINTR) {
+      }
+      getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &error_size);
+    }
+    if (error != 0) Fail(std::string("connect failed: ") + std::strerror(error), {});
   }
   const timeval timeout{15, 0};  // the server closes at once on EOF; longer is a hang
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
   std::size_t sent = 0;
   while (sent < input.size()) {
     const ssize_t n = send(fd, input.data() + sent, input.size() - sent, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;  // the server closed early (a refusal): read what it said
     sent += static_cast<std::size_t>(n);
   }
@@ -109,6 +124,7 @@ std::string Exchange(unsigned short port, std::string_view input) {
   char buffer[16 * 1024];
   for (;;) {
     const ssize_t n = recv(fd, buffer, sizeof buffer, 0);
+    if (n < 0 && errno == EINTR) continue;
     if (n > 0) {
       received.append(buffer, static_cast<std::size_t>(n));
       continue;
@@ -116,7 +132,8 @@ std::string Exchange(unsigned short port, std::string_view input) {
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       Fail("no close within 15 s", received);
     }
-    break;  // EOF, or a reset after the server's close
+    if (n < 0) last_recv_error = errno;  // a reset after the server's close
+    break;
   }
   // Closed with a reset: no TIME_WAIT per input, so ports are not exhausted.
   const linger abort_close{1, 0};
@@ -228,7 +245,11 @@ void CheckResponses(std::string_view input, std::string_view received) {
       CheckEnvelope(body, received);
     }
   }
-  if (!input.empty() && responses == 0) Fail("a non-empty request got no response", received);
+  if (!input.empty() && responses == 0) {
+    Fail(std::string("a non-empty request got no response; recv: ") +
+             (last_recv_error ? std::strerror(last_recv_error) : "EOF"),
+         received);
+  }
 }
 
 }  // namespace

@@ -37,8 +37,14 @@ for target in "${targets[@]}"; do
   options=(-max_total_time="$seconds" -timeout=25 -rss_limit_mb=2048 -print_final_stats=1
     -artifact_prefix="$work/crashes/")
   [[ -f fuzz/"$target".dict ]] && options+=(-dict=fuzz/"$target".dict)
-  # The HTTP target needs inputs past the 8 KiB header limit.
-  [[ "$target" == http_request_fuzz ]] && options+=(-max_len=20000) || options+=(-max_len=4096)
+  if [[ "$target" == http_request_fuzz ]]; then
+    # Inputs past the 8 KiB header limit. The server frees a connection on its own thread after
+    # the input is done, which libFuzzer's per-input leak check takes for a leak and answers with
+    # a heap scan per input (~15 ms); leaks are still reported when the run ends.
+    options+=(-max_len=20000 -detect_leaks=0)
+  else
+    options+=(-max_len=4096)
+  fi
   status=0
   "$build/$target" "${options[@]}" "$work/corpus" >"$work/log" 2>&1 || status=$?
   executions=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/log")
