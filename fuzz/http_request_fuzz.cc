@@ -4,9 +4,9 @@
 // each input is written on a fresh connection, which is then half-closed and read to its end.
 // Asserts: the server answers or closes, never hangs; what it sends is a sequence of well-formed
 // HTTP/1.x responses (status line, fields, exactly one Content-Length, framed body); a non-empty
-// input gets at least one response; nothing follows a `Connection: close` response; every
-// 4xx/5xx body is the error envelope {"code","message","errorId","timestamp"}.
-// CALLGATE_FUZZ_ECHO=1 prints what the server sent.
+// input gets at least one response; nothing follows a `Connection: close` response, which every
+// 413/431 carries; every 4xx/5xx body is the error envelope {"code","message","errorId",
+// "timestamp"}. CALLGATE_FUZZ_ECHO=1 prints what the server sent.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -234,6 +234,10 @@ void CheckResponses(std::string_view input, std::string_view received) {
       }
     }
     if (!length) Fail("no Content-Length", received);
+    // Only the transport answers 413 and 431; after refusing a request it cannot trust the
+    // stream's framing, so it must close rather than read on.
+    if ((status == 413 || status == 431) && !closing)
+      Fail("a refusal kept the connection", received);
     const bool bodiless =
         maybe_head && *length > 0 && (rest.empty() || rest.starts_with("HTTP/1."));
     if (bodiless) continue;
