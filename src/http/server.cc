@@ -264,18 +264,21 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     head_ = req.method() == http::verb::head;
     // A response given while the handler is still on this connection's thread is written right
     // after it returns; one given later, from another thread (a durable write's completion),
-    // is posted to this connection's thread.
-    auto respond = [self = shared_from_this()](HttpResponse&& res) {
+    // is posted to this connection's thread together with the session: whoever still holds the
+    // Respond (a store keeps its completions until it clears a batch) holds the session no
+    // longer, so a session ends on its own thread, before its server, and frees its connection
+    // slot when its connection closes.
+    auto respond = [self = shared_from_this()](HttpResponse&& res) mutable {
       if (self->handler_thread_.load() == std::this_thread::get_id()) {
         self->pending_.emplace(std::move(res));
         return;
       }
-      auto write = [self, res = std::move(res)]() mutable {
+      const auto executor = self->socket_.get_executor();
+      auto write = [self = std::move(self), res = std::move(res)]() mutable {
         --self->server_.in_flight_;
         self->Write(std::move(res));
       };
       if (ResponseBatch* batch = ResponseBatch::current_) {
-        const auto executor = self->socket_.get_executor();
         auto it = std::find_if(batch->writes_.begin(), batch->writes_.end(),
                                [&](const auto& entry) { return entry.first == executor; });
         if (it == batch->writes_.end()) {
@@ -285,7 +288,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
         it->second.emplace_back(std::move(write));
         return;
       }
-      asio::post(self->socket_.get_executor(), std::move(write));
+      asio::post(executor, std::move(write));
     };
     handler_thread_ = std::this_thread::get_id();
     try {
