@@ -4,6 +4,9 @@
 #include <simdjson.h>
 #include <sqlite3.h>
 
+#include <fstream>
+#include <iterator>
+
 #include "test_server.h"
 
 namespace callgate::testing {
@@ -222,6 +225,23 @@ TEST_F(StatusE2eTest, UnknownPathIs404AndWrongMethodIs405InTheEnvelope) {
   EXPECT_EQ(reply.status, 405);
   EXPECT_EQ(ErrorCode(reply), 2001);
   EXPECT_EQ(reply.headers["Allow"], "GET");
+}
+
+// Issue 12: the service serves the repository's own API description, as built in, without a key.
+TEST_F(StatusE2eTest, OpenApiJsonIsTheRepositorysDocumentByteForByte) {
+  std::ifstream file(CALLGATE_OPENAPI_PATH, std::ios::binary);
+  ASSERT_TRUE(file) << CALLGATE_OPENAPI_PATH;
+  const std::string expected{std::istreambuf_iterator<char>(file), {}};
+  ASSERT_GT(expected.size(), 1000u);
+  const Reply reply = client_->Get("/openapi.json");
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_EQ(reply.content_type, "application/json");
+  EXPECT_TRUE(reply.body == expected) << "served " << reply.body.size() << " bytes; "
+                                      << CALLGATE_OPENAPI_PATH << " has " << expected.size();
+  const Reply post = client_->Send(http::verb::post, "/openapi.json", {}, "{}");
+  EXPECT_EQ(post.status, 405);
+  EXPECT_EQ(ErrorCode(post), 2001);
+  EXPECT_EQ(post.headers.at("Allow"), "GET");
 }
 
 TEST_F(StatusE2eTest, KeepAliveServesManyRequestsOnOneConnection) {
