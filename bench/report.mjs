@@ -393,8 +393,8 @@ if (durability) {
 line(`## 5. The peer: Stoplight Prism ${machine.prism} mocking the contract`);
 line();
 line(
-  "`prism mock shared/contract/call-permissions.openapi.json` (what a developer would run to " +
-    "emulate this API; it answers the contract's example), same wrk settings and URL, " +
+  "`prism mock docs/openapi.json` (what a developer would run to emulate this API; it answers " +
+    "the status endpoint's example, as 8x8 publishes it), same wrk settings and URL, " +
     "alternating with callgate.",
 );
 line();

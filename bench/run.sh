@@ -30,7 +30,7 @@ CONNECTIONS=64
 BUILD=$ROOT/build-bench
 WORK=$BUILD/run
 RES=$WORK/results
-CONTRACT=$ROOT/../shared/contract/call-permissions.openapi.json
+CONTRACT=$ROOT/docs/openapi.json  # the API description Prism mocks (the status GET)
 SECRET=bench-meta-app-secret
 SUB=bench-sub
 CHANNEL=bench-ch
@@ -63,7 +63,7 @@ fi
 if [[ ! bench/node_modules/.package-lock.json -nt bench/package-lock.json ]]; then
   npm ci --prefix bench --no-audit --no-fund --loglevel=error >&2
 fi
-[[ -f $CONTRACT ]] || die "the contract is not at $CONTRACT"
+[[ -f $CONTRACT ]] || die "the API description is not at $CONTRACT"
 
 log "building callgate and the bench tools (Release, $BUILD)"
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DCALLGATE_BENCH=ON >/dev/null

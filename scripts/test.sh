@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds everything and runs the whole test suite (unit, property,
-# store contract on SQLite and memory, kill -9 durability, end-to-end over HTTP, OpenAPI
-# contract validation with ajv, the demo smoke test, clang-format).
+# store contract on SQLite and memory, kill -9 durability, end-to-end over HTTP, every recorded
+# response validated against docs/openapi.json with ajv, the OpenAPI linter (Redocly CLI) on that
+# document, the demo smoke test, clang-format). tests/node_modules (npm ci) holds ajv and Redocly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh test

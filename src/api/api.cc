@@ -1,6 +1,7 @@
 #include "api/api.h"
 
 #include "api/json.h"
+#include "api/openapi_document.h"
 #include "core/thread_cache.h"
 #include "http/url.h"
 #include "pairs/destination.h"
@@ -132,6 +133,10 @@ void Api::Handle(HttpRequest&& request, Respond respond) {
   }
   if (seg.size() == 1 && seg[0] == "readyz") {
     return method == http::verb::get ? respond(Ready(now)) : not_allowed("GET");
+  }
+  if (seg.size() == 1 && seg[0] == "openapi.json") {
+    if (method != http::verb::get) return not_allowed("GET");
+    return respond(JsonResponse(http::status::ok, std::string(OpenApiDocument())));
   }
   if (seg.size() == 2 && seg[0] == "webhooks" && seg[1] == "whatsapp") {
     if (method == http::verb::get) return respond(VerifySubscription(target.query, now));

@@ -8,6 +8,10 @@ namespace callgate {
 
 namespace http = boost::beast::http;
 
+// Codes come from 8x8's one platform registry and keep the meaning 8x8 gives them, so a client
+// that switches on them reads ours right: what the seed endpoint does not document takes the
+// registry's generic entry (1000 Invalid parameter, 1010 Parameter out of range, 1300 Not found,
+// 2000 Internal Error, 2001 Function not implemented), throttling 8x8's own 429 (docs/rules.md).
 ErrorDescription Describe(ApiError error) {
   switch (error) {
     case ApiError::kUnauthenticated:
@@ -23,21 +27,21 @@ ErrorDescription Describe(ApiError error) {
     case ApiError::kChannelNotFound:
       return {http::status::not_found, 1300, "Channel not found"};
     case ApiError::kTooManyRequests:
-      return {http::status::too_many_requests, 1400, "Too many requests"};
+      return {http::status::too_many_requests, 429, "Too many requests"};
     case ApiError::kInternal:
       return {http::status::internal_server_error, 2000, "Internal server error"};
     case ApiError::kNotReady:
-      return {http::status::service_unavailable, 2001, "Service not ready: storage cannot commit"};
+      return {http::status::service_unavailable, 2000, "Service not ready: storage cannot commit"};
     case ApiError::kPathNotFound:
-      return {http::status::not_found, 1004, "Resource not found"};
+      return {http::status::not_found, 1300, "Resource not found"};
     case ApiError::kMethodNotAllowed:
-      return {http::status::method_not_allowed, 1005, "Method not allowed"};
+      return {http::status::method_not_allowed, 2001, "Method not allowed"};
     case ApiError::kBodyTooLarge:
-      return {http::status::payload_too_large, 1006, "Request body too large"};
+      return {http::status::payload_too_large, 1010, "Request body too large"};
     case ApiError::kHeadersTooLarge:
-      return {http::status::request_header_fields_too_large, 1007, "Request headers too large"};
+      return {http::status::request_header_fields_too_large, 1010, "Request headers too large"};
     case ApiError::kMalformedRequest:
-      return {http::status::bad_request, 1003, "Malformed request"};
+      return {http::status::bad_request, 1000, "Malformed request"};
     case ApiError::kPermanentPermissionExists:
       return {http::status::conflict, 1052, "A permanent call permission already exists"};
     case ApiError::kRequestLimitReached:
@@ -47,9 +51,9 @@ ErrorDescription Describe(ApiError error) {
     case ApiError::kCallLimitReached:
       return {http::status::too_many_requests, 1056, "Call limit reached"};
     case ApiError::kBadSignature:
-      return {http::status::unauthorized, 1201, "Invalid webhook signature"};
+      return {http::status::unauthorized, 1200, "Invalid webhook signature"};
     case ApiError::kBadVerifyToken:
-      return {http::status::forbidden, 1202, "Invalid verify token"};
+      return {http::status::forbidden, 1201, "Invalid verify token"};
   }
   return {http::status::internal_server_error, 2000, "Internal server error"};
 }

@@ -1,11 +1,15 @@
-// Checks recorded HTTP responses of callgate against the OpenAPI 3.0 contract of the
-// 8x8 "Get Call Permission Status" endpoint, plus the rules the published responses
-// follow but the schema cannot express. Shared by validate.mjs and the demo smoke test.
+// Checks recorded HTTP responses of callgate against its OpenAPI 3.0 description
+// (docs/openapi.json: every endpoint, the 8x8 status endpoint as 8x8 publishes it), plus the
+// rules the responses follow but a schema cannot express. Shared by validate.mjs and the demo
+// smoke test.
 import { readFileSync } from 'node:fs';
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
 
 const DOC_ID = 'openapi.json';
+const JSON_MEDIA = 'application/json';
+// Operations whose success body is the 8x8 status body (the reservations lead it with their id).
+const STATUS_BODY_OPERATIONS = ['get-call-permission-status', 'reserve-call-permission-request', 'authorize-call'];
 const PERMISSION_STATUSES = ['temporary', 'permanent', 'not_granted'];
 const ACTION_NAMES = ['send_call_permission_request', 'start_call'];
 
@@ -55,16 +59,40 @@ export function loadContract(openapiPath) {
     return route && { template: route.template, method: m, operation: doc.paths[route.template][m] };
   }
 
-  // Schema location for a status: exact code, then its range (4XX), then `default`.
-  function responseSchemaParts(op, status) {
+  // The response declared for a status: exact code, then its range (4XX), then `default`;
+  // a `$ref` to components/responses is followed. Returns {at: location parts, response}.
+  function declaredResponse(op, status) {
     const responses = op.operation.responses ?? {};
     const key = [String(status), `${String(status)[0]}XX`, 'default'].find((k) => k in responses);
-    if (key === undefined || !responses[key].content?.['application/json']?.schema) return null;
-    return ['paths', op.template, op.method, 'responses', key, 'content', 'application/json', 'schema'];
+    if (key === undefined) return null;
+    const ref = responses[key].$ref;
+    if (ref === undefined) return { at: ['paths', op.template, op.method, 'responses', key], response: responses[key] };
+    const name = /^#\/components\/responses\/([^/]+)$/.exec(ref)?.[1];
+    const response = name && doc.components?.responses?.[name];
+    if (!response) throw new Error(`${openapiPath}: unresolvable response ${ref}`);
+    return { at: ['components', 'responses', name], response };
+  }
+
+  // A header value (always text) checked against its declared schema: integers as numbers.
+  function headerProblems(declared, headers) {
+    const problems = [];
+    const byName = new Map(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
+    for (const [name, header] of Object.entries(declared ?? {})) {
+      const value = byName.get(name.toLowerCase());
+      if (value === undefined) {
+        if (header.required) problems.push(`header ${name} is required`);
+        continue;
+      }
+      const schema = header.schema ?? {};
+      const typed = schema.type === 'integer' && /^-?\d+$/.test(value) ? Number(value) : value;
+      const validate = ajv.compile(schema);
+      if (!validate(typed)) problems.push(`header ${name} ${JSON.stringify(value)} ${validate.errors[0].message}`);
+    }
+    return problems;
   }
 
   // The error envelope every status >= 400 must use: components.schemas.ErrorResponse if
-  // the contract has one, else the first response schema titled ErrorResponse.
+  // the document has one, else the first response schema titled ErrorResponse.
   function findErrorEnvelope() {
     if (doc.components?.schemas?.ErrorResponse) return ['components', 'schemas', 'ErrorResponse'];
     for (const [template, item] of Object.entries(doc.paths ?? {})) {
@@ -151,38 +179,63 @@ export function loadContract(openapiPath) {
       return problems;
     }
 
-    // record: {method, path (raw target incl. query), status, contentType, body (raw text)}.
-    // Returns {outcome: 'pass'|'fail'|'skip', problems: [string]}.
+    // record: {method, path (raw target incl. query), status, contentType, body (raw text),
+    // headers (optional: {name: value})}. Returns {outcome: 'pass'|'fail', problems: [string]}.
     function check(record, where) {
-      const { method, path, status, contentType, body } = record ?? {};
+      const { method, path, status, contentType, body, headers } = record ?? {};
       if (typeof method !== 'string' || typeof path !== 'string' || !Number.isInteger(status) || typeof body !== 'string') {
         return { outcome: 'fail', problems: ['record needs string method, path, body and an integer status'] };
       }
-      const op = findOperation(method, path.split('?')[0]);
-      // Other endpoints of the service (health, webhooks...) are not this contract's business
-      // unless they fail: every error from the service must use the envelope.
-      if (!op && status < 400) return { outcome: 'skip', problems: ['not in the contract'] };
+      const route = path.split('?')[0];
+      const op = findOperation(method, route);
+      // The document describes every endpoint: a success it does not describe is a failure.
+      // An error on an undescribed path or method (404, 405) must still use the envelope.
+      if (!op && status < 400) {
+        return { outcome: 'fail', problems: [`${method} ${route} is not in the API description`] };
+      }
 
       const problems = [];
-      if (!String(contentType ?? '').toLowerCase().startsWith('application/json')) {
-        problems.push(`content type must be application/json, got ${JSON.stringify(contentType)}`);
+      const declared = op ? declaredResponse(op, status) : null;
+      if (op && !declared) {
+        return { outcome: 'fail', problems: [`the API description has no response for status ${status} on ${op.method.toUpperCase()} ${op.template}`] };
       }
-      let parsed;
-      try {
-        parsed = JSON.parse(body);
-      } catch (e) {
-        return { outcome: 'fail', problems: [...problems, `body is not JSON: ${e.message}`] };
+      if (declared && isObject(headers)) problems.push(...headerProblems(declared.response.headers, headers));
+      if (status === 405 && isObject(headers)) {
+        const allow = Object.entries(headers).find(([k]) => k.toLowerCase() === 'allow')?.[1];
+        if (allow === undefined) problems.push('a 405 must carry Allow');
       }
 
-      const parts = op && responseSchemaParts(op, status);
-      const validate = parts ? validatorAt(parts) : status >= 400 ? errorEnvelope : null;
+      // The media type: one the response declares (an error without an operation: JSON).
+      const media = declared ? Object.keys(declared.response.content ?? {}) : [JSON_MEDIA];
+      const got = String(contentType ?? '').split(';')[0].trim().toLowerCase();
+      if (media.length === 0) {
+        if (body !== '') problems.push('the response declares no body, got one');
+        return { outcome: problems.length ? 'fail' : 'pass', problems };
+      }
+      if (!media.includes(got)) {
+        problems.push(`content type must be ${media.join(' or ')}, got ${JSON.stringify(contentType)}`);
+      }
+      const chosen = media.includes(got) ? got : media[0];
+      let parsed = body;
+      if (chosen === JSON_MEDIA) {
+        try {
+          parsed = JSON.parse(body);
+        } catch (e) {
+          return { outcome: 'fail', problems: [...problems, `body is not JSON: ${e.message}`] };
+        }
+      }
+
+      const hasSchema = declared?.response.content?.[chosen]?.schema;
+      const validate = hasSchema
+        ? validatorAt([...declared.at, 'content', chosen, 'schema'])
+        : status >= 400 ? errorEnvelope : null;
       const schemaValid = Boolean(validate?.(parsed));
-      if (!validate) problems.push(`contract has no response for status ${status} on ${op.method.toUpperCase()} ${op.template}`);
+      if (!validate) problems.push(`the API description has no ${chosen} schema for status ${status} on ${op.method.toUpperCase()} ${op.template}`);
       else if (!schemaValid) problems.push(...ajvProblems(validate.errors));
 
       // The extra rules run only on a schema-valid body, so a failure is reported once.
       if (status >= 400) problems.push(...errorProblems(parsed, where, schemaValid));
-      else if (schemaValid && status === 200 && op.operation.operationId === 'get-call-permission-status') {
+      else if (schemaValid && STATUS_BODY_OPERATIONS.includes(op.operation.operationId)) {
         problems.push(...permissionProblems(parsed));
       }
       return { outcome: problems.length ? 'fail' : 'pass', problems };

@@ -1,20 +1,19 @@
 // Proves validate.mjs can fail: runs it on fixture recordings and checks each is accepted or
 // rejected, and rejected for the intended reason (so a typo in a fixture can't pass as a
 // detected violation).
-// usage: node tests/contract/validate_selftest.mjs [openapi.json]
-//   (default: shared/contract/call-permissions.openapi.json beside the repo)
+// usage: node tests/contract/validate_selftest.mjs [openapi.json]   (default: docs/openapi.json)
 import { spawnSync } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const openapi = process.argv[2] ?? resolve(here, '../../../shared/contract/call-permissions.openapi.json');
+const openapi = process.argv[2] ?? resolve(here, '../../docs/openapi.json');
 const validator = join(here, 'validate.mjs');
 
 // [fixture, expected exit code, patterns the output must contain]
 const ONE_FAILURE = /^contract: 0 passed, 1 failed$/m;
 const cases = [
-  ['valid.jsonl', 0, [/^contract: 7 passed, 0 failed, 1 skipped$/m, /^line 8: GET \/healthz 200: skipped/m]],
+  ['valid.jsonl', 0, [/^contract: 12 passed, 0 failed$/m]],
   ['empty.jsonl', 1, [/^contract: 0 passed, 0 failed$/m]],
   ['bad-status-enum.jsonl', 1, [ONE_FAILURE, /^line 1: .* 200: body\/status must be equal to one of the allowed values/m]],
   ['missing-error-id.jsonl', 1, [ONE_FAILURE, /^line 1: .* 400: body must have required property 'errorId'/m]],
@@ -27,11 +26,16 @@ const cases = [
   ['duplicate-error-id.jsonl', 1, [/^contract: 1 passed, 1 failed$/m, /^line 2: .* 400: errorId \S+ already used on line 1$/m]],
   ['code-not-integer.jsonl', 1, [ONE_FAILURE, /^line 1: .* 400: body\/code must be integer/m]],
   ['missing-start-call.jsonl', 1, [ONE_FAILURE, /^line 1: .* 200: action start_call must appear exactly once, found 0/m]],
-  ['limit-missing-current-usage.jsonl', 1, [ONE_FAILURE, /^line 1: .* 200: actions\[1\]\.limits\[0\]\.currentUsage must be an integer/m]],
-  ['limit-expiration-not-date-time.jsonl', 1, [ONE_FAILURE, /^line 1: .* 200: actions\[0\]\.limits\[0\]\.limitExpirationTime must be a date-time$/m]],
+  ['limit-missing-current-usage.jsonl', 1, [ONE_FAILURE, /^line 1: .* 200: body\/actions\/1\/limits\/0 must have required property 'currentUsage'/m]],
+  ['limit-expiration-not-date-time.jsonl', 1, [ONE_FAILURE, /^line 1: .* 200: body\/actions\/0\/limits\/0\/limitExpirationTime must match format "date-time"/m]],
   ['limit-expiration-below-limit.jsonl', 1, [ONE_FAILURE, /limitExpirationTime only allowed when currentUsage >= maxAllowed/]],
   ['unknown-path-error-not-envelope.jsonl', 1, [ONE_FAILURE, /^line 1: GET \/nope 404: body must have required property 'code'/m]],
   ['not-a-record.jsonl', 1, [ONE_FAILURE, /^line 1: not a JSON record/m]],
+  ['undocumented-success.jsonl', 1, [ONE_FAILURE, /^line 1: GET \/metrics 200: GET \/metrics is not in the API description$/m]],
+  ['code-of-another-meaning.jsonl', 1, [ONE_FAILURE, /^line 1: .* 404: body\/code must be equal to one of the allowed values \(1300\)$/m]],
+  ['405-without-allow.jsonl', 1, [ONE_FAILURE, /^line 1: DELETE \/healthz 405: a 405 must carry Allow$/m]],
+  ['retry-after-not-seconds.jsonl', 1, [ONE_FAILURE, /^line 1: POST .*\/calls 429: header Retry-After "soon" must be integer$/m]],
+  ['challenge-as-json.jsonl', 1, [ONE_FAILURE, /^line 1: GET \/webhooks\/whatsapp\S* 200: content type must be text\/plain, got "application\/json"$/m]],
 ];
 
 let passed = 0;

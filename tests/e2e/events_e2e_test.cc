@@ -942,7 +942,7 @@ TEST_F(EventsE2eTest, BadSignaturesAre401AndChangeNothing) {
     if (signature) headers["X-Hub-Signature-256"] = *signature;
     const Reply reply = client_->Send(http::verb::post, "/webhooks/whatsapp", headers, body);
     EXPECT_EQ(reply.status, 401);
-    EXPECT_EQ(ErrorCode(reply), 1201);
+    EXPECT_EQ(ErrorCode(reply), 1200);
     EXPECT_EQ(StatusBody(kChan, user), status_before);
     EXPECT_TRUE(History(kChan, user).entries.empty());
   }
@@ -962,7 +962,7 @@ TEST_F(EventsE2eTest, TruncatedAndNonJsonBodiesAre400AndChangeNothing) {
     // Correctly signed, so only the body itself is at fault.
     const Reply reply = client_->PostWebhook(bad, kSecret);
     EXPECT_EQ(reply.status, 400);
-    EXPECT_EQ(ErrorCode(reply), 1003);
+    EXPECT_EQ(ErrorCode(reply), 1000);
     EXPECT_EQ(StatusBody(kChan, user), status_before);
     EXPECT_TRUE(History(kChan, user).entries.empty());
   }
@@ -993,7 +993,7 @@ TEST(EventsE2eLimitsTest, WebhookOverTheBodyLimitIs413AndChangesNothing) {
     const Reply reply = client.PostWebhook(body, kSecret);
     EXPECT_EQ(reply.status, 413);
     EXPECT_EQ(reply.content_type, "application/json");
-    EXPECT_NE(reply.body.find("\"code\":1006"), std::string::npos) << reply.body;
+    EXPECT_NE(reply.body.find("\"code\":1010"), std::string::npos) << reply.body;
   }
   HttpClient client(server.port());
   EXPECT_EQ(client.Get(status_target, auth).body, status_before);
@@ -1023,7 +1023,7 @@ TEST_F(EventsE2eTest, SubscriptionHandshakeEchoesTheChallengeOnlyForTheRightToke
     SCOPED_TRACE(query);
     const Reply reply = client_->Get("/webhooks/whatsapp?" + query);
     EXPECT_EQ(reply.status, 403);
-    EXPECT_EQ(ErrorCode(reply), 1202);
+    EXPECT_EQ(ErrorCode(reply), 1201);
   }
   EXPECT_EQ(StatusBody(kChan, user), status_before);
   EXPECT_TRUE(History(kChan, user).entries.empty());
@@ -1038,7 +1038,7 @@ TEST(EventsE2eSecretsTest, EitherOfTwoRotatingSecretsSigns) {
   EXPECT_EQ(client.PostWebhook(body, "new-secret").status, 200);
   const Reply other = client.PostWebhook(body, "another-secret");
   EXPECT_EQ(other.status, 401);
-  EXPECT_NE(other.body.find("\"code\":1201"), std::string::npos);
+  EXPECT_NE(other.body.find("\"code\":1200"), std::string::npos);
 }
 
 TEST(EventsE2eSecretsTest, WithoutASecretEveryDeliveryIsRefused) {
@@ -1301,7 +1301,7 @@ TEST_F(EventsE2eTest, InvalidIdempotencyKeyIs400With1003) {
   for (const std::string& key : {std::string("has space"), std::string(256, 'k')}) {
     const Reply reply = AuthorizeCall(kChan, user, {{"Idempotency-Key", key}});
     EXPECT_EQ(reply.status, 400);
-    EXPECT_EQ(ErrorCode(reply), 1003);
+    EXPECT_EQ(ErrorCode(reply), 1000);
   }
   EXPECT_EQ(Usage(StatusOf(kChan, user), kCall, 0), 0);
 }
@@ -1313,11 +1313,11 @@ TEST_F(EventsE2eTest, InvalidReservationBodiesAreRefused) {
     int code;
   };
   const std::vector<Case> cases = {
-      {"not json", 400, 1003},
-      {"", 400, 1003},
-      {"[]", 400, 1003},
-      {R"({"destination":"+6591000001","messageId":5})", 400, 1003},
-      {R"({"destination":"+6591000001","messageId":""})", 400, 1003},
+      {"not json", 400, 1000},
+      {"", 400, 1000},
+      {"[]", 400, 1000},
+      {R"({"destination":"+6591000001","messageId":5})", 400, 1000},
+      {R"({"destination":"+6591000001","messageId":""})", 400, 1000},
       {R"({})", 400, 1000},
       {R"({"destination":""})", 400, 1000},
       {R"({"destination":"6591000001"})", 400, 1002},
@@ -1362,7 +1362,7 @@ TEST_F(EventsE2eTest, ReservationsCheckAuthAndTenantsLikeTheStatusEndpoint) {
     EXPECT_EQ(ErrorCode(reply), 1300);
     reply = client_->Get(ChannelPath(kChan) + "/" + endpoint, Auth());
     EXPECT_EQ(reply.status, 405);
-    EXPECT_EQ(ErrorCode(reply), 1005);
+    EXPECT_EQ(ErrorCode(reply), 2001);
     EXPECT_EQ(Header(reply, "Allow"), "POST");
   }
   const std::string key_id = key_.substr(4, 16);
@@ -1510,7 +1510,7 @@ TEST_F(EventsE2eTest, BadHistoryPagingIs400With1003) {
     SCOPED_TRACE(paging);
     const Reply reply = GetHistory(kChan, user, paging);
     EXPECT_EQ(reply.status, 400);
-    EXPECT_EQ(ErrorCode(reply), 1003);
+    EXPECT_EQ(ErrorCode(reply), 1000);
   }
 }
 
@@ -1533,7 +1533,7 @@ TEST_F(EventsE2eTest, HistoryChecksAuthTenantsAndDestination) {
   EXPECT_EQ(ErrorCode(reply), 1002);
   reply = client_->Send(http::verb::post, history + "?destination=%2B6591000001", Auth(), "{}");
   EXPECT_EQ(reply.status, 405);
-  EXPECT_EQ(ErrorCode(reply), 1005);
+  EXPECT_EQ(ErrorCode(reply), 2001);
 }
 
 }  // namespace

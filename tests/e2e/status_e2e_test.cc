@@ -4,6 +4,9 @@
 #include <simdjson.h>
 #include <sqlite3.h>
 
+#include <fstream>
+#include <iterator>
+
 #include "test_server.h"
 
 namespace callgate::testing {
@@ -217,11 +220,28 @@ TEST(StatusE2eStorageTest, UnreadableStoredStateIs500With2000) {
 TEST_F(StatusE2eTest, UnknownPathIs404AndWrongMethodIs405InTheEnvelope) {
   Reply reply = client_->Get("/api/v1/nothing-here", Auth(key_));
   EXPECT_EQ(reply.status, 404);
-  EXPECT_EQ(ErrorCode(reply), 1004);
+  EXPECT_EQ(ErrorCode(reply), 1300);
   reply = client_->Send(http::verb::delete_, StatusTarget(), Auth(key_));
   EXPECT_EQ(reply.status, 405);
-  EXPECT_EQ(ErrorCode(reply), 1005);
+  EXPECT_EQ(ErrorCode(reply), 2001);
   EXPECT_EQ(reply.headers["Allow"], "GET");
+}
+
+// Issue 12: the service serves the repository's own API description, as built in, without a key.
+TEST_F(StatusE2eTest, OpenApiJsonIsTheRepositorysDocumentByteForByte) {
+  std::ifstream file(CALLGATE_OPENAPI_PATH, std::ios::binary);
+  ASSERT_TRUE(file) << CALLGATE_OPENAPI_PATH;
+  const std::string expected{std::istreambuf_iterator<char>(file), {}};
+  ASSERT_GT(expected.size(), 1000u);
+  const Reply reply = client_->Get("/openapi.json");
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_EQ(reply.content_type, "application/json");
+  EXPECT_TRUE(reply.body == expected) << "served " << reply.body.size() << " bytes; "
+                                      << CALLGATE_OPENAPI_PATH << " has " << expected.size();
+  const Reply post = client_->Send(http::verb::post, "/openapi.json", {}, "{}");
+  EXPECT_EQ(post.status, 405);
+  EXPECT_EQ(ErrorCode(post), 2001);
+  EXPECT_EQ(post.headers.at("Allow"), "GET");
 }
 
 TEST_F(StatusE2eTest, KeepAliveServesManyRequestsOnOneConnection) {
@@ -270,7 +290,7 @@ TEST(StatusE2eStorageTest, ReadyzIs503WhileTheStoreCannotCommitAndRecovers) {
   server.SetNow(server.Now() + std::chrono::seconds(2));
   reply = client.Get("/readyz");
   EXPECT_EQ(reply.status, 503);
-  EXPECT_NE(reply.body.find("\"code\":2001"), std::string::npos) << reply.body;
+  EXPECT_NE(reply.body.find("\"code\":2000"), std::string::npos) << reply.body;
   EXPECT_EQ(client.Get("/healthz").status, 200);  // alive
   EXPECT_EQ(client.Get(StatusTarget(), {{"Authorization", "Bearer " + key}}).status, 200);
 
@@ -286,16 +306,17 @@ TEST(StatusE2eLimitsTest, OversizedHeadersAndBodiesGetTheEnvelopeAndClose) {
     const Reply reply = client.Get(StatusTarget(), {{"X-Big", std::string(4096, 'a')}});
     EXPECT_EQ(reply.status, 431);
     EXPECT_EQ(reply.content_type, "application/json");
+    EXPECT_NE(reply.body.find("\"code\":1010"), std::string::npos) << reply.body;
   }
   {
     HttpClient client(server.port());
     const Reply reply = client.Send(http::verb::post, "/healthz", {}, std::string(8192, 'a'));
     EXPECT_EQ(reply.status, 413);
-    EXPECT_NE(reply.body.find("\"code\":1006"), std::string::npos);
+    EXPECT_NE(reply.body.find("\"code\":1010"), std::string::npos);
   }
 }
 
-TEST(StatusE2eRateLimitTest, AccountOverItsRateGets429With1400) {
+TEST(StatusE2eRateLimitTest, AccountOverItsRateGets429WithCode429) {
   TestServer server({.rate_limit_per_second = 1, .rate_limit_burst = 3});
   const std::string key = server.AddTenant("acct-r", "sub-r", "chan-r", "100000000000004");
   HttpClient client(server.port());
@@ -304,7 +325,7 @@ TEST(StatusE2eRateLimitTest, AccountOverItsRateGets429With1400) {
   for (int i = 0; i < 3; ++i) EXPECT_EQ(client.Get(target, auth).status, 200);
   const Reply reply = client.Get(target, auth);
   EXPECT_EQ(reply.status, 429);
-  EXPECT_NE(reply.body.find("\"code\":1400"), std::string::npos);
+  EXPECT_NE(reply.body.find("\"code\":429"), std::string::npos);
   server.SetNow(server.Now() + std::chrono::seconds(1));  // one token back
   EXPECT_EQ(client.Get(target, auth).status, 200);
 }

@@ -1,6 +1,7 @@
 // TestServer: the real service (Service::Start: SQLite in a temp dir, HTTP on port 0) on a
 // background thread, with a settable clock; and HttpClient, a keep-alive Beast client that
-// records every response for the contract check (CALLGATE_CONTRACT_LOG, one JSON per line).
+// records every response, headers included, for the contract check (CALLGATE_CONTRACT_LOG, one
+// JSON per line).
 #pragma once
 
 #include <atomic>
@@ -170,7 +171,10 @@ class HttpClient {
         .String(reply.content_type)
         .Key("body")
         .String(reply.body)
-        .EndObject();
+        .Key("headers")
+        .BeginObject();
+    for (const auto& [name, value] : reply.headers) json.Key(name).String(value);
+    json.EndObject().EndObject();
     static std::mutex mu;
     std::lock_guard lock(mu);
     std::ofstream(path, std::ios::app) << line << "\n";

@@ -128,7 +128,7 @@ test('a full disk: clean errors, reads served, recovery, nothing acknowledged lo
   await new Promise((r) => setTimeout(r, 1100));  // /readyz probes at most once a second
   const notReady = await fetch(`http://127.0.0.1:${server.port}/readyz`);
   assert.equal(notReady.status, 503);
-  assert.equal((await notReady.json()).code, 2001);
+  assert.equal((await notReady.json()).code, 2000);
 
   // Space returns: writes and readiness recover by themselves.
   unlinkSync(filler);

@@ -2,7 +2,7 @@
 // (after a clean stop, and after kill -9 left the WAL behind), then becomes writable while it
 // runs. Asserted: it starts and serves status and history reads of exactly what was acknowledged;
 // every write (reservation, call authorisation, webhook delivery) is a clean 500/2000 envelope and
-// the process lives; /readyz is 503/2001; admin writes fail with a clear message and a non-zero
+// the process lives; /readyz is 503/2000; admin writes fail with a clear message and a non-zero
 // exit while admin reads work; once the mount is writable again, without a restart, /readyz is 200
 // and writes succeed within seconds; after kill -9 and a restart everything acknowledged is there.
 // And a read-only directory holding no store fails to start with one error line.
@@ -196,7 +196,7 @@ async function scenario(name, stopSignal) {
   assertCleanFailure(await delivery(server.port, 0), 'a webhook delivery');
   let ready = await readyz(server.port);
   assert.equal(ready.status, 503);
-  assert.equal(ready.body.code, 2001);
+  assert.equal(ready.body.code, 2000);
   const refused = admin(dataDir, 'account', 'create', 'acct2');
   assert.notEqual(refused.status, 0);
   assert.match(refused.stderr, /^error: .*Read-only file system.*the store is read-only, nothing was changed\n$/);
