@@ -1,7 +1,7 @@
 // The one place errors become HTTP: the API's closed set of errors, what each lower layer's
 // errors (refusals, destinations, storage, the transport) mean among them, and the mapping to
-// HTTP status, 8x8 error code and message (RULES.md §6). Every status >= 400 the service sends is
-// built here, in the 8x8 envelope {code, message, errorId, timestamp}, and every 5xx is logged
+// HTTP status, 8x8 error code and message (docs/rules.md §6). Every status >= 400 the service sends
+// is built here, in the 8x8 envelope {code, message, errorId, timestamp}, and every 5xx is logged
 // here, once, with its errorId. Thread-safe.
 #pragma once
 
@@ -29,7 +29,7 @@ enum class ApiError {
   kBodyTooLarge,
   kHeadersTooLarge,
   kMalformedRequest,  // unparseable HTTP or JSON body
-  // Enforcement endpoints (RULES.md §6, decisions).
+  // Enforcement endpoints (docs/rules.md §6, decisions).
   kPermanentPermissionExists,
   kRequestLimitReached,
   kNoLivePermission,

@@ -1,6 +1,6 @@
 // Enforcement: the checks the service makes before a business sends a call permission request
 // or places a call, applied to a pair's state in the same atomic step that records the
-// reservation — so concurrent senders can never exceed a limit (RULES.md §3–4, §6).
+// reservation — so concurrent senders can never exceed a limit (docs/rules.md §3–4, §6).
 // Pure functions; thread-compatible.
 #pragma once
 

@@ -1,4 +1,4 @@
-// The events that change one pair's permission ledger (RULES.md §2–5), in domain terms.
+// The events that change one pair's permission ledger (docs/rules.md §2–5), in domain terms.
 // Upstream ids (wamid, wacid) and our own ids (request ids) make every event idempotent.
 // Plain values; thread-compatible.
 #pragma once
@@ -68,7 +68,7 @@ struct CallAuthorized {
   Instant expires_at;
 };
 
-// What the ledger derives rather than receives (RULES.md §2): the reconsider notice after
+// What the ledger derives rather than receives (docs/rules.md §2): the reconsider notice after
 // consecutive unanswered calls, auto-revocation, expiry of a temporary permission.
 enum class NoticeKind { kReconsiderShown, kAutoRevoked, kExpired };
 

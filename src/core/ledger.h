@@ -1,5 +1,5 @@
 // One pair's permission ledger: the state kept per (channel, destination), the function that
-// applies an event to it, and the function that views it at a given `now` (RULES.md §1–4).
+// applies an event to it, and the function that views it at a given `now` (docs/rules.md §1–4).
 //
 // The state is a grow-only set of facts keyed by upstream ids, merged field by field with
 // order-free operations (min of times, logical or), so applying the same events in any order,

@@ -1,6 +1,6 @@
-// Property tests for the ledger's promise under at-least-once, unordered delivery (RULES.md §5):
-// the same events in any order, with any duplicates, give the same state, view and notices; and
-// compaction behind the reorder horizon changes no view while upstream keeps to its 7-day retry
+// Property tests for the ledger's promise under at-least-once, unordered delivery (docs/rules.md
+// §5): the same events in any order, with any duplicates, give the same state, view and notices;
+// and compaction behind the reorder horizon changes no view while upstream keeps to its 7-day retry
 // bound. Random histories come from a seeded std::mt19937, so every failure replays.
 #include <gtest/gtest.h>
 

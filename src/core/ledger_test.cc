@@ -1,4 +1,4 @@
-// Unit tests for one pair's permission ledger against RULES.md §1–4. Every test drives a fake
+// Unit tests for one pair's permission ledger against docs/rules.md §1–4. Every test drives a fake
 // clock: events carry explicit instants and each view is taken at an explicit `now`.
 #include "core/ledger.h"
 
@@ -104,7 +104,7 @@ class LedgerTest : public ::testing::Test {
 };
 
 // ---------------------------------------------------------------------------------------------
-// The limits table (RULES.md §3).
+// The limits table (docs/rules.md §3).
 
 TEST(LimitsTableTest, ListsBothRequestWindowsThenTheCallWindow) {
   ASSERT_EQ(kLimitRules.size(), 3u);
@@ -177,7 +177,7 @@ TEST_F(NeverSeenPairTest, MaySendARequestButMayNotStartACall) {
 TEST_F(NeverSeenPairTest, HasNoNotices) { EXPECT_TRUE(NoticesAt(kT0).empty()); }
 
 // ---------------------------------------------------------------------------------------------
-// Permission status (RULES.md §1, §2).
+// Permission status (docs/rules.md §1, §2).
 
 using PermissionTest = LedgerTest;
 
@@ -300,7 +300,7 @@ TEST_F(PermissionTest, OlderRejectBetweenTwoAcceptsIsOverriddenByTheNewest) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Callback grants (RULES.md §2.2).
+// Callback grants (docs/rules.md §2.2).
 
 using CallbackTest = LedgerTest;
 
@@ -363,7 +363,7 @@ TEST_F(CallbackTest, GrantRenewsAnExpiredTemporary) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Limits (RULES.md §3).
+// Limits (docs/rules.md §3).
 
 using LimitsTest = LedgerTest;
 
@@ -637,7 +637,7 @@ TEST_F(LimitsTest, ReachingTheCallLimitDoesNotChangeTheStatus) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// canPerformAction (RULES.md §4).
+// canPerformAction (docs/rules.md §4).
 
 using CanPerformTest = LedgerTest;
 
@@ -737,7 +737,7 @@ TEST_F(CanPerformTest, EveryStatusListsAllThreeLimits) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Auto-revocation (RULES.md §2, lost by 2).
+// Auto-revocation (docs/rules.md §2, lost by 2).
 
 using AutoRevocationTest = LedgerTest;
 

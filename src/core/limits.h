@@ -1,4 +1,4 @@
-// The limits table: every number of RULES.md §3 lives here and nowhere else.
+// The limits table: every number of docs/rules.md §3 lives here and nowhere else.
 // Pure constants; thread-safe.
 #pragma once
 
@@ -37,7 +37,7 @@ inline constexpr std::array<LimitRule, 3> kLimitRules{{
     {Action::kStartCall, kHours24, "PT24H", 100, 100},
 }};
 
-// Consecutive unanswered-or-rejected business-initiated calls (RULES.md §2).
+// Consecutive unanswered-or-rejected business-initiated calls (docs/rules.md §2).
 struct UnansweredThresholds {
   int reconsider_notice;
   int auto_revoke;

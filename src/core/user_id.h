@@ -1,5 +1,5 @@
 // Who a pair's user is, and the key of a pair: values, no I/O. A user is known to a business by
-// an E.164 phone number today; a business-scoped user id (BSUID) is the next kind (RULES.md §7),
+// an E.164 phone number today; a business-scoped user id (BSUID) is the next kind (issue 10),
 // which is why the key is a typed value rather than a bare string. Thread-compatible.
 #pragma once
 

@@ -1,4 +1,4 @@
-// Parses a Meta Cloud API webhook payload (RULES.md §5) into domain events, one per
+// Parses a Meta Cloud API webhook payload (docs/rules.md §5) into domain events, one per
 // call-permission-relevant item, still addressed by upstream ids: the business number's
 // phone_number_id and the user's digits. Routing to channels and the callback rule (which needs
 // the channel's settings) happen afterwards, in RouteWebhook. Pure; thread-safe.

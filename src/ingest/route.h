@@ -1,6 +1,6 @@
 // Routes parsed webhook items to pairs: phone_number_id -> channel, user digits -> E.164
 // destination, and applies the callback rule — a user-initiated call on a channel with callback
-// permission enabled also grants a temporary permission from the call's time (RULES.md §2).
+// permission enabled also grants a temporary permission from the call's time (docs/rules.md §2).
 // Pure over a tenant snapshot; thread-safe.
 #pragma once
 

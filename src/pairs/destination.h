@@ -1,4 +1,4 @@
-// Destination validation (RULES.md §6): "+" then 2–15 digits, first digit 1–9, a known country
+// Destination validation (docs/rules.md §6): "+" then 2–15 digits, first digit 1–9, a known country
 // calling code and a possible length per libphonenumber. A leading space is an unencoded "+".
 // Thread-safe.
 #pragma once

@@ -1,5 +1,5 @@
 // Reserve before you send: the check and the reservation of a call permission request or a call
-// authorisation, as one atomic, durable step on the pair (RULES.md §3–4, §6), so concurrent
+// authorisation, as one atomic, durable step on the pair (docs/rules.md §3–4, §6), so concurrent
 // senders never exceed a limit. Idempotent retries return the first result. Thread-safe.
 #pragma once
 

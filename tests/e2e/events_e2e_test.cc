@@ -1,5 +1,5 @@
 // End-to-end tests of the event side over real HTTP: signed Meta webhooks in their exact upstream
-// shapes for every scenario of RULES.md §2 (each also delivered twice, reversed, shuffled and
+// shapes for every scenario of docs/rules.md §2 (each also delivered twice, reversed, shuffled and
 // batched, which must read the same status and history), the enforcement endpoints
 // (reservations, call authorisations and their holds, idempotency, concurrency) and the history
 // endpoint. Time is the TestServer's fake clock.
@@ -410,7 +410,8 @@ class EventsE2eTest : public ::testing::Test {
 constexpr int kSend = 0;  // action index: send_call_permission_request
 constexpr int kCall = 1;  // action index: start_call
 
-// ============================ RULES.md §2: how permission changes ============================
+// ============================ docs/rules.md §2: how permission changes
+// ============================
 
 TEST_F(EventsE2eTest, TemporaryAcceptLastsUntilThePayloadsExpirationTimestamp) {
   const Instant approved = start_ + minutes(1);

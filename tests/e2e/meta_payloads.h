@@ -1,4 +1,4 @@
-// Builders for Meta Cloud API webhook payloads in their exact upstream shapes (RULES.md §5):
+// Builders for Meta Cloud API webhook payloads in their exact upstream shapes (docs/rules.md §5):
 // the whatsapp_business_account envelope, messages[] call_permission_reply, calls[]
 // connect/terminate, call statuses[], account_settings_update. Tests describe items as plain
 // structs and get the JSON bytes Meta would POST. Pure functions; thread-safe.
