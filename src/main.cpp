@@ -1,6 +1,7 @@
 // callgate: the command line, and the only place that wires concrete pieces together.
 //   callgate serve [--listen ADDR:PORT] [--data-dir DIR] [--threads N] [--demo] ...
 //   callgate admin [--data-dir DIR] account|subaccount|channel|key|list ...
+//   callgate --version
 // Every serve/admin flag can also come from a CALLGATE_* environment variable.
 #include <CLI/CLI.hpp>
 #include <csignal>
@@ -87,14 +88,17 @@ void AddServe(CLI::App& app, ServeCli& cli) {
   serve
       ->add_option("--threads", cli.config.server.threads, "Server threads (default: one per core)")
       ->envname("CALLGATE_THREADS")
-      ->check(CLI::Range(1, 256));
-  serve->add_flag("--demo", cli.config.demo, "Create the demo tenant and print a curl line")
-      ->envname("CALLGATE_DEMO");
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  serve->add_flag("--demo", cli.config.demo, "Create the demo tenant and print a curl line (default: off)")
+      ->envname("CALLGATE_DEMO")
+      ->capture_default_str();
   serve
       ->add_option("--rate-limit", cli.config.api.rate_limit_per_second,
-                   "Requests per second per account before 429/1400 (0: unlimited)")
+                   "Requests per second per account before 429 (0: unlimited)")
       ->envname("CALLGATE_RATE_LIMIT")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   serve->add_option("--max-body", cli.config.server.body_limit, "Largest request body in bytes")
       ->envname("CALLGATE_MAX_BODY")
       ->check(CLI::Range(1024, 64 * 1024 * 1024))
@@ -115,12 +119,14 @@ void AddServe(CLI::App& app, ServeCli& cli) {
 
   serve
       ->add_option("--meta-app-secret", cli.config.api.meta_app_secrets,
-                   "Meta app secret that signs webhooks; repeat (or comma-separate) to rotate")
+                   "Meta app secret that signs webhooks; repeat (or comma-separate) to rotate "
+                   "(default: none, and every delivery is refused)")
       ->envname("CALLGATE_META_APP_SECRET")
       ->delimiter(',');
   serve
       ->add_option("--meta-verify-token", cli.config.api.meta_verify_token,
-                   "Token Meta echoes in the webhook subscription handshake")
+                   "Token Meta echoes in the webhook subscription handshake (default: none, and "
+                   "the handshake is refused)")
       ->envname("CALLGATE_META_VERIFY_TOKEN");
   serve
       ->add_option("--call-hold", cli.call_hold,
@@ -247,6 +253,7 @@ int RunAdmin(const AdminCli& cli) {
 int main(int argc, char** argv) {
   using namespace callgate;
   CLI::App app{"callgate: WhatsApp call permissions, as the 8x8 API publishes them"};
+  app.set_version_flag("--version", "callgate " CALLGATE_VERSION);
   app.require_subcommand(1);
   ServeCli serve;
   AdminCli admin;

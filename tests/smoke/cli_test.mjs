@@ -181,3 +181,28 @@ test('serve refuses a bad --listen with a clear message', () => {
   assert.equal(r.status, 2);
   assert.match(r.stderr, /--listen wants HOST:PORT/);
 });
+
+test('--version prints the version and exits 0', () => {
+  const r = spawnSync(binary, ['--version'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^callgate \d+\.\d+\.\d+\n$/);
+});
+
+// Every serve flag, with its CALLGATE_* twin and its default, so an operator can configure from
+// the help alone (issue 12).
+test('serve --help lists every flag with its environment variable and its default', () => {
+  const r = spawnSync(binary, ['serve', '--help'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  // One entry per flag: the option line and its description, up to the next option line.
+  const entries = r.stdout.split(/\n(?=  --)/).filter((e) => e.startsWith('  --'));
+  const flags = entries.map((e) => e.match(/^ {2}(--[a-z-]+)/)[1]);
+  assert.deepEqual(flags.sort(), ['--cache-mb', '--call-hold', '--data-dir', '--demo',
+    '--idle-timeout', '--listen', '--max-body', '--max-connections', '--meta-app-secret',
+    '--meta-verify-token', '--rate-limit', '--threads'].sort());
+  for (const entry of entries) {
+    const flag = entry.match(/^ {2}--([a-z-]+)/)[1];
+    const env = `CALLGATE_${flag.toUpperCase().replaceAll('-', '_')}`;
+    assert.ok(entry.includes(`(Env:${env})`), `${flag}: no ${env} in ${entry}`);
+    assert.match(entry, /=[^ ]+ \(Env:|\(default: /, `${flag}: no default in ${entry}`);
+  }
+});
