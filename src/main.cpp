@@ -90,7 +90,9 @@ void AddServe(CLI::App& app, ServeCli& cli) {
       ->envname("CALLGATE_THREADS")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
-  serve->add_flag("--demo", cli.config.demo, "Create the demo tenant and print a curl line (default: off)")
+  serve
+      ->add_flag("--demo", cli.config.demo,
+                 "Create the demo tenant and print a curl line (default: off)")
       ->envname("CALLGATE_DEMO")
       ->capture_default_str();
   serve
