@@ -9,16 +9,13 @@
 #include <cstdlib>
 #include <string>
 
+#include "fuzz_check.h"
 #include "store/codec.h"
 
 namespace callgate {
 namespace {
 
-void Check(bool ok, const char* what) {
-  if (ok) return;
-  std::fprintf(stderr, "codec_fuzz: %s\n", what);
-  std::abort();
-}
+using fuzz::Check;
 
 void PairStateRoundTrip(std::string_view bytes) {
   const auto state = DecodePairState(bytes);

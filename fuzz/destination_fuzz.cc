@@ -10,17 +10,14 @@
 #include <string>
 #include <string_view>
 
+#include "fuzz_check.h"
 #include "http/url.h"
 #include "pairs/destination.h"
 
 namespace callgate {
 namespace {
 
-void Check(bool ok, const char* what) {
-  if (ok) return;
-  std::fprintf(stderr, "destination_fuzz: %s\n", what);
-  std::abort();
-}
+using fuzz::Check;
 
 void CheckNormalized(const std::optional<std::string>& raw) {
   const auto user = NormalizeDestination(raw);

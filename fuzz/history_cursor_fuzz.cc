@@ -14,6 +14,7 @@
 #include <tuple>
 #include <vector>
 
+#include "fuzz_check.h"
 #include "pairs/history.h"
 #include "store/memory/memory_store.h"
 
@@ -23,11 +24,7 @@ namespace {
 const Instant kT0 = FromUnixSeconds(1'769'904'000);  // 2026-02-01T00:00:00Z
 const PairRef kPair{{"chan", UserId::Phone("+6591234567")}, LimitsProfile::kProduction};
 
-void Check(bool ok, const char* what) {
-  if (ok) return;
-  std::fprintf(stderr, "history_cursor_fuzz: %s\n", what);
-  std::abort();
-}
+using fuzz::Check;
 
 bool SameCursor(const HistoryCursor& a, const HistoryCursor& b) {
   return a.at == b.at && a.derived == b.derived && a.key == b.key;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/ledger.h"
+#include "fuzz_check.h"
 #include "ingest/meta_webhook.h"
 #include "ingest/route.h"
 #include "store/codec.h"
@@ -26,11 +27,7 @@ namespace {
 
 const Instant kNow = FromUnixSeconds(1'769'933'550);  // 2026-02-01T08:12:30Z
 
-void Check(bool ok, const char* what) {
-  if (ok) return;
-  std::fprintf(stderr, "webhook_fuzz: %s\n", what);
-  std::abort();
-}
+using fuzz::Check;
 
 void CheckEventRoundTrip(const Event& event) {
   const std::string key = EncodeEventKey(event);
