@@ -108,12 +108,106 @@ Api::Api(ApiStores stores, Clock clock, ApiOptions options)
     : stores_(stores),
       clock_(std::move(clock)),
       options_(std::move(options)),
+      observers_(std::make_shared<const Observers>(std::move(options_.observers))),
       signatures_(options_.meta_app_secrets) {
   if (options_.rate_limit_burst <= 0) options_.rate_limit_burst = options_.rate_limit_per_second;
 }
 
+namespace {
+
+// The endpoint a path names, whatever the method.
+Route MatchRoute(const Segments& seg, http::verb method) {
+  if (seg.size() == 1) {
+    if (seg[0] == "healthz") return Route::kHealth;
+    if (seg[0] == "readyz") return Route::kReady;
+    if (seg[0] == "openapi.json") return Route::kOpenApi;
+    if (seg[0] == "metrics") return Route::kMetrics;
+    return Route::kUnmatched;
+  }
+  if (seg.size() == 2 && seg[0] == "webhooks" && seg[1] == "whatsapp") {
+    return method == http::verb::get ? Route::kWebhookVerify : Route::kWebhook;
+  }
+  const bool pair_path = seg.size() >= 8 &&
+                         std::equal(std::begin(kPairPrefix), std::end(kPairPrefix), seg.begin()) &&
+                         seg[5] == "channels";
+  if (!pair_path) return Route::kUnmatched;
+  if (seg.size() == 8 && seg[7] == "callPermissions") return Route::kStatus;
+  if (seg.size() == 9 && seg[7] == "callPermissions" && seg[8] == "history") {
+    return Route::kHistory;
+  }
+  if (seg.size() == 8 && seg[7] == "callPermissionRequests") return Route::kPermissionRequest;
+  if (seg.size() == 8 && seg[7] == "calls") return Route::kCall;
+  return Route::kUnmatched;
+}
+
+// The methods a route answers (the Allow header of a 405); empty for kUnmatched.
+std::string_view AllowedMethods(Route route) {
+  switch (route) {
+    case Route::kWebhookVerify:
+    case Route::kWebhook:
+      return "GET, POST";
+    case Route::kPermissionRequest:
+    case Route::kCall:
+      return "POST";
+    case Route::kUnmatched:
+    case Route::kRejected:
+      return {};
+    default:
+      return "GET";
+  }
+}
+
+bool Allows(Route route, http::verb method) {
+  switch (route) {
+    case Route::kWebhookVerify:
+      return true;  // GET
+    case Route::kWebhook:
+    case Route::kPermissionRequest:
+    case Route::kCall:
+      return method == http::verb::post;
+    default:
+      return method == http::verb::get;
+  }
+}
+
+}  // namespace
+
+void Api::Answer(const Observers& observers, const Exchange& exchange, HttpResponse&& res,
+                 const Respond& respond) {
+  const std::string_view id = exchange.id.view();
+  res.set("X-Request-Id", boost::beast::string_view(id.data(), id.size()));
+  if (!observers.empty()) {
+    const unsigned status = res.result_int();
+    const EnvelopeFields envelope = status >= 400 ? ReadEnvelope(res.body()) : EnvelopeFields{};
+    const RequestRecord record{
+        .at = exchange.at,
+        .method = exchange.method,
+        .route = exchange.route,
+        .status = status,
+        .code = envelope.code,
+        .error_id = envelope.error_id,
+        .request_id = id,
+        .duration = std::chrono::steady_clock::now() - exchange.started,
+        .bytes = res.body().size(),
+    };
+    for (const RequestObserver& observe : observers) observe(record);
+  }
+  respond(std::move(res));
+}
+
+Respond Api::Deferred(Exchange exchange, Respond respond) const {
+  return [observers = observers_, exchange = std::move(exchange), respond = std::move(respond)](
+             HttpResponse&& res) { Answer(*observers, exchange, std::move(res), respond); };
+}
+
 HttpResponse Api::Reject(http::status status) {
-  return ErrorResponse(ErrorOf(status), clock_(), {}, "the transport refused a request");
+  const Instant now = clock_();
+  HttpResponse res = ErrorResponse(ErrorOf(status), now, {}, "the transport refused a request");
+  HttpResponse answered;
+  Answer(*observers_,
+         {now, std::chrono::steady_clock::now(), "-", Route::kRejected, RequestId::From({})},
+         std::move(res), [&answered](HttpResponse&& r) { answered = std::move(r); });
+  return answered;
 }
 
 void Api::Handle(HttpRequest&& request, Respond respond) {
@@ -121,47 +215,49 @@ void Api::Handle(HttpRequest&& request, Respond respond) {
   const Target target = SplitTarget(View(request.target()));
   const Segments seg = PathSegments(target.path);
   const http::verb method = request.method();
+  const auto request_id = request.find("X-Request-Id");
+  Exchange exchange{now, std::chrono::steady_clock::now(), View(request.method_string()),
+                    MatchRoute(seg, method),
+                    RequestId::From(request_id == request.end() ? std::string_view{}
+                                                                : View(request_id->value()))};
+  // Beast's text for a known method is static; an unknown one is the request's own.
+  if (method == http::verb::unknown) exchange.method = "-";
+  auto answer = [&](HttpResponse&& res) { Answer(*observers_, exchange, std::move(res), respond); };
 
-  auto not_allowed = [&](std::string_view allow) {
+  const Route route = exchange.route;
+  if (route == Route::kUnmatched) return answer(ErrorResponse(ApiError::kPathNotFound, now));
+  if (!Allows(route, method)) {
     HttpResponse res = ErrorResponse(ApiError::kMethodNotAllowed, now);
+    const std::string_view allow = AllowedMethods(route);
     res.set(http::field::allow, boost::beast::string_view(allow.data(), allow.size()));
-    respond(std::move(res));
-  };
-
-  if (seg.size() == 1 && seg[0] == "healthz") {
-    return method == http::verb::get ? respond(Health(now)) : not_allowed("GET");
+    return answer(std::move(res));
   }
-  if (seg.size() == 1 && seg[0] == "readyz") {
-    return method == http::verb::get ? respond(Ready(now)) : not_allowed("GET");
+  switch (route) {
+    case Route::kHealth:
+      return answer(Health(now));
+    case Route::kReady:
+      return answer(Ready(now));
+    case Route::kOpenApi:
+      return answer(JsonResponse(http::status::ok, std::string(OpenApiDocument())));
+    case Route::kMetrics:
+      return answer(ErrorResponse(ApiError::kPathNotFound, now));
+    case Route::kWebhookVerify:
+      return answer(VerifySubscription(target.query, now));
+    case Route::kWebhook:
+      return ReceiveWebhook(request, now, Deferred(std::move(exchange), std::move(respond)));
+    case Route::kStatus:
+      return answer(GetCallPermissions(request, seg[4], seg[6], target.query, now));
+    case Route::kHistory:
+      return answer(GetHistory(request, seg[4], seg[6], target.query, now));
+    case Route::kPermissionRequest:
+    case Route::kCall:
+      return Reserve(route == Route::kCall, request, seg[4], seg[6], now,
+                     Deferred(std::move(exchange), std::move(respond)));
+    case Route::kUnmatched:
+    case Route::kRejected:
+      break;
   }
-  if (seg.size() == 1 && seg[0] == "openapi.json") {
-    if (method != http::verb::get) return not_allowed("GET");
-    return respond(JsonResponse(http::status::ok, std::string(OpenApiDocument())));
-  }
-  if (seg.size() == 2 && seg[0] == "webhooks" && seg[1] == "whatsapp") {
-    if (method == http::verb::get) return respond(VerifySubscription(target.query, now));
-    if (method == http::verb::post) return ReceiveWebhook(request, now, std::move(respond));
-    return not_allowed("GET, POST");
-  }
-  const bool pair_path = seg.size() >= 8 &&
-                         std::equal(std::begin(kPairPrefix), std::end(kPairPrefix), seg.begin()) &&
-                         seg[5] == "channels";
-  if (!pair_path) return respond(ErrorResponse(ApiError::kPathNotFound, now));
-  const std::string_view sub = seg[4];
-  const std::string_view channel = seg[6];
-  if (seg.size() == 8 && seg[7] == "callPermissions") {
-    if (method != http::verb::get) return not_allowed("GET");
-    return respond(GetCallPermissions(request, sub, channel, target.query, now));
-  }
-  if (seg.size() == 9 && seg[7] == "callPermissions" && seg[8] == "history") {
-    if (method != http::verb::get) return not_allowed("GET");
-    return respond(GetHistory(request, sub, channel, target.query, now));
-  }
-  if (seg.size() == 8 && (seg[7] == "callPermissionRequests" || seg[7] == "calls")) {
-    if (method != http::verb::post) return not_allowed("POST");
-    return Reserve(seg[7] == "calls", request, sub, channel, now, std::move(respond));
-  }
-  respond(ErrorResponse(ApiError::kPathNotFound, now));
+  answer(ErrorResponse(ApiError::kPathNotFound, now));
 }
 
 Result<const Account*, ApiError> Api::Authenticate(

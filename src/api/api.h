@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "api/errors.h"
+#include "api/request_record.h"
 #include "core/token_bucket.h"
 #include "http/server.h"
 #include "ingest/signature.h"
@@ -32,6 +33,7 @@ struct ApiOptions {
   std::vector<std::string> meta_app_secrets;    // webhook signing secrets (rotation: several)
   std::string meta_verify_token;                // subscription handshake token
   Millis call_hold = std::chrono::seconds(90);  // how long an authorisation holds a call slot
+  std::vector<RequestObserver> observers;  // told of every answered request (access log, metrics)
 };
 
 // What the endpoints read and write.
@@ -45,11 +47,28 @@ class Api {
  public:
   Api(ApiStores stores, Clock clock, ApiOptions options);
 
+  // Answers `request` through `respond`, with an X-Request-Id header, and tells the observers.
   void Handle(HttpRequest&& request, Respond respond);
-  // The envelope for a request the transport refused (too large, malformed HTTP).
+  // The envelope for a request the transport refused (too large, malformed HTTP); observed as
+  // Route::kRejected.
   HttpResponse Reject(boost::beast::http::status status);
 
  private:
+  // One request on its way to its answer: what the observers and X-Request-Id need of it.
+  struct Exchange {
+    Instant at;
+    std::chrono::steady_clock::time_point started;
+    std::string_view method;  // static text (Beast's method names) or "-"
+    Route route;
+    RequestId id;
+  };
+  using Observers = std::vector<RequestObserver>;
+  // Sets X-Request-Id, tells the observers, hands `res` to `respond`. Static, with the observers
+  // shared: an answer given after a store write may outlive nothing but what it holds.
+  static void Answer(const Observers& observers, const Exchange& exchange, HttpResponse&& res,
+                     const Respond& respond);
+  // `respond` for an answer given later (after a store write), answering through Answer.
+  Respond Deferred(Exchange exchange, Respond respond) const;
   Result<const Account*, ApiError> Authenticate(
       const HttpRequest& request, const std::shared_ptr<const TenantSnapshot>& tenants,
       Instant now);
@@ -73,7 +92,8 @@ class Api {
   ApiStores stores_;
   Clock clock_;
   ApiOptions options_;
-  MetaSignatures signatures_;  // of options_.meta_app_secrets
+  std::shared_ptr<const Observers> observers_;  // options_.observers
+  MetaSignatures signatures_;                   // of options_.meta_app_secrets
   // Readiness is probed at most once a second; the last answer is kept meanwhile.
   std::mutex ready_mu_;
   std::optional<Instant> ready_checked_;

@@ -1,0 +1,80 @@
+#include "api/request_record.h"
+
+#include <algorithm>
+#include <boost/uuid/random_generator.hpp>
+#include <charconv>
+
+namespace callgate {
+
+std::string_view RouteTemplate(Route route) {
+  switch (route) {
+    case Route::kHealth:
+      return "/healthz";
+    case Route::kReady:
+      return "/readyz";
+    case Route::kOpenApi:
+      return "/openapi.json";
+    case Route::kMetrics:
+      return "/metrics";
+    case Route::kWebhookVerify:
+    case Route::kWebhook:
+      return "/webhooks/whatsapp";
+    case Route::kStatus:
+      return "/api/v1/whatsapp/subaccounts/{subAccountId}/channels/{channelId}/callPermissions";
+    case Route::kHistory:
+      return "/api/v1/whatsapp/subaccounts/{subAccountId}/channels/{channelId}/callPermissions/"
+             "history";
+    case Route::kPermissionRequest:
+      return "/api/v1/whatsapp/subaccounts/{subAccountId}/channels/{channelId}/"
+             "callPermissionRequests";
+    case Route::kCall:
+      return "/api/v1/whatsapp/subaccounts/{subAccountId}/channels/{channelId}/calls";
+    case Route::kUnmatched:
+      return "unmatched";
+    case Route::kRejected:
+      return "rejected";
+  }
+  return "unmatched";
+}
+
+bool RequestId::WellFormed(std::string_view id) {
+  return !id.empty() && id.size() <= kMaxLength && std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == ':' || c == '-';
+  });
+}
+
+RequestId RequestId::From(std::string_view header) {
+  RequestId id;
+  if (WellFormed(header)) {
+    std::copy(header.begin(), header.end(), id.chars_.begin());
+    id.size_ = header.size();
+    return id;
+  }
+  thread_local boost::uuids::random_generator generator;
+  const boost::uuids::uuid uuid = generator();
+  constexpr char kHex[] = "0123456789abcdef";
+  for (std::size_t i = 0; i < uuid.size(); ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) id.chars_[id.size_++] = '-';
+    id.chars_[id.size_++] = kHex[uuid.data[i] >> 4];
+    id.chars_[id.size_++] = kHex[uuid.data[i] & 0xf];
+  }
+  return id;
+}
+
+EnvelopeFields ReadEnvelope(std::string_view body) {
+  constexpr std::string_view kCode = R"({"code":)";
+  constexpr std::string_view kErrorId = R"("errorId":")";
+  EnvelopeFields fields;
+  if (!body.starts_with(kCode)) return fields;
+  const char* digits = body.data() + kCode.size();
+  std::from_chars(digits, body.data() + body.size(), fields.code);
+  const auto at = body.find(kErrorId);
+  if (at == std::string_view::npos) return fields;
+  const auto start = at + kErrorId.size();
+  const auto end = body.find('"', start);
+  if (end != std::string_view::npos) fields.error_id = body.substr(start, end - start);
+  return fields;
+}
+
+}  // namespace callgate
