@@ -50,7 +50,7 @@ void CheckItem(const WebhookItem& item) {
   if (const auto* terminated = std::get_if<CallTerminated>(&item.event)) {
     Check(!terminated->started_at || *terminated->started_at <= kNow, "a start time after now");
   }
-  Check(!item.phone_number_id.empty() && !item.user_digits.empty(), "an item without ids");
+  Check(!item.phone_number_id.empty() && !item.user.empty(), "an item without ids");
 }
 
 void ApplyAll(const std::vector<Event>& events, LimitsProfile profile, bool check_redelivery) {

@@ -104,6 +104,14 @@ const std::string& StatusBody(const StatusView& view) {
 
 }  // namespace
 
+NamedUser NamedUserOf(std::string_view query) {
+  return {QueryParam(query, "destination"), QueryParam(query, "channelUserId")};
+}
+
+std::string_view UserField(const UserId& user) {
+  return user.kind() == UserIdKind::kPhone ? "destination" : "channelUserId";
+}
+
 Api::Api(ApiStores stores, Clock clock, ApiOptions options)
     : stores_(stores),
       clock_(std::move(clock)),
@@ -277,8 +285,7 @@ Result<const Account*, ApiError> Api::Authenticate(
 
 Result<PairRef, ApiError> Api::ResolvePair(const HttpRequest& request,
                                            std::string_view subaccount_id,
-                                           std::string_view channel_id,
-                                           const std::optional<std::string>& destination,
+                                           std::string_view channel_id, const NamedUser& named,
                                            Instant now, std::optional<ApiError> body_error) {
   std::shared_ptr<const TenantSnapshot> tenants = stores_.tenants.Current();
   auto account = Authenticate(request, tenants, now);
@@ -286,7 +293,7 @@ Result<PairRef, ApiError> Api::ResolvePair(const HttpRequest& request,
   const Subaccount* sub = tenants->FindSubaccount(std::string(subaccount_id));
   if (!sub || sub->account_id != (*account)->id) return ApiError::kSubaccountNotOwned;
   if (body_error) return *body_error;
-  auto user = NormalizeDestination(destination);
+  auto user = NormalizeUser(named.destination, named.channel_user_id);
   if (!user) return ErrorOf(user.error());
   const Channel* channel = tenants->FindChannel(std::string(channel_id));
   if (!channel || channel->subaccount_id != sub->id) return ApiError::kChannelNotFound;
@@ -296,8 +303,7 @@ Result<PairRef, ApiError> Api::ResolvePair(const HttpRequest& request,
 HttpResponse Api::GetCallPermissions(const HttpRequest& request, std::string_view subaccount_id,
                                      std::string_view channel_id, std::string_view query,
                                      Instant now) {
-  auto pair =
-      ResolvePair(request, subaccount_id, channel_id, QueryParam(query, "destination"), now);
+  auto pair = ResolvePair(request, subaccount_id, channel_id, NamedUserOf(query), now);
   if (!pair) return ErrorResponse(pair.error(), now);
   auto view = ReadStatus(stores_.pairs, *pair, now);
   if (!view) return StoreFailure("reading a pair's status", view.error(), now);

@@ -27,6 +27,16 @@ namespace callgate {
 
 using Clock = std::function<Instant()>;
 
+// How a request names its user: `destination` (E.164) or `channelUserId` (a BSUID), as given.
+struct NamedUser {
+  std::optional<std::string> destination;
+  std::optional<std::string> channel_user_id;
+};
+// A GET's user, from its query string.
+NamedUser NamedUserOf(std::string_view query);
+// The name of the field that shows `user`: "destination" or "channelUserId".
+std::string_view UserField(const UserId& user);
+
 struct ApiOptions {
   double rate_limit_per_second = 0;             // per account; 0 disables
   double rate_limit_burst = 0;                  // 0: one second's worth
@@ -74,8 +84,8 @@ class Api {
       Instant now);
   // The pair a request on a pair endpoint names, once its shared checks passed.
   Result<PairRef, ApiError> ResolvePair(const HttpRequest& request, std::string_view subaccount_id,
-                                        std::string_view channel_id,
-                                        const std::optional<std::string>& destination, Instant now,
+                                        std::string_view channel_id, const NamedUser& user,
+                                        Instant now,
                                         std::optional<ApiError> body_error = std::nullopt);
   HttpResponse GetCallPermissions(const HttpRequest& request, std::string_view subaccount_id,
                                   std::string_view channel_id, std::string_view query, Instant now);

@@ -20,10 +20,17 @@ ErrorDescription Describe(ApiError error) {
       return {http::status::bad_request, 1001,
               "Provided subAccountId doesn't belongs to your account"};
     case ApiError::kDestinationMissing:
-      return {http::status::bad_request, 1000, "Missing required parameter: destination"};
+      return {http::status::bad_request, 1000,
+              "Missing required parameter: destination (or channelUserId)"};
     case ApiError::kDestinationInvalid:
       return {http::status::bad_request, 1002,
               "Invalid MSISDN format (not E.164 international number)"};
+    case ApiError::kChannelUserIdInvalid:
+      return {http::status::bad_request, 1008,
+              "Invalid channelUserId (not a business-scoped user id such as US.1234)"};
+    case ApiError::kUserAmbiguous:
+      return {http::status::bad_request, 1000,
+              "Give either destination or channelUserId, not both"};
     case ApiError::kChannelNotFound:
       return {http::status::not_found, 1300, "Channel not found"};
     case ApiError::kTooManyRequests:
@@ -78,6 +85,10 @@ ApiError ErrorOf(DestinationError error) {
       return ApiError::kDestinationMissing;
     case DestinationError::kInvalid:
       return ApiError::kDestinationInvalid;
+    case DestinationError::kInvalidChannelUserId:
+      return ApiError::kChannelUserIdInvalid;
+    case DestinationError::kBothGiven:
+      return ApiError::kUserAmbiguous;
   }
   return ApiError::kDestinationInvalid;
 }

@@ -19,11 +19,13 @@ enum class ApiError {
   kUnauthenticated,     // missing/unknown/revoked key, malformed Authorization
   kSubaccountNotOwned,  // unknown subaccount, or not the key's account's
   kDestinationMissing,
-  kDestinationInvalid,  // not E.164
-  kChannelNotFound,     // unknown, or not in that subaccount
-  kTooManyRequests,     // the service's own protection
-  kInternal,            // anything unexpected
-  kNotReady,            // the store cannot take writes now (GET /readyz)
+  kDestinationInvalid,    // not E.164
+  kChannelUserIdInvalid,  // not a BSUID
+  kUserAmbiguous,         // destination and channelUserId together
+  kChannelNotFound,       // unknown, or not in that subaccount
+  kTooManyRequests,       // the service's own protection
+  kInternal,              // anything unexpected
+  kNotReady,              // the store cannot take writes now (GET /readyz)
   kPathNotFound,
   kMethodNotAllowed,
   kBodyTooLarge,

@@ -72,7 +72,7 @@ HttpResponse Api::GetHistory(const HttpRequest& request, std::string_view subacc
   const auto cursor_text = QueryParam(query, "cursor");
   const auto cursor = cursor_text ? DecodeHistoryCursor(*cursor_text) : std::nullopt;
   const bool bad_paging = !limit || (cursor_text && !cursor);
-  auto pair = ResolvePair(request, subaccount_id, channel_id, QueryParam(query, "destination"), now,
+  auto pair = ResolvePair(request, subaccount_id, channel_id, NamedUserOf(query), now,
                           bad_paging ? std::optional(ApiError::kMalformedRequest) : std::nullopt);
   if (!pair) return ErrorResponse(pair.error(), now);
 
@@ -81,7 +81,11 @@ HttpResponse Api::GetHistory(const HttpRequest& request, std::string_view subacc
 
   std::string body;
   JsonWriter json(body);
-  json.BeginObject().Key("destination").String(pair->key.user.text()).Key("entries").BeginArray();
+  json.BeginObject()
+      .Key(UserField(pair->key.user))
+      .String(pair->key.user.text())
+      .Key("entries")
+      .BeginArray();
   for (const HistoryItem& item : page->items) {
     json.BeginObject()
         .Key("time")

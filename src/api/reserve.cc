@@ -16,7 +16,7 @@ namespace http = boost::beast::http;
 namespace {
 
 struct ReserveBody {
-  std::optional<std::string> destination;
+  NamedUser user;
   std::string message_id;
   bool malformed = false;
 };
@@ -29,12 +29,17 @@ ReserveBody ParseReserveBody(const std::string& body) {
     out.malformed = true;
     return out;
   }
-  simdjson::dom::element destination;
-  if (object.at_key("destination").get(destination) == simdjson::SUCCESS) {
-    std::string_view text;
-    // A non-string destination is present but not E.164: "+x" fails validation as 1002.
-    out.destination = destination.get(text) == simdjson::SUCCESS ? std::string(text) : "+x";
-  }
+  // A non-string user is present but malformed: "+x" fails validation as 1002, "?" as 1008.
+  auto read_user = [&](std::string_view field, std::string_view malformed) {
+    simdjson::dom::element value;
+    std::optional<std::string> out;
+    if (object.at_key(field).get(value) == simdjson::SUCCESS) {
+      std::string_view text;
+      out = value.get(text) == simdjson::SUCCESS ? std::string(text) : std::string(malformed);
+    }
+    return out;
+  };
+  out.user = {read_user("destination", "+x"), read_user("channelUserId", "?")};
   simdjson::dom::element message_id;
   if (object.at_key("messageId").get(message_id) == simdjson::SUCCESS) {
     std::string_view text;
@@ -64,7 +69,7 @@ void Api::Reserve(bool is_call, const HttpRequest& request, std::string_view sub
                   std::string_view channel_id, Instant now, Respond respond) {
   const ReserveBody body = ParseReserveBody(request.body());
   auto pair =
-      ResolvePair(request, subaccount_id, channel_id, body.destination, now,
+      ResolvePair(request, subaccount_id, channel_id, body.user, now,
                   body.malformed ? std::optional(ApiError::kMalformedRequest) : std::nullopt);
   if (!pair) return respond(ErrorResponse(pair.error(), now));
 

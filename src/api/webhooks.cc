@@ -43,7 +43,13 @@ std::string TallyJson(const DeliveryTally& tally) {
       .Int(tally.invalid_time)
       .Key("settingsChanged")
       .Int(tally.settings)
-      .EndObject();
+      .Key("ignoredByReason")
+      .BeginObject();
+  for (std::size_t i = 0; i < kIgnoreReasonCount; ++i) {
+    if (tally.ignored_by[i] == 0) continue;
+    json.Key(IgnoreReasonName(static_cast<IgnoreReason>(i))).Int(tally.ignored_by[i]);
+  }
+  json.EndObject().EndObject();
   return body;
 }
 

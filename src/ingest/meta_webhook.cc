@@ -112,8 +112,8 @@ class Parser {
   void Change(element change) {
     const std::string_view field = Str(change, "field");
     element value;
-    if (change.at_key("value").get(value) != simdjson::SUCCESS) {
-      ++out_.ignored;
+    if (change.at_key("value").get(value) != simdjson::SUCCESS || !value.is_object()) {
+      out_.Ignore(IgnoreReason::kNoValue);
       return;
     }
     const std::string_view phone_number_id = Str(value["metadata"], "phone_number_id");
@@ -125,7 +125,7 @@ class Parser {
     } else if (field == "account_settings_update") {
       Settings(value, phone_number_id);
     } else {
-      ++out_.ignored;
+      out_.Ignore(IgnoreReason::kOtherField);
     }
   }
 
@@ -143,31 +143,60 @@ class Parser {
     return std::min(field.at.value_or(now_), now_);
   }
 
-  void Add(std::string_view phone_number_id, std::string_view user, Event event,
+  void Add(std::string_view phone_number_id, UpstreamUser user, Event event,
            bool user_call = false) {
-    if (phone_number_id.empty() || user.empty()) {
-      ++out_.ignored;
-      return;
-    }
+    if (phone_number_id.empty()) return out_.Ignore(IgnoreReason::kMissingPhoneNumberId);
+    if (user.empty()) return out_.Ignore(IgnoreReason::kMissingUser);
+    CompleteFromContacts(user);
     out_.items.push_back(
-        {std::string(phone_number_id), std::string(user), std::move(event), user_call});
+        {std::string(phone_number_id), std::move(user), std::move(event), user_call});
+  }
+
+  // The user an item names by `phone`, `bsuid` and `parent` (fields of `e`).
+  static UpstreamUser UserOf(element e, std::string_view phone, std::string_view bsuid,
+                             std::string_view parent) {
+    return {std::string(Str(e, phone)), std::string(Str(e, bsuid)), std::string(Str(e, parent))};
+  }
+
+  // A change's `contacts[]`: the users its items are about, each with the ids the delivery
+  // knows (wa_id, user_id, parent_user_id). An item naming a user by one id learns the others.
+  void ReadContacts(element value) {
+    contacts_.clear();
+    for (element contact : Items(value, "contacts")) {
+      UpstreamUser user = UserOf(contact, "wa_id", "user_id", "parent_user_id");
+      if (!user.empty()) contacts_.push_back(std::move(user));
+    }
+  }
+
+  void CompleteFromContacts(UpstreamUser& user) const {
+    for (const UpstreamUser& contact : contacts_) {
+      const bool same = (!user.phone_digits.empty() && user.phone_digits == contact.phone_digits) ||
+                        (!user.bsuid.empty() && user.bsuid == contact.bsuid);
+      if (!same) continue;
+      if (user.phone_digits.empty()) user.phone_digits = contact.phone_digits;
+      if (user.bsuid.empty()) user.bsuid = contact.bsuid;
+      if (user.parent_bsuid.empty()) user.parent_bsuid = contact.parent_bsuid;
+    }
   }
 
   void Messages(element value, std::string_view phone_number_id) {
+    ReadContacts(value);
     for (element message : Items(value, "messages")) {
       element reply;
-      if (Str(message, "type") != "interactive" ||
-          Str(message["interactive"], "type") != "call_permission_reply" ||
-          message["interactive"]["call_permission_reply"].get(reply) != simdjson::SUCCESS) {
-        ++out_.ignored;
+      // By interactive.type alone: Meta's own samples of these replies have no message-level
+      // `type` (docs/rules.md §5).
+      if (Str(message["interactive"], "type") != "call_permission_reply" ||
+          message["interactive"]["call_permission_reply"].get(reply) != simdjson::SUCCESS ||
+          !reply.is_object()) {
+        out_.Ignore(IgnoreReason::kNotPermissionReply);
         continue;
       }
       const std::string_view response = Str(reply, "response");
       const bool automatic = Str(reply, "response_source") == "automatic";
       const std::string_view context = Str(message["context"], "id");
-      const std::string_view user = Str(message, "from");
+      UpstreamUser user = UserOf(message, "from", "from_user_id", "from_parent_user_id");
       if (response != "accept" && response != "reject") {
-        ++out_.ignored;
+        out_.Ignore(IgnoreReason::kUnknownResponse);
         continue;
       }
       const auto time = EventTimeOf(message);
@@ -176,7 +205,7 @@ class Parser {
       // The platform's automatic accept for a callback names the call: it is the same grant as
       // the call's own, so both paths merge into one fact.
       if (response == "accept" && automatic && context.starts_with("wacid.")) {
-        Add(phone_number_id, user, CallbackGranted{std::string(context), at});
+        Add(phone_number_id, std::move(user), CallbackGranted{std::string(context), at});
         continue;
       }
       PermissionReplied event{std::string(Str(message, "id")),
@@ -186,7 +215,7 @@ class Parser {
                               std::nullopt,
                               automatic ? ReplySource::kAutomatic : ReplySource::kUserAction};
       if (event.message_id.empty()) {
-        ++out_.ignored;
+        out_.Ignore(IgnoreReason::kMissingMessageId);
         continue;
       }
       if (event.accepted && !event.permanent) {
@@ -197,33 +226,48 @@ class Parser {
         }
         event.expires_at = expiry.at;
       }
-      Add(phone_number_id, user, std::move(event));
+      Add(phone_number_id, std::move(user), std::move(event));
     }
   }
 
   void Calls(element value, std::string_view phone_number_id) {
+    ReadContacts(value);
     const std::string_view business_number = Str(value["metadata"], "display_phone_number");
     for (element call : Items(value, "calls")) {
       const std::string id(Str(call, "id"));
       const std::string_view kind = Str(call, "event");
       const std::string_view direction_text = Str(call, "direction");
       const std::string_view from = Str(call, "from");
-      const bool user_initiated = direction_text.empty()
-                                      ? (business_number.empty() || from != business_number)
-                                      : EqualsIgnoreCase(direction_text, "USER_INITIATED");
+      // Without a direction: the user's BSUID says which side the user is on; else a caller
+      // other than the business number is the user.
+      bool user_initiated = false;
+      if (!direction_text.empty()) {
+        user_initiated = EqualsIgnoreCase(direction_text, "USER_INITIATED");
+      } else if (Has(call, "from_user_id") || Has(call, "to_user_id")) {
+        user_initiated = Has(call, "from_user_id");
+      } else {
+        user_initiated = business_number.empty() || from != business_number;
+      }
       const CallDirection direction =
           user_initiated ? CallDirection::kUserInitiated : CallDirection::kBusinessInitiated;
-      const std::string_view user = user_initiated ? from : Str(call, "to");
+      UpstreamUser user = user_initiated
+                              ? UserOf(call, "from", "from_user_id", "from_parent_user_id")
+                              : UserOf(call, "to", "to_user_id", "to_parent_user_id");
       const std::string authorization(Str(call, "biz_opaque_callback_data"));
-      if (id.empty() || (kind != "connect" && kind != "terminate")) {
-        ++out_.ignored;
+      if (id.empty()) {
+        out_.Ignore(IgnoreReason::kMissingCallId);
+        continue;
+      }
+      if (kind != "connect" && kind != "terminate") {
+        out_.Ignore(IgnoreReason::kOtherCallEvent);
         continue;
       }
       const auto time = EventTimeOf(call);
       if (!time) continue;
       const Instant at = *time;
       if (kind == "connect") {
-        Add(phone_number_id, user, CallConnected{id, at, direction, authorization}, user_initiated);
+        Add(phone_number_id, std::move(user), CallConnected{id, at, direction, authorization},
+            user_initiated);
       } else if (kind == "terminate") {
         CallTerminated event{id, at, direction, false, std::nullopt, authorization};
         event.picked_up = Has(call, "start_time") || Has(call, "duration");
@@ -237,7 +281,7 @@ class Parser {
         }
         // A start time out of range is not trusted: the call still counts as picked up.
         if (started) event.started_at = std::min(*started, now_);
-        Add(phone_number_id, user, std::move(event), user_initiated);
+        Add(phone_number_id, std::move(user), std::move(event), user_initiated);
       }
     }
   }
@@ -245,45 +289,82 @@ class Parser {
   void Statuses(element value, std::string_view phone_number_id) {
     for (element status : Items(value, "statuses")) {
       if (Str(status, "type") != "call" || !EqualsIgnoreCase(Str(status, "status"), "REJECTED")) {
-        ++out_.ignored;
+        out_.Ignore(IgnoreReason::kNotCallRejection);
         continue;
       }
       const std::string id(Str(status, "id"));
       if (id.empty()) {
-        ++out_.ignored;
+        out_.Ignore(IgnoreReason::kMissingStatusId);
         continue;
       }
       const auto time = EventTimeOf(status);
       if (!time) continue;
-      Add(phone_number_id, Str(status, "recipient_id"),
+      Add(phone_number_id,
+          UserOf(status, "recipient_id", "recipient_user_id", "recipient_parent_user_id"),
           CallRejected{id, *time, std::string(Str(status, "biz_opaque_callback_data"))});
     }
   }
 
   // Meta nests the phone number's settings in slightly different places across versions; accept
-  // each, require the phone_number_id and an explicit ENABLED/DISABLED.
+  // each, require the phone_number_id and an explicit ENABLED/DISABLED. The number the settings
+  // are of is the one phone_number_settings names (such updates have no metadata); else the
+  // metadata's, else the value's own.
   void Settings(element value, std::string_view phone_number_id) {
-    std::string_view pnid = phone_number_id;
-    if (pnid.empty()) pnid = Str(value, "phone_number_id");
     element settings = value;
     element nested;
+    std::string_view pnid;
     if (value.at_key("phone_number_settings").get(nested) == simdjson::SUCCESS) {
       settings = nested;
-      if (pnid.empty()) pnid = Str(nested, "phone_number_id");
+      pnid = Str(nested, "phone_number_id");
     }
+    if (pnid.empty()) pnid = phone_number_id;
+    if (pnid.empty()) pnid = Str(value, "phone_number_id");
     const std::string_view status = Str(settings["calling"], "callback_permission_status");
-    if (pnid.empty() || (status != "ENABLED" && status != "DISABLED")) {
-      ++out_.ignored;
-      return;
+    if (status != "ENABLED" && status != "DISABLED") {
+      return out_.Ignore(IgnoreReason::kSettingsWithoutCalling);
     }
+    if (pnid.empty()) return out_.Ignore(IgnoreReason::kMissingPhoneNumberId);
     out_.settings.push_back({std::string(pnid), status == "ENABLED"});
   }
 
   Instant now_;
   ParsedWebhook out_;
+  std::vector<UpstreamUser> contacts_;  // of the change being read
 };
 
 }  // namespace
+
+std::string_view IgnoreReasonName(IgnoreReason reason) {
+  switch (reason) {
+    case IgnoreReason::kNotBusinessAccount:
+      return "notBusinessAccount";
+    case IgnoreReason::kNoValue:
+      return "noValue";
+    case IgnoreReason::kOtherField:
+      return "otherField";
+    case IgnoreReason::kNotPermissionReply:
+      return "notPermissionReply";
+    case IgnoreReason::kUnknownResponse:
+      return "unknownResponse";
+    case IgnoreReason::kMissingMessageId:
+      return "missingMessageId";
+    case IgnoreReason::kMissingCallId:
+      return "missingCallId";
+    case IgnoreReason::kOtherCallEvent:
+      return "otherCallEvent";
+    case IgnoreReason::kNotCallRejection:
+      return "notCallRejection";
+    case IgnoreReason::kMissingStatusId:
+      return "missingStatusId";
+    case IgnoreReason::kMissingPhoneNumberId:
+      return "missingPhoneNumberId";
+    case IgnoreReason::kMissingUser:
+      return "missingUser";
+    case IgnoreReason::kSettingsWithoutCalling:
+      return "settingsWithoutCalling";
+  }
+  return "unknown";
+}
 
 Result<ParsedWebhook, WebhookError> ParseMetaWebhook(std::string_view body, Instant now) {
   thread_local simdjson::dom::parser json;  // keeps its buffers between deliveries
@@ -295,7 +376,7 @@ Result<ParsedWebhook, WebhookError> ParseMetaWebhook(std::string_view body, Inst
   Parser parser(now);
   if (Str(root, "object") != "whatsapp_business_account") {
     ParsedWebhook ignored;
-    ignored.ignored = 1;
+    ignored.Ignore(IgnoreReason::kNotBusinessAccount);
     return ignored;
   }
   for (element entry : Items(root, "entry")) {

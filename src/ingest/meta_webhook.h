@@ -1,9 +1,16 @@
 // Parses a Meta Cloud API webhook payload (docs/rules.md §5) into domain events, one per
 // call-permission-relevant item, still addressed by upstream ids: the business number's
-// phone_number_id and the user's digits. Routing to channels and the callback rule (which needs
-// the channel's settings) happen afterwards, in RouteWebhook. Pure; thread-safe.
+// phone_number_id and the user's ids (phone digits and/or BSUIDs, docs/rules.md §7). Routing to
+// channels and the callback rule (which needs the channel's settings) happen afterwards, in
+// RouteWebhook. Pure; thread-safe.
+//
+// Tolerant of every documented shape (docs/rules.md §5): a call permission reply is recognised by
+// `interactive.type` alone (Meta's own samples have no message-level `type`), `is_permanent`
+// absent means temporary, times may be strings or numbers. What is not applied is counted by
+// reason (IgnoreReason), never silently dropped.
 #pragma once
 
+#include <array>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,9 +20,19 @@
 
 namespace callgate {
 
+// The ids an upstream item names its user by; any of them may be empty.
+struct UpstreamUser {
+  std::string phone_digits;  // wa_id / from / to / recipient_id: digits without '+'
+  std::string bsuid;         // from_user_id / to_user_id / recipient_user_id / user_id
+  std::string parent_bsuid;  // the *_parent_user_id twin
+
+  bool empty() const { return phone_digits.empty() && bsuid.empty() && parent_bsuid.empty(); }
+  friend bool operator==(const UpstreamUser&, const UpstreamUser&) = default;
+};
+
 struct WebhookItem {
   std::string phone_number_id;
-  std::string user_digits;  // wa_id / from / to / recipient_id: digits without '+'
+  UpstreamUser user;
   Event event;
   bool user_initiated_call = false;  // may grant callback permission, by channel setting
 };
@@ -25,11 +42,38 @@ struct CallbackSettingChange {
   bool enabled = false;
 };
 
+// Why a part of a delivery was not applied. The numbers index arrays: append only.
+enum class IgnoreReason : std::uint8_t {
+  kNotBusinessAccount,      // `object` is not whatsapp_business_account
+  kNoValue,                 // a change without a `value` object
+  kOtherField,              // a change of a field that says nothing about calls (e.g. templates)
+  kNotPermissionReply,      // a message that is not a call permission reply
+  kUnknownResponse,         // a reply whose response is neither accept nor reject
+  kMissingMessageId,        // a reply without the message's id
+  kMissingCallId,           // a call without its id
+  kOtherCallEvent,          // a call event other than connect / terminate
+  kNotCallRejection,        // a status that is not a call's REJECTED (ringing, accepted, ...)
+  kMissingStatusId,         // a call status without the call's id
+  kMissingPhoneNumberId,    // an item without the business number's phone_number_id
+  kMissingUser,             // an item naming no user (neither phone number nor BSUID)
+  kSettingsWithoutCalling,  // a settings update without callback_permission_status
+};
+inline constexpr std::size_t kIgnoreReasonCount =
+    static_cast<std::size_t>(IgnoreReason::kSettingsWithoutCalling) + 1;
+// The reason's name in the webhook's 200 body and the log ("otherField", ...).
+std::string_view IgnoreReasonName(IgnoreReason reason);
+
 struct ParsedWebhook {
   std::vector<WebhookItem> items;
   std::vector<CallbackSettingChange> settings;
-  int ignored = 0;       // entries, changes or items that say nothing about call permissions
+  int ignored = 0;  // entries, changes or items that say nothing about call permissions: the sum
+  std::array<int, kIgnoreReasonCount> ignored_by{};  // ... by reason
   int invalid_time = 0;  // items with a timestamp out of range (kEarliestTime .. now + slack)
+
+  void Ignore(IgnoreReason reason) {
+    ++ignored;
+    ++ignored_by[static_cast<std::size_t>(reason)];
+  }
 };
 
 enum class WebhookError { kMalformedJson, kNotAnObject };

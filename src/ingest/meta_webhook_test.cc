@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <set>
 
 #include "ingest/route.h"
 #include "ingest/signature.h"
@@ -41,7 +42,7 @@ TEST(MetaWebhookTest, ParsesATemporaryAccept) {
   ASSERT_EQ(parsed->items.size(), 1u);
   const WebhookItem& item = parsed->items[0];
   EXPECT_EQ(item.phone_number_id, "PNID");
-  EXPECT_EQ(item.user_digits, "6591234567");
+  EXPECT_EQ(item.user.phone_digits, "6591234567");
   const auto& reply = std::get<PermissionReplied>(item.event);
   EXPECT_EQ(reply.message_id, "wamid.R");
   EXPECT_TRUE(reply.accepted);
@@ -151,7 +152,7 @@ TEST(MetaWebhookTest, TerminateWithDurationWasPickedUp) {
   EXPECT_TRUE(end.picked_up);
   EXPECT_EQ(end.started_at, FromUnixSeconds(1767225060));
   EXPECT_EQ(end.authorization_id, "auth-1");
-  EXPECT_EQ(parsed->items[0].user_digits, "6591234567");
+  EXPECT_EQ(parsed->items[0].user.phone_digits, "6591234567");
 }
 
 TEST(MetaWebhookTest, UserInitiatedCallIsAddressedByItsCaller) {
@@ -163,7 +164,7 @@ TEST(MetaWebhookTest, UserInitiatedCallIsAddressedByItsCaller) {
       kNow);
   ASSERT_TRUE(parsed.ok());
   EXPECT_TRUE(parsed->items[0].user_initiated_call);
-  EXPECT_EQ(parsed->items[0].user_digits, "6591234567");
+  EXPECT_EQ(parsed->items[0].user.phone_digits, "6591234567");
   EXPECT_FALSE(std::get<CallTerminated>(parsed->items[0].event).picked_up);
 }
 
@@ -178,6 +179,123 @@ TEST(MetaWebhookTest, RejectedStatusCountsOtherStatusesAreIgnored) {
   ASSERT_EQ(parsed->items.size(), 1u);
   EXPECT_EQ(std::get<CallRejected>(parsed->items[0].event).at, FromUnixSeconds(1767225005));
   EXPECT_EQ(parsed->ignored, 1);
+}
+
+TEST(MetaWebhookTest, AReplyIsRecognisedByInteractiveTypeAloneInEveryDocumentedVariant) {
+  // Meta's samples: no message-level type; is_permanent absent on a temporary accept; the
+  // expiration a number or a string.
+  const std::string variants[] = {
+      R"({"response":"accept","expiration_timestamp":1767829800,"response_source":"user_action"})",
+      R"({"response":"accept","expiration_timestamp":"1767829800"})",
+      R"({"response":"accept","is_permanent":true,"response_source":"user_action"})",
+      R"({"response":"reject","response_source":"user_action"})",
+      R"({"response":"reject","response_source":"automatic"})",
+  };
+  for (const std::string& reply : variants) {
+    const std::string body = Envelope(
+        "messages",
+        "{" + Metadata() +
+            R"(,"messages":[{"from":"6591234567","id":"wamid.R","timestamp":"1767225000","interactive":{"type":"call_permission_reply","call_permission_reply":)" +
+            reply + "}}]}");
+    auto parsed = ParseMetaWebhook(body, kNow);
+    ASSERT_TRUE(parsed.ok());
+    ASSERT_EQ(parsed->items.size(), 1u) << reply;
+    const auto& event = std::get<PermissionReplied>(parsed->items[0].event);
+    EXPECT_EQ(event.accepted, reply.find("accept") != std::string::npos) << reply;
+    EXPECT_EQ(event.permanent, reply.find("is_permanent") != std::string::npos) << reply;
+    if (event.accepted && !event.permanent) {
+      EXPECT_EQ(event.expires_at, FromUnixSeconds(1767829800)) << reply;
+    }
+  }
+}
+
+TEST(MetaWebhookTest, BsuidFieldsNameTheUserWithOrWithoutAPhoneNumber) {
+  auto parsed = ParseMetaWebhook(
+      Envelope(
+          "calls",
+          "{" + Metadata() +
+              R"(,"calls":[{"id":"wacid.1","to_user_id":"US.1","to_parent_user_id":"US.ENT.9","event":"connect","timestamp":"1767225000","direction":"BUSINESS_INITIATED"},)"
+              R"({"id":"wacid.2","from":"6591234567","from_user_id":"US.2","event":"connect","timestamp":"1767225000"}],)"
+              R"("statuses":[{"id":"wacid.1","type":"call","status":"REJECTED","timestamp":"1767225005","recipient_user_id":"US.1"}]})"),
+      kNow);
+  ASSERT_TRUE(parsed.ok());
+  ASSERT_EQ(parsed->items.size(), 3u);
+  EXPECT_EQ(parsed->items[0].user, (UpstreamUser{"", "US.1", "US.ENT.9"}));
+  EXPECT_EQ(std::get<CallConnected>(parsed->items[0].event).direction,
+            CallDirection::kBusinessInitiated);
+  // No direction: from_user_id says the user called.
+  EXPECT_EQ(parsed->items[1].user, (UpstreamUser{"6591234567", "US.2", ""}));
+  EXPECT_TRUE(parsed->items[1].user_initiated_call);
+  EXPECT_EQ(parsed->items[2].user, (UpstreamUser{"", "US.1", ""}));
+}
+
+TEST(MetaWebhookTest, ContactsGiveAnItemTheUsersOtherIds) {
+  auto parsed = ParseMetaWebhook(
+      Envelope(
+          "messages",
+          "{" + Metadata() +
+              R"(,"contacts":[{"wa_id":"6591234567","user_id":"US.7","parent_user_id":"US.ENT.7"}],)"
+              R"("messages":[{"from_user_id":"US.7","id":"wamid.R","timestamp":"1767225000","interactive":{"type":"call_permission_reply","call_permission_reply":{"response":"reject"}}}]})"),
+      kNow);
+  ASSERT_TRUE(parsed.ok());
+  ASSERT_EQ(parsed->items.size(), 1u);
+  EXPECT_EQ(parsed->items[0].user, (UpstreamUser{"6591234567", "US.7", "US.ENT.7"}));
+}
+
+TEST(MetaWebhookTest, SettingsAreRoutedByTheNumberTheyAreOf) {
+  auto parsed = ParseMetaWebhook(
+      Envelope(
+          "account_settings_update",
+          "{" + Metadata() +
+              R"(,"type":"phone_number_settings","timestamp":"1767225000","phone_number_settings":{"phone_number_id":"OTHER","calling":{"callback_permission_status":"DISABLED"}}})"),
+      kNow);
+  ASSERT_TRUE(parsed.ok());
+  ASSERT_EQ(parsed->settings.size(), 1u);
+  EXPECT_EQ(parsed->settings[0].phone_number_id, "OTHER");
+  EXPECT_FALSE(parsed->settings[0].enabled);
+}
+
+TEST(MetaWebhookTest, WhatIsNotAppliedIsCountedByReason) {
+  auto parsed = ParseMetaWebhook(
+      R"({"object":"whatsapp_business_account","entry":[{"changes":[{"field":"message_template_status_update","value":{}},{"field":"calls"},)"
+      R"({"field":"calls","value":{"metadata":{"phone_number_id":"PNID"},"calls":[{"event":"connect"},{"id":"wacid.1","event":"ring","from":"1"},{"id":"wacid.2","event":"connect","timestamp":"1767225000"}],)"
+      R"("statuses":[{"id":"wacid.1","type":"call","status":"ACCEPTED"},{"type":"call","status":"REJECTED"}]}},)"
+      R"({"field":"account_settings_update","value":{"phone_number_id":"PNID"}}]}]})",
+      kNow);
+  ASSERT_TRUE(parsed.ok());
+  auto count = [&](IgnoreReason r) { return parsed->ignored_by[static_cast<std::size_t>(r)]; };
+  EXPECT_EQ(count(IgnoreReason::kOtherField), 1);
+  EXPECT_EQ(count(IgnoreReason::kNoValue), 1);
+  EXPECT_EQ(count(IgnoreReason::kMissingCallId), 1);
+  EXPECT_EQ(count(IgnoreReason::kOtherCallEvent), 1);
+  EXPECT_EQ(count(IgnoreReason::kMissingUser), 1);
+  EXPECT_EQ(count(IgnoreReason::kNotCallRejection), 1);
+  EXPECT_EQ(count(IgnoreReason::kMissingStatusId), 1);
+  EXPECT_EQ(count(IgnoreReason::kSettingsWithoutCalling), 1);
+  EXPECT_EQ(parsed->ignored, 8);
+  std::set<std::string_view> names;
+  for (std::size_t i = 0; i < kIgnoreReasonCount; ++i) {
+    names.insert(IgnoreReasonName(static_cast<IgnoreReason>(i)));
+  }
+  EXPECT_EQ(names.size(), kIgnoreReasonCount);
+}
+
+TEST(RouteWebhookTest, APairIsKeyedByThePhoneNumberElseTheBsuidElseTheParent) {
+  TenantSnapshot tenants;
+  tenants.channels["ch"] = {"ch", "sub", "PNID", false, LimitsProfile::kProduction, kNow};
+  tenants.channel_by_phone_number_id["PNID"] = "ch";
+  ParsedWebhook parsed;
+  parsed.items.push_back({"PNID", {"6591234567", "US.1", ""}, CallRejected{"wacid.1", kNow}});
+  parsed.items.push_back({"PNID", {"", "US.2", "US.ENT.2"}, CallRejected{"wacid.2", kNow}});
+  parsed.items.push_back({"PNID", {"", "", "US.ENT.3"}, CallRejected{"wacid.3", kNow}});
+  parsed.items.push_back({"PNID", {"12", "bad", ""}, CallRejected{"wacid.4", kNow}});
+  const RoutedWebhook routed = RouteWebhook(parsed, tenants, [](const std::string& n) {
+    return n.size() > 5 ? std::optional(UserId::Phone(n)) : std::nullopt;
+  });
+  EXPECT_EQ(routed.invalid_user, 1);
+  EXPECT_TRUE(routed.pairs.contains(PairKey{"ch", UserId::Phone("+6591234567")}));
+  EXPECT_TRUE(routed.pairs.contains(PairKey{"ch", UserId::Bsuid("US.2")}));
+  EXPECT_TRUE(routed.pairs.contains(PairKey{"ch", UserId::Bsuid("US.ENT.3")}));
 }
 
 TEST(MetaWebhookTest, CallbackSettingChange) {
@@ -254,9 +372,11 @@ TEST(RouteWebhookTest, UserCallOnACallbackChannelAlsoGrants) {
   tenants.channels["ch"] = {"ch", "sub", "PNID", true, LimitsProfile::kProduction, kNow};
   tenants.channel_by_phone_number_id["PNID"] = "ch";
   ParsedWebhook parsed;
-  parsed.items.push_back(
-      {"PNID", "6591234567", CallTerminated{"wacid.9", kNow, CallDirection::kUserInitiated}, true});
-  parsed.items.push_back({"OTHER", "6591234567", CallRejected{"wacid.8", kNow}, false});
+  parsed.items.push_back({"PNID",
+                          {"6591234567"},
+                          CallTerminated{"wacid.9", kNow, CallDirection::kUserInitiated},
+                          true});
+  parsed.items.push_back({"OTHER", {"6591234567"}, CallRejected{"wacid.8", kNow}, false});
   const RoutedWebhook routed = RouteWebhook(
       parsed, tenants, [](const std::string& n) { return std::optional(UserId::Phone(n)); });
   EXPECT_EQ(routed.unknown_channel, 1);

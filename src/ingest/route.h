@@ -1,5 +1,6 @@
-// Routes parsed webhook items to pairs: phone_number_id -> channel, user digits -> E.164
-// destination, and applies the callback rule — a user-initiated call on a channel with callback
+// Routes parsed webhook items to pairs: phone_number_id -> channel, the user's ids -> the id its
+// pair is keyed by (the E.164 number when valid, else the BSUID, else the parent BSUID), and
+// applies the callback rule — a user-initiated call on a channel with callback
 // permission enabled also grants a temporary permission from the call's time (docs/rules.md §2).
 // Pure over a tenant snapshot; thread-safe.
 #pragma once
@@ -21,7 +22,7 @@ struct PairEvents {
 struct RoutedWebhook {
   std::map<PairKey, PairEvents> pairs;
   int unknown_channel = 0;  // items for a phone_number_id no channel has
-  int invalid_user = 0;     // items whose user id is not an E.164 number (e.g. BSUID only)
+  int invalid_user = 0;     // items naming their user by no valid id (number or BSUID)
 };
 
 // The callback grant a user-initiated call event implies: from the call's start.
@@ -38,7 +39,11 @@ RoutedWebhook RouteWebhook(const ParsedWebhook& parsed, const TenantSnapshot& te
       ++routed.unknown_channel;
       continue;
     }
-    std::optional<UserId> user = normalize("+" + item.user_digits);
+    std::optional<UserId> user;
+    if (!item.user.phone_digits.empty()) user = normalize("+" + item.user.phone_digits);
+    for (const std::string* bsuid : {&item.user.bsuid, &item.user.parent_bsuid}) {
+      if (!user && IsBsuid(*bsuid)) user = UserId::Bsuid(*bsuid);
+    }
     if (!user) {
       ++routed.invalid_user;
       continue;

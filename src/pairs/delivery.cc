@@ -65,6 +65,7 @@ void ApplyDelivery(const DeliveryStores& stores, ParsedWebhook delivery,
                    std::function<void(StoreResult<DeliveryTally>)> done) {
   DeliveryTally tally;
   tally.ignored = delivery.ignored;
+  tally.ignored_by = delivery.ignored_by;
   tally.invalid_time = delivery.invalid_time;
   if (auto error = ApplySettings(stores, delivery.settings, tally)) return done(*error);
 

@@ -4,6 +4,7 @@
 // applied and why. Thread-safe.
 #pragma once
 
+#include <array>
 #include <functional>
 
 #include "ingest/meta_webhook.h"
@@ -15,14 +16,15 @@ namespace callgate {
 
 // What one delivery did (never a phone number).
 struct DeliveryTally {
-  int applied = 0;          // events that changed a pair
-  int duplicate = 0;        // events already known
-  int too_late = 0;         // events behind the reorder horizon
-  int ignored = 0;          // entries, changes or items that say nothing about call permissions
-  int unknown_channel = 0;  // items for a phone_number_id no channel has
-  int invalid_user = 0;     // items whose user is not a valid E.164 number
-  int invalid_time = 0;     // items with a timestamp out of range
-  int settings = 0;         // channel settings changed
+  int applied = 0;    // events that changed a pair
+  int duplicate = 0;  // events already known
+  int too_late = 0;   // events behind the reorder horizon
+  int ignored = 0;    // entries, changes or items that say nothing about call permissions
+  std::array<int, kIgnoreReasonCount> ignored_by{};  // ... by reason
+  int unknown_channel = 0;                           // items for a phone_number_id no channel has
+  int invalid_user = 0;  // items naming their user by no valid id (number or BSUID)
+  int invalid_time = 0;  // items with a timestamp out of range
+  int settings = 0;      // channel settings changed
 
   // Something arrived that was not applied (worth a log line).
   bool Skipped() const {

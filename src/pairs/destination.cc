@@ -89,4 +89,13 @@ Result<UserId, DestinationError> NormalizeDestination(const std::optional<std::s
   return UserId::Phone(std::move(number));
 }
 
+Result<UserId, DestinationError> NormalizeUser(const std::optional<std::string>& destination,
+                                               const std::optional<std::string>& channel_user_id) {
+  if (!channel_user_id) return NormalizeDestination(destination);
+  if (destination) return DestinationError::kBothGiven;
+  if (channel_user_id->empty()) return DestinationError::kMissing;
+  if (!IsBsuid(*channel_user_id)) return DestinationError::kInvalidChannelUserId;
+  return UserId::Bsuid(*channel_user_id);
+}
+
 }  // namespace callgate

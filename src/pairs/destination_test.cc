@@ -114,5 +114,35 @@ TEST(DestinationTest, FastPathAgreesWithLibphonenumberForEveryCallingCodeAndLeng
   }
 }
 
+TEST(BsuidTest, ABsuidIsACountryDotAndUpTo128Alphanumerics) {
+  for (const char* ok :
+       {"US.13491208655302741918", "US.ENT.11815799212886844830", "SG.a", "BR.Ab9"}) {
+    EXPECT_TRUE(IsBsuid(ok)) << ok;
+  }
+  EXPECT_TRUE(IsBsuid("US." + std::string(128, 'z')));
+  for (const char* bad : {"", "US", "US.", "US.ENT.", "us.1", "U.1", "USA.1", "US-1", "US.1.2",
+                          "US.1 2", "+6591234567", "US.ENT.ENT.1"}) {
+    EXPECT_FALSE(IsBsuid(bad)) << bad;
+  }
+  EXPECT_FALSE(IsBsuid("US." + std::string(129, 'z')));
+}
+
+TEST(NormalizeUserTest, ExactlyOneOfDestinationAndChannelUserId) {
+  EXPECT_EQ(NormalizeUser(std::nullopt, std::nullopt).error(), DestinationError::kMissing);
+  EXPECT_EQ(NormalizeUser(std::nullopt, std::string()).error(), DestinationError::kMissing);
+  EXPECT_EQ(NormalizeUser("+6591234567", "US.1").error(), DestinationError::kBothGiven);
+  EXPECT_EQ(NormalizeUser(std::nullopt, "6591234567").error(),
+            DestinationError::kInvalidChannelUserId);
+  const auto by_phone = NormalizeUser("+6591234567", std::nullopt);
+  ASSERT_TRUE(by_phone.ok());
+  EXPECT_EQ(by_phone->kind(), UserIdKind::kPhone);
+  const auto by_bsuid = NormalizeUser(std::nullopt, "US.1");
+  ASSERT_TRUE(by_bsuid.ok());
+  EXPECT_EQ(by_bsuid->kind(), UserIdKind::kBsuid);
+  EXPECT_EQ(by_bsuid->text(), "US.1");
+  EXPECT_EQ(UserId::FromText("US.1"), *by_bsuid);
+  EXPECT_EQ(UserId::FromText("+6591234567"), *by_phone);
+}
+
 }  // namespace
 }  // namespace callgate
