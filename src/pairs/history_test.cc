@@ -147,6 +147,9 @@ TEST_F(ReadHistoryTest, AFirstPageReadsOnlyAsMuchAsItShows) {
                           IdempotentMutation mutation, UpdateDone done) override {
       inner.UpdateIdempotent(key, std::move(idempotency_key), std::move(mutation), std::move(done));
     }
+    void LinkUser(UserLink link, UpdateDone done) override {
+      inner.LinkUser(std::move(link), std::move(done));
+    }
     StoreResult<std::vector<HistoryEntry>> LoadHistory(const PairKey& key, std::int64_t before,
                                                        int limit) override {
       auto entries = inner.LoadHistory(key, before, limit);

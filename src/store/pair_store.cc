@@ -1,6 +1,35 @@
 #include "store/pair_store.h"
 
+#include <algorithm>
+#include <map>
+
 namespace callgate {
+
+FoldedPair FoldHistories(std::vector<HistoryEntry> entries, LimitsProfile profile) {
+  // One entry per event key, the earliest version (then the lowest seq), derived ones dropped.
+  std::map<std::string, HistoryEntry> by_key;
+  for (HistoryEntry& entry : entries) {
+    if (entry.source == EventSource::kDerived) continue;
+    auto [it, inserted] = by_key.try_emplace(entry.event_key, entry);
+    if (inserted) continue;
+    const Instant t = EventTime(entry.event), kept = EventTime(it->second.event);
+    if (t < kept || (t == kept && entry.seq < it->second.seq)) it->second = std::move(entry);
+  }
+  std::vector<HistoryEntry> facts;
+  facts.reserve(by_key.size());
+  for (auto& [key, entry] : by_key) facts.push_back(std::move(entry));
+  std::stable_sort(facts.begin(), facts.end(), [](const HistoryEntry& a, const HistoryEntry& b) {
+    return EventTime(a.event) < EventTime(b.event);
+  });
+  FoldedPair folded;
+  std::vector<Notice> finalized;
+  for (HistoryEntry& entry : facts) {
+    (void)Apply(folded.state, entry.event, profile, &finalized);
+    folded.history.push_back(std::move(entry));
+  }
+  RecordFinalized(folded.history, finalized);
+  return folded;
+}
 
 std::string_view EventSourceName(EventSource source) {
   switch (source) {

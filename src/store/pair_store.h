@@ -78,6 +78,25 @@ using IdempotentMutation = std::function<bool(PairState& state, std::vector<Hist
                                               std::optional<IdempotencyRecord>& record)>;
 using UpdateDone = std::function<void(StoreStatus status)>;
 
+// Ids that name one user (docs/rules.md §7: a phone number, a BSUID, a parent BSUID), learnt
+// together on `channel_id`. Links hold per scope: the account that owns the channel (a channel
+// the store does not know is a scope of its own).
+struct UserLink {
+  std::string channel_id;
+  std::vector<UserId> ids;  // two or more
+};
+
+// A pair's facts folded again from its history: what one pair holding every fact of
+// `entries` (the histories of one or more pairs, in any order) has — its state and history.
+// Entries are de-duplicated by event key (the earliest version kept, as a pair keeps one) and
+// applied in event-time order from an empty state; derived entries (kDerived) are derived again.
+// How two ledgers of one user merge exactly, whatever order their events came in.
+struct FoldedPair {
+  PairState state;
+  std::vector<HistoryEntry> history;  // seq: the entry's own, 0 for derived ones
+};
+FoldedPair FoldHistories(std::vector<HistoryEntry> entries, LimitsProfile profile);
+
 class PairStore {
  public:
   virtual ~PairStore() = default;
@@ -99,6 +118,13 @@ class PairStore {
   virtual StoreResult<std::vector<HistoryEntry>> LoadHistory(const PairKey& key,
                                                              std::int64_t before_seq,
                                                              int limit) = 0;
+  // Links `link.ids` in the scope of `link.channel_id` (UserLink), atomically with every pair
+  // update: from the commit on, every id of the user's linked ids (those given, and those linked
+  // to any of them before) names one pair per channel of the scope — keyed by the smallest id
+  // text (a phone number before any BSUID) — and pairs that existed under several of them are
+  // merged into it (FoldHistories; idempotency records kept). Reads, updates and history by any
+  // of the ids reach that pair. `done` as for UpdateIdempotent.
+  virtual void LinkUser(UserLink link, UpdateDone done) = 0;
   // The entries with EventTime <= until, latest first by that time: `count` of them (all, if
   // fewer) and every other entry at the time of the last one, so that equal times are never
   // split between two reads. Order among equal times is unspecified. What history pages read.

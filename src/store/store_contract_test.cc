@@ -794,5 +794,135 @@ TYPED_TEST(StoreContractTest, DoneIsCalledExactlyOncePerUpdate) {
   }
 }
 
+// --- User links (docs/rules.md §7) -------------------------------------------------------------
+
+StoreStatus LinkSync(PairStore& store, UserLink link) {
+  std::promise<StoreStatus> promise;
+  auto future = promise.get_future();
+  store.LinkUser(std::move(link), [&promise](StoreStatus status) { promise.set_value(status); });
+  return future.get();
+}
+
+std::set<std::string> HistoryKeys(PairStore& store, const PairKey& key) {
+  std::set<std::string> keys;
+  for (const HistoryEntry& e : HistoryOrFail(store, key)) keys.insert(e.event_key);
+  return keys;
+}
+
+const UserId kPhone = UserId::Phone("+15551230001");
+const UserId kBsuid = UserId::Bsuid("US.1001");
+const UserId kParent = UserId::Bsuid("US.ENT.1001");
+
+TYPED_TEST(StoreContractTest, ALinkMergesThePairsHeldUnderEachIdIntoOne) {
+  this->Seed();
+  PairStore& store = this->store();
+  ASSERT_TRUE(UpdatePairSync(store, {"ch-1", kPhone}, Request("r1", kT0)).ok());
+  ASSERT_TRUE(UpdatePairSync(store, {"ch-1", kBsuid}, Request("r2", kT0 + Millis(1))).ok());
+  ASSERT_TRUE(LinkSync(store, {"ch-1", {kPhone, kBsuid}}).ok());
+  const PairState by_phone = LoadOrFail(store, {"ch-1", kPhone});
+  EXPECT_EQ(by_phone.requests.size(), 2u);
+  EXPECT_EQ(LoadOrFail(store, {"ch-1", kBsuid}), by_phone);
+  const std::set<std::string> both = {RequestKey("r1"), RequestKey("r2")};
+  EXPECT_EQ(HistoryKeys(store, {"ch-1", kPhone}), both);
+  EXPECT_EQ(HistoryKeys(store, {"ch-1", kBsuid}), both);
+  // The same as one pair that received both.
+  PairState one;
+  std::vector<HistoryEntry> ignored;
+  Request("r1", kT0)(one, ignored);
+  Request("r2", kT0 + Millis(1))(one, ignored);
+  EXPECT_EQ(by_phone, one);
+  // Linking again changes nothing.
+  ASSERT_TRUE(LinkSync(store, {"ch-1", {kBsuid, kPhone}}).ok());
+  EXPECT_EQ(LoadOrFail(store, {"ch-1", kBsuid}), by_phone);
+}
+
+TYPED_TEST(StoreContractTest, AfterALinkEveryIdReachesOnePairOnEveryChannelOfTheAccount) {
+  this->Seed();
+  PairStore& store = this->store();
+  ASSERT_TRUE(this->store()
+                  .CreateChannel({"ch-2", "sub-1", "pn-2", false, LimitsProfile::kProduction, kT0})
+                  .ok());
+  ASSERT_TRUE(LinkSync(store, {"ch-1", {kPhone, kBsuid, kParent}}).ok());
+  // Learnt on ch-1, honoured on ch-2: writes by the BSUID read by the phone number.
+  ASSERT_TRUE(UpdatePairSync(store, {"ch-2", kBsuid}, Request("r1", kT0)).ok());
+  ASSERT_TRUE(UpdatePairSync(store, {"ch-2", kParent}, Request("r2", kT0)).ok());
+  EXPECT_EQ(LoadOrFail(store, {"ch-2", kPhone}).requests.size(), 2u);
+  EXPECT_EQ(HistoryKeys(store, {"ch-2", kPhone}).size(), 2u);
+  EXPECT_TRUE(LoadOrFail(store, {"ch-1", kPhone}).requests.empty());
+  // A rotation: the new BSUID joins the same user.
+  const UserId rotated = UserId::Bsuid("US.2002");
+  ASSERT_TRUE(LinkSync(store, {"ch-2", {kBsuid, rotated}}).ok());
+  EXPECT_EQ(LoadOrFail(store, {"ch-2", rotated}).requests.size(), 2u);
+  EXPECT_EQ(LoadOrFail(store, {"ch-2", kBsuid}).requests.size(), 2u);
+}
+
+TYPED_TEST(StoreContractTest, LinksHoldWithinOneAccount) {
+  this->Seed();
+  PairStore& store = this->store();
+  ASSERT_TRUE(this->store().CreateAccount({"acc-2", kT0}).ok());
+  ASSERT_TRUE(this->store().CreateSubaccount({"sub-2", "acc-2", kT0}).ok());
+  ASSERT_TRUE(this->store()
+                  .CreateChannel({"ch-9", "sub-2", "pn-9", false, LimitsProfile::kProduction, kT0})
+                  .ok());
+  ASSERT_TRUE(LinkSync(store, {"ch-1", {kPhone, kBsuid}}).ok());
+  ASSERT_TRUE(UpdatePairSync(store, {"ch-9", kBsuid}, Request("r1", kT0)).ok());
+  EXPECT_TRUE(LoadOrFail(store, {"ch-9", kPhone}).requests.empty());
+  EXPECT_EQ(LoadOrFail(store, {"ch-9", kBsuid}).requests.size(), 1u);
+}
+
+TYPED_TEST(StoreContractTest, LinkingBeforeOrAfterTheEventsGivesTheSameStateAndHistory) {
+  this->Seed();
+  PairStore& store = this->store();
+  const UserId phone2 = UserId::Phone("+15551230002"), bsuid2 = UserId::Bsuid("US.1002");
+  // User 1: events under each id, then the link. User 2: the link, then the same events.
+  ASSERT_TRUE(UpdatePairSync(store, {"ch-1", kBsuid}, Request("r1", kT0 + Millis(5))).ok());
+  ASSERT_TRUE(UpdatePairSync(store, {"ch-1", kPhone}, Request("r2", kT0)).ok());
+  ASSERT_TRUE(LinkSync(store, {"ch-1", {kBsuid, kPhone}}).ok());
+  ASSERT_TRUE(LinkSync(store, {"ch-1", {phone2, bsuid2}}).ok());
+  ASSERT_TRUE(UpdatePairSync(store, {"ch-1", phone2}, Request("r2", kT0)).ok());
+  ASSERT_TRUE(UpdatePairSync(store, {"ch-1", bsuid2}, Request("r1", kT0 + Millis(5))).ok());
+  EXPECT_EQ(LoadOrFail(store, {"ch-1", kBsuid}), LoadOrFail(store, {"ch-1", bsuid2}));
+  auto fields = [&](const PairKey& key) {
+    std::vector<decltype(Fields(std::declval<HistoryEntry>()))> out;
+    for (const HistoryEntry& e : HistoryOrFail(store, key)) out.push_back(Fields(e));
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  EXPECT_EQ(fields({"ch-1", kBsuid}), fields({"ch-1", bsuid2}));
+}
+
+TYPED_TEST(StoreContractTest, IdempotencyRecordsSurviveAMerge) {
+  this->Seed();
+  PairStore& store = this->store();
+  EXPECT_EQ(UpdateUnderKey(store, {"ch-1", kBsuid}, "idem-1", RequestOnce("r1", kT0)),
+            std::nullopt);
+  ASSERT_TRUE(LinkSync(store, {"ch-1", {kPhone, kBsuid}}).ok());
+  EXPECT_EQ(UpdateUnderKey(store, {"ch-1", kPhone}, "idem-1", RequestOnce("r9", kT0)),
+            (IdempotencyRecord{kT0, "r1"}));
+  EXPECT_EQ(LoadOrFail(store, {"ch-1", kPhone}).requests.size(), 1u);
+}
+
+TYPED_TEST(StoreContractTest, ConcurrentUpdatesUnderBothIdsAroundALinkAreAllKept) {
+  this->Seed();
+  PairStore& store = this->store();
+  constexpr int kThreads = 4, kEach = 25;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&store, t] {
+      for (int i = 0; i < kEach; ++i) {
+        const PairKey key{"ch-1", t % 2 == 0 ? kPhone : kBsuid};
+        const std::string id = "r" + std::to_string(t) + "-" + std::to_string(i);
+        EXPECT_TRUE(UpdatePairSync(store, key, Request(id, kT0 + Millis(i))).ok());
+      }
+    });
+  }
+  threads.emplace_back([&store] { EXPECT_TRUE(LinkSync(store, {"ch-1", {kPhone, kBsuid}}).ok()); });
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(LoadOrFail(store, {"ch-1", kPhone}).requests.size(),
+            static_cast<std::size_t>(kThreads * kEach));
+  EXPECT_EQ(HistoryKeys(store, {"ch-1", kBsuid}).size(),
+            static_cast<std::size_t>(kThreads * kEach));
+}
+
 }  // namespace
 }  // namespace callgate

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <set>
 
 namespace callgate {
 
@@ -76,9 +77,24 @@ StoreResult<TenantSnapshot> MemoryStore::LoadTenants() {
   return tenants_;
 }
 
+std::string MemoryStore::ScopeLocked(const std::string& channel_id) const {
+  if (const Channel* channel = tenants_.FindChannel(channel_id)) {
+    if (const Subaccount* sub = tenants_.FindSubaccount(channel->subaccount_id)) {
+      return sub->account_id;
+    }
+  }
+  return "#" + channel_id;
+}
+
+PairKey MemoryStore::ResolveLocked(const PairKey& key) const {
+  const auto it = links_.find({ScopeLocked(key.channel_id), key.user.text()});
+  if (it == links_.end()) return key;
+  return {key.channel_id, UserId::FromText(it->second)};
+}
+
 StoreResult<PairState> MemoryStore::LoadPair(const PairKey& key) {
   std::lock_guard lock(mu_);
-  const auto it = pairs_.find(key);
+  const auto it = pairs_.find(ResolveLocked(key));
   return it == pairs_.end() ? PairState{} : it->second.state;
 }
 
@@ -87,7 +103,7 @@ void MemoryStore::UpdateIdempotent(const PairKey& key, std::string idempotency_k
   StoreStatus status = Ok{};
   {
     std::lock_guard lock(mu_);
-    Pair& pair = pairs_[key];
+    Pair& pair = pairs_[ResolveLocked(key)];
     PairState next = pair.state;
     std::vector<HistoryEntry> history;
     std::optional<IdempotencyRecord> found;
@@ -130,7 +146,7 @@ StoreResult<std::vector<HistoryEntry>> MemoryStore::LoadHistory(const PairKey& k
                                                                 int limit) {
   std::lock_guard lock(mu_);
   std::vector<HistoryEntry> out;
-  const auto it = pairs_.find(key);
+  const auto it = pairs_.find(ResolveLocked(key));
   if (it == pairs_.end()) return out;
   for (auto h = it->second.history.rbegin(); h != it->second.history.rend(); ++h) {
     if (static_cast<int>(out.size()) >= limit) break;
@@ -143,7 +159,7 @@ StoreResult<std::vector<HistoryEntry>> MemoryStore::LoadHistoryUntil(const PairK
                                                                      Instant until, int count) {
   std::lock_guard lock(mu_);
   std::vector<HistoryEntry> out;
-  const auto it = pairs_.find(key);
+  const auto it = pairs_.find(ResolveLocked(key));
   if (it == pairs_.end()) return out;
   for (const auto& [seq, entry] : it->second.history) {
     if (EventTime(entry.event) <= until) out.push_back(entry);
@@ -159,6 +175,69 @@ StoreResult<std::vector<HistoryEntry>> MemoryStore::LoadHistoryUntil(const PairK
   }
   out.resize(keep);
   return out;
+}
+
+void MemoryStore::LinkUser(UserLink link, UpdateDone done) {
+  {
+    std::lock_guard lock(mu_);
+    const std::string scope = ScopeLocked(link.channel_id);
+    // The user's ids: those given, the canonical ids they resolve to, and every id linked to one.
+    std::set<std::string> canonical, group;
+    for (const UserId& id : link.ids) {
+      const PairKey resolved = ResolveLocked({link.channel_id, id});
+      canonical.insert(resolved.user.text());
+      group.insert(id.text());
+    }
+    for (const auto& [scoped, target] : links_) {
+      if (scoped.first == scope && canonical.contains(target)) group.insert(scoped.second);
+    }
+    group.insert(canonical.begin(), canonical.end());
+    const std::string winner = *group.begin();  // the smallest: a phone number before a BSUID
+    // The scope's channels (or the one channel of an unknown scope).
+    std::vector<const Channel*> channels;
+    for (const auto& [id, channel] : tenants_.channels) {
+      if (ScopeLocked(id) == scope) channels.push_back(&channel);
+    }
+    std::vector<std::pair<std::string, LimitsProfile>> scoped_channels;
+    for (const Channel* channel : channels)
+      scoped_channels.emplace_back(channel->id, channel->limits);
+    if (scoped_channels.empty()) scoped_channels.emplace_back(link.channel_id, LimitsProfile{});
+    for (const auto& [channel_id, limits] : scoped_channels) {
+      std::vector<PairKey> held;  // the pairs of this user on this channel
+      for (const std::string& id : canonical) {
+        const PairKey key{channel_id, UserId::FromText(id)};
+        if (pairs_.contains(key)) held.push_back(key);
+      }
+      const PairKey target{channel_id, UserId::FromText(winner)};
+      if (held.empty() || (held.size() == 1 && held[0] == target)) continue;
+      std::vector<HistoryEntry> entries;
+      Pair merged;
+      for (const PairKey& key : held) {
+        Pair& pair = pairs_[key];
+        for (auto& [seq, entry] : pair.history) entries.push_back(entry);
+        for (auto& [k, record] : pair.records) {
+          auto [it, inserted] = merged.records.try_emplace(k, record);
+          if (!inserted && record.at < it->second.at) it->second = record;
+        }
+        pairs_.erase(key);
+      }
+      FoldedPair folded = FoldHistories(std::move(entries), limits);
+      merged.state = std::move(folded.state);
+      for (HistoryEntry& entry : folded.history) {
+        if (entry.seq == 0) entry.seq = next_seq_++;
+        merged.history.emplace(entry.seq, std::move(entry));
+      }
+      pairs_[target] = std::move(merged);
+    }
+    for (const std::string& id : group) {
+      if (id == winner) {
+        links_.erase({scope, id});
+      } else {
+        links_[{scope, id}] = winner;
+      }
+    }
+  }
+  done(Ok{});
 }
 
 }  // namespace callgate

@@ -31,8 +31,13 @@ class MemoryStore final : public TenantStore, public PairStore {
                                                      int limit) override;
   StoreResult<std::vector<HistoryEntry>> LoadHistoryUntil(const PairKey& key, Instant until,
                                                           int count) override;
+  void LinkUser(UserLink link, UpdateDone done) override;
 
  private:
+  // The link scope of a channel: its account, or the channel itself if unknown ("#" + id).
+  std::string ScopeLocked(const std::string& channel_id) const;
+  // The key of the pair `key` names: its user's canonical id (links_).
+  PairKey ResolveLocked(const PairKey& key) const;
   struct Pair {
     PairState state;
     std::map<std::int64_t, HistoryEntry> history;      // by seq
@@ -42,7 +47,8 @@ class MemoryStore final : public TenantStore, public PairStore {
   std::mutex mu_;
   TenantSnapshot tenants_;
   std::uint64_t generation_ = 0;
-  std::map<PairKey, Pair> pairs_;
+  std::map<PairKey, Pair> pairs_;                                     // by canonical user id only
+  std::map<std::pair<std::string, std::string>, std::string> links_;  // (scope, id) -> canonical
   std::int64_t next_seq_ = 1;
 };
 

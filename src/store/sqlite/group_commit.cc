@@ -4,11 +4,13 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "store/codec.h"
+#include "store/sqlite/history_rows.h"
 #include "store/sqlite/schema.h"
 #include "store/sqlite/sqlite_db.h"
 #include "store/sqlite/sqlite_store.h"
@@ -32,6 +34,15 @@ StoreResult<StoredPair> ReadStoredPair(SqliteDb& db, const PairKey& key) {
   auto state = DecodePairState(stmt.Blob(1));
   if (!state || stmt.Int(0) <= 0) return StoreError::kInvalid;
   return StoredPair{stmt.Int(0), std::move(*state)};
+}
+
+// The id that keys the pairs of `key`'s user in its channel's scope (CALLGATE_SQL_CANONICAL).
+StoreResult<std::string> CanonicalUser(SqliteDb& db, const PairKey& key) {
+  Stmt stmt(db, "SELECT " CALLGATE_SQL_CANONICAL);
+  if (!stmt.ok()) return StoreError::kUnavailable;
+  const int rc = stmt.Bind(1, key.channel_id).Bind(2, key.user.text()).Step();
+  if (rc != SQLITE_ROW) return StoreErrorOf(rc);
+  return stmt.Text(0);
 }
 
 // The pair's idempotency record under `key`, if it has one.
@@ -111,10 +122,13 @@ struct EncodedState {
   std::string blob;
 };
 
-// The change-counter buckets of `states`, each once, in increasing order.
-std::vector<std::size_t> BucketsOf(const std::map<std::string, EncodedState>& states) {
+// The change-counter buckets of `states` and of the hashes in `moved`, each once, in increasing
+// order.
+std::vector<std::size_t> BucketsOf(const std::map<std::string, EncodedState>& states,
+                                   const std::vector<std::uint64_t>& moved) {
   std::vector<std::size_t> buckets;
   for (const auto& [key, state] : states) buckets.push_back(ChangeCounters::Bucket(state.hash));
+  for (const std::uint64_t hash : moved) buckets.push_back(ChangeCounters::Bucket(hash));
   std::sort(buckets.begin(), buckets.end());
   buckets.erase(std::unique(buckets.begin(), buckets.end()), buckets.end());
   return buckets;
@@ -129,6 +143,8 @@ struct SqliteStore::BatchWrites {
   std::map<PairKey, StoredPair> pairs;
   // States written, by cache key: published to the change counters and the cache on commit.
   std::map<std::string, EncodedState> states;
+  // Hashes of cache keys whose reads a link changed (the ids of a user): their counters move.
+  std::vector<std::uint64_t> moved;
 };
 
 void SqliteStore::WriterLoop() {
@@ -207,13 +223,25 @@ bool SqliteStore::BeginBatch(SqliteDb& db) {
 // write's own result; a refused or empty mutation is Ok and stores nothing.
 StoreStatus SqliteStore::ApplyWrite(SqliteDb& db, const Write& w, PairIds::Batch& pair_ids,
                                     BatchWrites& written) {
+  if (w.link) return ApplyLink(db, *w.link, pair_ids, written);
+  // The pair as the batch has it so far, found by the id its row is keyed by: `key` names it by
+  // any id of its user (an id without a row of its own is looked up among the user links).
+  PairKey key = w.key;
   StoredPair current;
-  if (const auto it = written.pairs.find(w.key); it != written.pairs.end()) {
-    current = it->second;
-  } else if (auto loaded = ReadStoredPair(db, w.key); loaded.ok()) {
-    current = std::move(*loaded);
-  } else {
-    return loaded.error();
+  for (bool resolved = false;;) {
+    if (const auto it = written.pairs.find(key); it != written.pairs.end()) {
+      current = it->second;
+    } else if (auto loaded = ReadStoredPair(db, key); loaded.ok()) {
+      current = std::move(*loaded);
+    } else {
+      return loaded.error();
+    }
+    if (current.pair_id != 0 || resolved) break;
+    auto canonical = CanonicalUser(db, key);
+    if (!canonical.ok()) return canonical.error();
+    if (*canonical == key.user.text()) break;
+    key.user = UserId::FromText(std::move(*canonical));
+    resolved = true;
   }
   // Reading the writer's connection inside the batch sees what earlier writes of it stored.
   std::optional<IdempotencyRecord> found;
@@ -242,15 +270,15 @@ StoreStatus SqliteStore::ApplyWrite(SqliteDb& db, const Write& w, PairIds::Batch
   if (!db.Run("SAVEPOINT write")) return StoreError::kUnavailable;
   const bool store_state = is_new || next != current.state;
   std::string blob = store_state ? EncodePairState(next) : std::string();
-  StoreStatus status = WritePair(db, w.key, pair_id, is_new, store_state ? &blob : nullptr, history,
+  StoreStatus status = WritePair(db, key, pair_id, is_new, store_state ? &blob : nullptr, history,
                                  [this] { return NextSeq(); });
   if (status.ok() && new_record) status = WriteRecord(db, pair_id, w.idempotency_key, *record);
   if (!status.ok()) {
     db.Run("ROLLBACK TO write");  // an allocated pair id stays unused: ids may have gaps
   } else {
-    written.pairs[w.key] = {pair_id, std::move(next)};
+    written.pairs[key] = {pair_id, std::move(next)};
     if (store_state) {
-      const std::string& cache_key = CacheKey(w.key);  // copied into the map before reuse
+      const std::string& cache_key = CacheKey(key);  // copied into the map before reuse
       written.states[cache_key] = {PairHash(cache_key), std::move(blob)};
     }
   }
@@ -258,12 +286,193 @@ StoreStatus SqliteStore::ApplyWrite(SqliteDb& db, const Write& w, PairIds::Batch
   return status;
 }
 
+namespace {
+
+// Runs `sql` (binding ?1 and ?2 as given) and collects the first column of every row.
+StoreResult<std::vector<std::string>> Column(SqliteDb& db, const char* sql, std::string_view a,
+                                             std::string_view b = {}) {
+  Stmt stmt(db, sql);
+  if (!stmt.ok()) return StoreError::kUnavailable;
+  stmt.Bind(1, a);
+  if (!b.empty()) stmt.Bind(2, b);
+  std::vector<std::string> out;
+  int rc;
+  while ((rc = stmt.Step()) == SQLITE_ROW) out.push_back(stmt.Text(0));
+  if (rc != SQLITE_DONE) return StoreErrorOf(rc);
+  return out;
+}
+
+}  // namespace
+
+// A link, in the batch's transaction (all or nothing: a savepoint). The user's group is the ids
+// given, the canonical ids they resolve to and every id linked to one of those; its smallest id
+// becomes the canonical one. On each channel of the scope, the pairs held under the group's old
+// canonical ids are folded into one (FoldHistories) under the new one: its history is the union,
+// the idempotency records move to it, the other rows go. Then user_links points every other id
+// of the group at it, and the counters of every (channel, id) of the group move, so that no read
+// keeps a state cached under an id whose pair changed.
+StoreStatus SqliteStore::ApplyLink(SqliteDb& db, const UserLink& link, PairIds::Batch& pair_ids,
+                                   BatchWrites& written) {
+  auto scope = Column(db, "SELECT " CALLGATE_SQL_SCOPE, link.channel_id);
+  if (!scope.ok()) return scope.error();
+  if (scope->size() != 1) return StoreError::kUnavailable;
+  const std::string& scope_id = scope->front();
+  std::set<std::string> canonical, group;
+  for (const UserId& id : link.ids) {
+    auto resolved = CanonicalUser(db, {link.channel_id, id});
+    if (!resolved.ok()) return resolved.error();
+    canonical.insert(*resolved);
+    group.insert(id.text());
+  }
+  for (const std::string& id : canonical) {
+    auto aliases = Column(db, "SELECT alias FROM user_links WHERE scope = ?1 AND canonical = ?2",
+                          scope_id, id);
+    if (!aliases.ok()) return aliases.error();
+    group.insert(aliases->begin(), aliases->end());
+  }
+  group.insert(canonical.begin(), canonical.end());
+  const std::string winner = *group.begin();  // the smallest: a phone number before a BSUID
+  // Every id given already resolves to the smallest id of its group: known, nothing to write.
+  if (canonical.size() == 1 && *canonical.begin() == winner) return Ok{};
+
+  // The scope's channels and their limits (the one channel, for a scope the file does not know).
+  std::vector<std::pair<std::string, LimitsProfile>> channels;
+  {
+    Stmt stmt(db,
+              "SELECT c.id, c.limits_profile FROM channels c JOIN subaccounts s ON s.id = "
+              "c.subaccount_id WHERE s.account_id = ?1");
+    if (!stmt.ok()) return StoreError::kUnavailable;
+    stmt.Bind(1, scope_id);
+    int rc;
+    while ((rc = stmt.Step()) == SQLITE_ROW) {
+      channels.emplace_back(stmt.Text(0), static_cast<LimitsProfile>(stmt.Int(1)));
+    }
+    if (rc != SQLITE_DONE) return StoreErrorOf(rc);
+    if (channels.empty()) channels.emplace_back(link.channel_id, LimitsProfile{});
+  }
+
+  if (!db.Run("SAVEPOINT link")) return StoreError::kUnavailable;
+  StoreStatus status = Ok{};
+  BatchWrites changed;  // merged into `written` if the link commits
+  for (const auto& [channel_id, limits] : channels) {
+    if (!status.ok()) break;
+    const PairKey target{channel_id, UserId::FromText(winner)};
+    std::vector<std::pair<PairKey, StoredPair>> held;
+    for (const std::string& id : canonical) {
+      const PairKey key{channel_id, UserId::FromText(id)};
+      if (const auto it = written.pairs.find(key); it != written.pairs.end()) {
+        held.emplace_back(key, it->second);
+      } else if (auto loaded = ReadStoredPair(db, key); !loaded.ok()) {
+        status = loaded.error();
+      } else if (loaded->pair_id != 0) {
+        held.emplace_back(key, std::move(*loaded));
+      }
+    }
+    if (!status.ok()) break;
+    if (held.empty() || (held.size() == 1 && held[0].first == target)) continue;
+    std::vector<HistoryEntry> entries;
+    for (const auto& [key, pair] : held) {
+      Stmt rows(db, "SELECT seq, event_key, at, source, event FROM history WHERE pair_id = ?1");
+      rows.Bind(1, pair.pair_id);
+      if (status = ReadHistoryRows(rows, entries); !status.ok()) break;
+    }
+    if (!status.ok()) break;
+    FoldedPair folded = FoldHistories(std::move(entries), limits);
+    // The target's row: its own if it has one, else the first held pair's, renamed.
+    auto kept =
+        std::find_if(held.begin(), held.end(), [&](const auto& p) { return p.first == target; });
+    if (kept == held.end()) {
+      kept = held.begin();
+      Stmt rename(db,
+                  "UPDATE pairs SET destination = ?3 WHERE channel_id = ?1 AND destination = ?2");
+      status = Done(rename.Bind(1, channel_id).Bind(2, kept->first.user.text()).Bind(3, winner));
+    }
+    const std::int64_t target_id = kept->second.pair_id;
+    for (const auto& [key, pair] : held) {
+      if (!status.ok()) break;
+      Stmt clear(db, "DELETE FROM history WHERE pair_id = ?1");
+      status = Done(clear.Bind(1, pair.pair_id));
+      if (!status.ok() || pair.pair_id == target_id) continue;
+      Stmt move(db,
+                "INSERT INTO idempotency (pair_id, key, at, result_id) SELECT ?1, key, at, "
+                "result_id FROM idempotency WHERE pair_id = ?2 ON CONFLICT DO UPDATE SET at = "
+                "excluded.at, result_id = excluded.result_id WHERE excluded.at < idempotency.at");
+      status = Done(move.Bind(1, target_id).Bind(2, pair.pair_id));
+      if (!status.ok()) break;
+      Stmt drop_records(db, "DELETE FROM idempotency WHERE pair_id = ?1");
+      status = Done(drop_records.Bind(1, pair.pair_id));
+      if (!status.ok()) break;
+      Stmt drop(db, "DELETE FROM pairs WHERE channel_id = ?1 AND destination = ?2");
+      status = Done(drop.Bind(1, channel_id).Bind(2, key.user.text()));
+    }
+    if (!status.ok()) break;
+    const std::string blob = EncodePairState(folded.state);
+    Stmt update(db, "UPDATE pairs SET state = ?3 WHERE channel_id = ?1 AND destination = ?2");
+    status = Done(update.Bind(1, channel_id).Bind(2, winner).BindBlob(3, blob.data(), blob.size()));
+    for (const HistoryEntry& e : folded.history) {
+      if (!status.ok()) break;
+      Stmt insert(db,
+                  "INSERT INTO history (pair_id, event_key, seq, at, source, event) "
+                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+      const std::string event_key = EncodeEventKey(e.event);
+      const std::string details = EncodeEventDetails(e.event);
+      status = Done(insert.Bind(1, target_id)
+                        .BindBlob(2, event_key.data(), event_key.size())
+                        .Bind(3, e.seq != 0 ? e.seq : NextSeq())
+                        .Bind(4, ToUnixMillis(EventTime(e.event)))
+                        .Bind(5, static_cast<std::int64_t>(e.source))
+                        .BindBlob(6, details.data(), details.size()));
+    }
+    if (!status.ok()) break;
+    for (const auto& [key, pair] : held) changed.pairs[key] = {};  // gone (or replaced below)
+    changed.pairs[target] = {target_id, std::move(folded.state)};
+    const std::string& cache_key = CacheKey(target);
+    changed.states[cache_key] = {PairHash(cache_key), blob};
+  }
+  for (const std::string& id : group) {
+    if (!status.ok()) break;
+    if (id == winner) {
+      Stmt unlink(db, "DELETE FROM user_links WHERE scope = ?1 AND alias = ?2");
+      status = Done(unlink.Bind(1, scope_id).Bind(2, id));
+    } else {
+      Stmt upsert(db,
+                  "INSERT INTO user_links (scope, alias, canonical) VALUES (?1, ?2, ?3) "
+                  "ON CONFLICT DO UPDATE SET canonical = excluded.canonical");
+      status = Done(upsert.Bind(1, scope_id).Bind(2, id).Bind(3, winner));
+    }
+  }
+  if (!status.ok()) {
+    db.Run("ROLLBACK TO link");
+    db.Run("RELEASE link");
+    return status;
+  }
+  db.Run("RELEASE link");
+  (void)pair_ids;  // a merge reuses the ids of the pairs it folds
+  // Publish: every (channel, id) of the group may read differently now.
+  for (const auto& [key, pair] : changed.pairs) {
+    if (pair.pair_id == 0) {
+      written.pairs.erase(key);
+    } else {
+      written.pairs[key] = pair;
+    }
+  }
+  for (const auto& [channel_id, limits] : channels) {
+    for (const std::string& id : group) {
+      const std::string& cache_key = CacheKey({channel_id, UserId::FromText(id)});
+      written.states.erase(cache_key);
+      written.moved.push_back(PairHash(cache_key));
+    }
+  }
+  for (auto& [cache_key, state] : changed.states) written.states[cache_key] = std::move(state);
+  return Ok{};
+}
+
 // Commits (or, if COMMIT fails, rolls back) the batch that BeginBatch began, and ends it: every
 // bucket the batch wrote is odd from before COMMIT until after it (BeginChange, COMMIT,
 // EndChange), the committed states go into the cache, and only then is the counters' lock
 // released. Returns whether the batch committed.
 bool SqliteStore::CommitAndPublish(SqliteDb& db, const BatchWrites& written) {
-  const std::vector<std::size_t> buckets = BucketsOf(written.states);
+  const std::vector<std::size_t> buckets = BucketsOf(written.states, written.moved);
   for (const std::size_t bucket : buckets) counters_->BeginChange(bucket);
   const bool committed = db.Run("COMMIT");
   if (!committed) db.Run("ROLLBACK");

@@ -22,6 +22,9 @@ namespace {
 //   first answered and the packed id it created. Beside the pair, not in its state, so a busy
 //   pair's retries-to-be do not weigh on its reads and writes; purged by `at` after
 //   kIdempotencyRetention (store/pair_store.h).
+// - user_links: per scope (an account), each id of a user that is not the id its pairs are keyed
+//   by (the canonical one, the smallest of the user's ids), and that id. Read only when a pair
+//   is named by an id with no pair row of its own (CALLGATE_SQL_CANONICAL).
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 INSERT OR IGNORE INTO meta VALUES ('tenant_generation', 0);
@@ -65,6 +68,12 @@ CREATE TABLE IF NOT EXISTS idempotency (
   result_id BLOB NOT NULL,
   PRIMARY KEY (pair_id, key)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS idempotency_by_time ON idempotency (at);
+CREATE TABLE IF NOT EXISTS user_links (
+  scope TEXT NOT NULL,
+  alias TEXT NOT NULL,
+  canonical TEXT NOT NULL,
+  PRIMARY KEY (scope, alias)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS user_links_by_canonical ON user_links (scope, canonical);
 )sql";
 
 }  // namespace
@@ -106,17 +115,17 @@ Result<Ok, std::string> EnsureLayout(SqliteDb& db, const std::string& path, Inst
   // Read again under the lock: another process may have created or upgraded the file meanwhile.
   // A file from another layout is refused, never misread.
   const std::int64_t version = LayoutVersion(db);
-  if (version != 0 && version != 4 && version != 5 && version != kSchemaVersion) {
+  if (version != 0 && version != 4 && version != 5 && version != 6 && version != kSchemaVersion) {
     db.Exec("ROLLBACK");
     return path + " has storage layout " + std::to_string(version) +
            "; this callgate reads layout " + std::to_string(kSchemaVersion) +
-           " (and upgrades layouts 4 and 5 in place) and does not convert other layouts";
+           " (and upgrades layouts 4 to 6 in place) and does not convert other layouts";
   }
   if (!db.Exec(kSchema)) {
     db.Exec("ROLLBACK");
     return "cannot create schema in " + path + ": " + db.Error();
   }
-  // Each upgrade step in turn, all in this transaction.
+  // Each upgrade step in turn, all in this transaction (6 to 7: the schema's new table).
   Result<Ok, std::string> upgraded = Ok{};
   if (version == 4) upgraded = UpgradeLayout4To5(db, now);
   if (upgraded && (version == 4 || version == 5)) upgraded = UpgradeLayout5To6(db);

@@ -19,11 +19,22 @@ namespace callgate {
 //    is upgraded in place (upgrade.h).
 // 6: idempotency records in their own table, no longer in the pair states; a layout-5 file is
 //    upgraded in place.
-inline constexpr std::int64_t kSchemaVersion = 6;
+// 7: user_links (ids of one user, docs/rules.md §7); a layout-6 file gains the empty table.
+inline constexpr std::int64_t kSchemaVersion = 7;
 
 // History entries are numbered by `seq`: microseconds since 2025-01-01T00:00:00Z (6 bytes on
 // disk, not 8, until 2029), never behind the clock (see SqliteStore::NextSeq).
 inline constexpr std::int64_t kSeqEpochMicros = 1'735'689'600'000'000;
+
+// SQL for the link scope of channel ?1: its account, or "#" + ?1 for a channel the file does not
+// know (as MemoryStore); and for the canonical id of user ?2 in it (the user's own id when it is
+// linked to none). Pair rows exist for canonical ids only.
+#define CALLGATE_SQL_SCOPE                                                                      \
+  "COALESCE((SELECT s.account_id FROM channels c JOIN subaccounts s ON s.id = c.subaccount_id " \
+  "WHERE c.id = ?1), '#' || ?1)"
+#define CALLGATE_SQL_CANONICAL                                                   \
+  "COALESCE((SELECT canonical FROM user_links WHERE scope = " CALLGATE_SQL_SCOPE \
+  " AND alias = ?2), ?2)"
 
 // Opens (creating if needed) one connection to the database at `path`, configured as every
 // connection of a SqliteStore is (WAL, synchronous=FULL, no automatic checkpoints). Error: a
@@ -31,7 +42,7 @@ inline constexpr std::int64_t kSeqEpochMicros = 1'735'689'600'000'000;
 Result<std::unique_ptr<SqliteDb>, std::string> OpenConnection(const std::string& path);
 
 // The storage-layout guard: creates the tables in a new file and stamps it with kSchemaVersion;
-// upgrades a layout-4 or -5 file in place (at `now`), in one transaction; refuses a file of any
+// upgrades a layout-4, -5 or -6 file in place (at `now`), in one transaction; refuses a file of any
 // other layout. `db` is a connection to `path` outside any transaction. Error: a readable reason.
 Result<Ok, std::string> EnsureLayout(SqliteDb& db, const std::string& path, Instant now);
 

@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 
 #include "store/codec.h"
+#include "store/sqlite/history_rows.h"
 #include "store/sqlite/read_only.h"
 #include "store/sqlite/schema.h"
 #include "store/sqlite/sqlite_db.h"
@@ -14,15 +15,34 @@ namespace callgate {
 
 namespace {
 
-// The stored state of a pair and its encoding ("" for a pair never written).
-StoreResult<PairState> ReadPair(SqliteDb& db, const PairKey& key, std::string& encoded) {
+// The stored state of a pair and its encoding ("" for a pair never written). `key` may name the
+// pair by any of its user's ids; `aliased` says whether it named it by another than the one its
+// row is keyed by (such a read must not be cached under `key`: writes to the pair do not move
+// that key's change counter).
+StoreResult<PairState> ReadPair(SqliteDb& db, const PairKey& key, std::string& encoded,
+                                bool& aliased) {
+  aliased = false;
+  encoded.clear();
+  // The pair's own row first: the one lookup of every read of a pair named by its key.
   Stmt stmt(db, "SELECT state FROM pairs WHERE channel_id = ?1 AND destination = ?2");
   if (!stmt.ok()) return StoreError::kUnavailable;
-  const int rc = stmt.Bind(1, key.channel_id).Bind(2, key.user.text()).Step();
-  encoded.clear();
-  if (rc == SQLITE_DONE) return PairState{};
-  if (rc != SQLITE_ROW) return StoreErrorOf(rc);
-  encoded.assign(stmt.Blob(0));
+  int rc = stmt.Bind(1, key.channel_id).Bind(2, key.user.text()).Step();
+  if (rc == SQLITE_DONE) {
+    Stmt linked(db,
+                "SELECT state FROM pairs WHERE channel_id = ?1 AND destination = "
+                "(SELECT canonical FROM user_links WHERE scope = " CALLGATE_SQL_SCOPE
+                " AND alias = ?2)");
+    if (!linked.ok()) return StoreError::kUnavailable;
+    rc = linked.Bind(1, key.channel_id).Bind(2, key.user.text()).Step();
+    if (rc == SQLITE_DONE) return PairState{};
+    if (rc != SQLITE_ROW) return StoreErrorOf(rc);
+    aliased = true;
+    encoded.assign(linked.Blob(0));
+  } else if (rc != SQLITE_ROW) {
+    return StoreErrorOf(rc);
+  } else {
+    encoded.assign(stmt.Blob(0));
+  }
   auto state = DecodePairState(encoded);
   if (!state) return StoreError::kInvalid;
   return std::move(*state);
@@ -61,7 +81,8 @@ StoreResult<PairState> SqliteStore::ReadThroughCache(SqliteDb& db, const PairKey
   // connection reading the file alone may read a stale one (read_only.h): such reads load from
   // the file, as with the cache off.
   const ChangeCounters* counters = counters_.get();
-  if (!counters || db.reads_file_alone()) return ReadPair(db, key, encoded);
+  bool aliased = false;
+  if (!counters || db.reads_file_alone()) return ReadPair(db, key, encoded, aliased);
   const std::string& cache_key = CacheKey(key);  // this thread's buffer; no other CacheKey below
   const std::uint64_t hash = PairHash(cache_key);
   const std::size_t bucket = ChangeCounters::Bucket(hash);
@@ -70,9 +91,11 @@ StoreResult<PairState> SqliteStore::ReadThroughCache(SqliteDb& db, const PairKey
     if (encoded.empty()) return PairState{};
     if (auto state = DecodePairState(encoded)) return std::move(*state);
   }
-  auto state = ReadPair(db, key, encoded);
-  // Cached only if no commit to this bucket began meanwhile (pair_cache.h).
-  if (state.ok() && ChangeCounters::Stable(before) && counters->Load(bucket) == before) {
+  auto state = ReadPair(db, key, encoded, aliased);
+  // Cached only if no commit to this bucket began meanwhile (pair_cache.h), and only under the
+  // key the pair's writes move the counter of (a link moves those of all the user's ids).
+  if (state.ok() && !aliased && ChangeCounters::Stable(before) &&
+      counters->Load(bucket) == before) {
     cache_.Put(cache_key, hash, before, encoded);
   }
   return state;
@@ -154,9 +177,6 @@ StoreResult<PairState> SqliteStore::LoadPair(const PairKey& key) {
   return ReadThroughCache(*reader.get(), key);
 }
 
-namespace {
-
-// Appends the rows of a history query (seq, event_key, at, source, event) to `out`.
 StoreStatus ReadHistoryRows(Stmt& s, std::vector<HistoryEntry>& out) {
   int rc;
   while ((rc = s.Step()) == SQLITE_ROW) {
@@ -172,17 +192,17 @@ StoreStatus ReadHistoryRows(Stmt& s, std::vector<HistoryEntry>& out) {
   return rc == SQLITE_DONE ? StoreStatus(Ok{}) : StoreStatus(StoreErrorOf(rc));
 }
 
-}  // namespace
-
 StoreResult<std::vector<HistoryEntry>> SqliteStore::LoadHistory(const PairKey& key,
                                                                 std::int64_t before_seq,
                                                                 int limit) {
   Reader reader = AcquireReader();
   if (!reader.get()) return StoreError::kUnavailable;
-  Stmt s(*reader.get(),
-         "SELECT seq, event_key, at, source, event FROM history WHERE pair_id = "
-         "(SELECT pair_id FROM pairs WHERE channel_id = ?1 AND destination = ?2) "
-         "AND (?3 = 0 OR seq < ?3) ORDER BY seq DESC LIMIT ?4");
+  Stmt s(
+      *reader.get(),
+      "SELECT seq, event_key, at, source, event FROM history WHERE pair_id = "
+      "(SELECT pair_id FROM pairs WHERE channel_id = ?1 AND destination = " CALLGATE_SQL_CANONICAL
+      ") "
+      "AND (?3 = 0 OR seq < ?3) ORDER BY seq DESC LIMIT ?4");
   s.Bind(1, key.channel_id).Bind(2, key.user.text()).Bind(3, before_seq).Bind(4, limit);
   std::vector<HistoryEntry> out;
   if (auto status = ReadHistoryRows(s, out); !status.ok()) return status.error();
@@ -201,10 +221,12 @@ StoreResult<std::vector<HistoryEntry>> SqliteStore::LoadHistoryUntil(const PairK
   std::vector<HistoryEntry> out;
   StoreStatus status = Ok{};
   {
-    Stmt latest(db,
-                "SELECT seq, event_key, at, source, event FROM history WHERE pair_id = "
-                "(SELECT pair_id FROM pairs WHERE channel_id = ?1 AND destination = ?2) "
-                "AND at <= ?3 ORDER BY at DESC LIMIT ?4");
+    Stmt latest(
+        db,
+        "SELECT seq, event_key, at, source, event FROM history WHERE pair_id = "
+        "(SELECT pair_id FROM pairs WHERE channel_id = ?1 AND destination = " CALLGATE_SQL_CANONICAL
+        ") "
+        "AND at <= ?3 ORDER BY at DESC LIMIT ?4");
     latest.Bind(1, key.channel_id)
         .Bind(2, key.user.text())
         .Bind(3, ToUnixMillis(until))
@@ -214,10 +236,12 @@ StoreResult<std::vector<HistoryEntry>> SqliteStore::LoadHistoryUntil(const PairK
   if (status.ok() && static_cast<int>(out.size()) == count && count > 0) {
     const Instant last = EventTime(out.back().event);
     std::erase_if(out, [&](const HistoryEntry& e) { return EventTime(e.event) == last; });
-    Stmt ties(db,
-              "SELECT seq, event_key, at, source, event FROM history WHERE pair_id = "
-              "(SELECT pair_id FROM pairs WHERE channel_id = ?1 AND destination = ?2) "
-              "AND at = ?3");
+    Stmt ties(
+        db,
+        "SELECT seq, event_key, at, source, event FROM history WHERE pair_id = "
+        "(SELECT pair_id FROM pairs WHERE channel_id = ?1 AND destination = " CALLGATE_SQL_CANONICAL
+        ") "
+        "AND at = ?3");
     ties.Bind(1, key.channel_id).Bind(2, key.user.text()).Bind(3, ToUnixMillis(last));
     status = ReadHistoryRows(ties, out);
   }
@@ -228,15 +252,25 @@ StoreResult<std::vector<HistoryEntry>> SqliteStore::LoadHistoryUntil(const PairK
 
 void SqliteStore::UpdateIdempotent(const PairKey& key, std::string idempotency_key,
                                    IdempotentMutation mutation, UpdateDone done) {
+  Enqueue({key, std::move(idempotency_key), std::move(mutation), std::move(done)});
+}
+
+void SqliteStore::LinkUser(UserLink link, UpdateDone done) {
+  // The key names the channel the link was learnt on; the writer reads only `link`.
+  PairKey key{link.channel_id, link.ids.empty() ? UserId::Bsuid("") : link.ids.front()};
+  Enqueue({std::move(key), {}, nullptr, std::move(done), std::move(link)});
+}
+
+void SqliteStore::Enqueue(Write write) {
   {
     std::lock_guard lock(queue_mu_);
     if (!stopping_) {
-      queue_.push_back({key, std::move(idempotency_key), std::move(mutation), std::move(done)});
+      queue_.push_back(std::move(write));
       queue_cv_.notify_one();
       return;
     }
   }
-  done(StoreError::kUnavailable);
+  write.done(StoreError::kUnavailable);
 }
 
 }  // namespace callgate

@@ -11,7 +11,7 @@
 // transaction re-reads what it changes (and reserves new pair ids under that lock), so pair
 // updates stay atomic across processes.
 //
-// Layout (storage layout 6, schema.h; layouts 4 and 5 are upgraded in place, any other is
+// Layout (storage layout 7, schema.h; layouts 4 to 6 are upgraded in place, any other is
 // refused, never converted): each pair has one row in `pairs`, found by (channel, destination),
 // holding an integer pair id and the encoded PairState; its history rows are keyed by (pair id,
 // packed event key), so they sit together and new pairs append; its idempotency records are rows
@@ -101,13 +101,16 @@ class SqliteStore final : public TenantStore, public PairStore {
                                                      int limit) override;
   StoreResult<std::vector<HistoryEntry>> LoadHistoryUntil(const PairKey& key, Instant until,
                                                           int count) override;
+  void LinkUser(UserLink link, UpdateDone done) override;
 
  private:
+  // A pair update, or (link set) a user link, which the writer runs in turn with the updates.
   struct Write {
     PairKey key;
     std::string idempotency_key;  // empty: none
     IdempotentMutation mutation;
     UpdateDone done;
+    std::optional<UserLink> link;
   };
   // A pooled read connection, returned to the pool on destruction unless the pool was emptied
   // meanwhile (sqlite_store.cc).
@@ -170,6 +173,11 @@ class SqliteStore final : public TenantStore, public PairStore {
   bool BeginBatch(SqliteDb& db);
   StoreStatus ApplyWrite(SqliteDb& db, const Write& write, PairIds::Batch& pair_ids,
                          BatchWrites& written);
+  // A link (user_links.cc): merges the user's pairs on every channel of the scope, updates
+  // user_links, and notes in `written` every cache key whose reads it changed.
+  StoreStatus ApplyLink(SqliteDb& db, const UserLink& link, PairIds::Batch& pair_ids,
+                        BatchWrites& written);
+  void Enqueue(Write write);
   bool CommitAndPublish(SqliteDb& db, const BatchWrites& written);
   std::int64_t NextSeq();  // the next history entry's seq
   // Deletes idempotency records past kIdempotencyRetention, a bounded number at most once a

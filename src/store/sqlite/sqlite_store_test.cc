@@ -168,7 +168,7 @@ TEST(SqliteStoreTest, FileOfLayout3IsRefusedAndLeftAlone) {
   auto store = SqliteStore::Open({.path = path});
   ASSERT_FALSE(store.ok());
   EXPECT_NE(store.error().find(path + " has storage layout 3"), std::string::npos) << store.error();
-  EXPECT_NE(store.error().find("reads layout 6"), std::string::npos) << store.error();
+  EXPECT_NE(store.error().find("reads layout 7"), std::string::npos) << store.error();
   RawDb raw(path);
   EXPECT_EQ(raw.Query("PRAGMA user_version"), "3");
   EXPECT_EQ(raw.Query("SELECT group_concat(name) FROM pragma_table_info('pairs')"),
@@ -228,7 +228,7 @@ TEST(SqliteStoreTest, FileOfLayout4IsUpgradedWithTheNoticesCompactionFinalized) 
   auto store = OpenOrFail(path);
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(derived(*store), recorded);
-  EXPECT_EQ(RawDb(path).Query("PRAGMA user_version"), "6");
+  EXPECT_EQ(RawDb(path).Query("PRAGMA user_version"), "7");
 }
 
 // Layout 5 kept idempotency records inside the pair states. Such a file is upgraded in place:
@@ -252,8 +252,9 @@ TEST(SqliteStoreTest, FileOfLayout5IsUpgradedWithItsRecordsMovedOutOfTheStates) 
   }
   auto store = OpenOrFail(path);
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(RawDb(path).Query("PRAGMA user_version"), "6");
-  // Read as layout 6 reads, which refuses a state with records inside: they were moved out.
+  EXPECT_EQ(RawDb(path).Query("PRAGMA user_version"), "7");
+  // Read as the current layout reads, which refuses a state with records inside: they were moved
+  // out.
   const auto upgraded = store->LoadPair(kPair);
   ASSERT_TRUE(upgraded.ok());
   EXPECT_EQ(*upgraded, GoldenState());
