@@ -43,6 +43,10 @@ std::string TallyJson(const DeliveryTally& tally) {
       .Int(tally.invalid_time)
       .Key("settingsChanged")
       .Int(tally.settings)
+      .Key("usersLinked")
+      .Int(tally.linked)
+      .Key("rotations")
+      .Int(tally.rotations)
       .Key("ignoredByReason")
       .BeginObject();
   for (std::size_t i = 0; i < kIgnoreReasonCount; ++i) {

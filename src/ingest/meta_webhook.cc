@@ -124,6 +124,8 @@ class Parser {
       Statuses(value, phone_number_id);
     } else if (field == "account_settings_update") {
       Settings(value, phone_number_id);
+    } else if (field == "user_id_update") {
+      UserIdUpdates(value, phone_number_id);
     } else {
       out_.Ignore(IgnoreReason::kOtherField);
     }
@@ -148,8 +150,41 @@ class Parser {
     if (phone_number_id.empty()) return out_.Ignore(IgnoreReason::kMissingPhoneNumberId);
     if (user.empty()) return out_.Ignore(IgnoreReason::kMissingUser);
     CompleteFromContacts(user);
+    Learn(phone_number_id, user);
     out_.items.push_back(
         {std::string(phone_number_id), std::move(user), std::move(event), user_call});
+  }
+
+  // Notes ids seen together (two or more) for linking.
+  void Learn(std::string_view phone_number_id, const UpstreamUser& user,
+             std::string_view previous = {}, std::string_view previous_parent = {}) {
+    const int ids = !user.phone_digits.empty() + !user.bsuid.empty() + !user.parent_bsuid.empty() +
+                    !previous.empty() + !previous_parent.empty();
+    if (phone_number_id.empty() || ids < 2) return;
+    out_.links.push_back(
+        {std::string(phone_number_id), user, std::string(previous), std::string(previous_parent)});
+  }
+
+  // `user_id_update`: a user's BSUID (and parent BSUID) rotated; the previous and the current
+  // one name the same user, as does the phone number when given.
+  void UserIdUpdates(element value, std::string_view phone_number_id) {
+    for (element update : Items(value, "user_id_update")) {
+      UpstreamUser user{std::string(Str(update, "wa_id")),
+                        std::string(Str(update["user_id"], "current")),
+                        std::string(Str(update["parent_user_id"], "current"))};
+      const std::string_view previous = Str(update["user_id"], "previous");
+      const std::string_view previous_parent = Str(update["parent_user_id"], "previous");
+      if (phone_number_id.empty()) {
+        out_.Ignore(IgnoreReason::kMissingPhoneNumberId);
+        continue;
+      }
+      if (user.bsuid.empty() || previous.empty()) {
+        out_.Ignore(IgnoreReason::kMissingUser);
+        continue;
+      }
+      Learn(phone_number_id, user, previous, previous_parent);
+      ++out_.rotations;
+    }
   }
 
   // The user an item names by `phone`, `bsuid` and `parent` (fields of `e`).
@@ -164,7 +199,9 @@ class Parser {
     contacts_.clear();
     for (element contact : Items(value, "contacts")) {
       UpstreamUser user = UserOf(contact, "wa_id", "user_id", "parent_user_id");
-      if (!user.empty()) contacts_.push_back(std::move(user));
+      if (user.empty()) continue;
+      Learn(phone_number_id_, user);
+      contacts_.push_back(std::move(user));
     }
   }
 
@@ -180,8 +217,26 @@ class Parser {
   }
 
   void Messages(element value, std::string_view phone_number_id) {
+    phone_number_id_ = phone_number_id;
     ReadContacts(value);
     for (element message : Items(value, "messages")) {
+      // The user's new BSUID, as a system message: `from_user_id` the previous one.
+      if (Str(message["system"], "type") == "user_changed_user_id") {
+        const std::string_view current = Str(message["system"], "user_id");
+        const std::string_view previous = Str(message, "from_user_id");
+        if (phone_number_id.empty()) {
+          out_.Ignore(IgnoreReason::kMissingPhoneNumberId);
+        } else if (current.empty() || previous.empty()) {
+          out_.Ignore(IgnoreReason::kMissingUser);
+        } else {
+          Learn(phone_number_id, {std::string(Str(message, "from")), std::string(current), ""},
+                previous);
+          ++out_.rotations;
+        }
+        continue;
+      }
+      // Any message naming its user by several ids links them, whatever else it is.
+      Learn(phone_number_id, UserOf(message, "from", "from_user_id", "from_parent_user_id"));
       element reply;
       // By interactive.type alone: Meta's own samples of these replies have no message-level
       // `type` (docs/rules.md §5).
@@ -231,6 +286,7 @@ class Parser {
   }
 
   void Calls(element value, std::string_view phone_number_id) {
+    phone_number_id_ = phone_number_id;
     ReadContacts(value);
     const std::string_view business_number = Str(value["metadata"], "display_phone_number");
     for (element call : Items(value, "calls")) {
@@ -253,6 +309,7 @@ class Parser {
       UpstreamUser user = user_initiated
                               ? UserOf(call, "from", "from_user_id", "from_parent_user_id")
                               : UserOf(call, "to", "to_user_id", "to_parent_user_id");
+      Learn(phone_number_id, user);  // whatever the event, its ids name one user
       const std::string authorization(Str(call, "biz_opaque_callback_data"));
       if (id.empty()) {
         out_.Ignore(IgnoreReason::kMissingCallId);
@@ -288,6 +345,9 @@ class Parser {
 
   void Statuses(element value, std::string_view phone_number_id) {
     for (element status : Items(value, "statuses")) {
+      // Any status naming its user by several ids links them (ringing, accepted, ...).
+      Learn(phone_number_id,
+            UserOf(status, "recipient_id", "recipient_user_id", "recipient_parent_user_id"));
       if (Str(status, "type") != "call" || !EqualsIgnoreCase(Str(status, "status"), "REJECTED")) {
         out_.Ignore(IgnoreReason::kNotCallRejection);
         continue;
@@ -330,6 +390,7 @@ class Parser {
   Instant now_;
   ParsedWebhook out_;
   std::vector<UpstreamUser> contacts_;  // of the change being read
+  std::string_view phone_number_id_;    // of the change being read
 };
 
 }  // namespace

@@ -37,6 +37,16 @@ struct WebhookItem {
   bool user_initiated_call = false;  // may grant callback permission, by channel setting
 };
 
+// Ids a delivery showed naming one user: an item's or a contact's (phone number with BSUIDs), or
+// a BSUID rotation's (user_id_update, the user_changed_user_id system message: the previous and
+// the current BSUID). They are linked (docs/rules.md §7).
+struct UserIdsSeen {
+  std::string phone_number_id;
+  UpstreamUser user;
+  std::string previous_bsuid;         // a rotation's
+  std::string previous_parent_bsuid;  // a rotation's
+};
+
 struct CallbackSettingChange {
   std::string phone_number_id;
   bool enabled = false;
@@ -66,9 +76,11 @@ std::string_view IgnoreReasonName(IgnoreReason reason);
 struct ParsedWebhook {
   std::vector<WebhookItem> items;
   std::vector<CallbackSettingChange> settings;
+  std::vector<UserIdsSeen> links;  // each with two ids or more
   int ignored = 0;  // entries, changes or items that say nothing about call permissions: the sum
   std::array<int, kIgnoreReasonCount> ignored_by{};  // ... by reason
   int invalid_time = 0;  // items with a timestamp out of range (kEarliestTime .. now + slack)
+  int rotations = 0;     // BSUID rotations (user_id_update, user_changed_user_id)
 
   void Ignore(IgnoreReason reason) {
     ++ignored;

@@ -5,7 +5,9 @@
 // Pure over a tenant snapshot; thread-safe.
 #pragma once
 
+#include <algorithm>
 #include <map>
+#include <set>
 #include <vector>
 
 #include "core/user_id.h"
@@ -19,10 +21,20 @@ struct PairEvents {
   std::vector<Event> events;
 };
 
+// Ids of one user on a channel, to link (two or more, each valid), in a canonical order.
+struct LinkedIds {
+  std::string channel_id;
+  std::vector<UserId> ids;
+
+  friend auto operator<=>(const LinkedIds&, const LinkedIds&) = default;
+  friend bool operator==(const LinkedIds&, const LinkedIds&) = default;
+};
+
 struct RoutedWebhook {
   std::map<PairKey, PairEvents> pairs;
-  int unknown_channel = 0;  // items for a phone_number_id no channel has
-  int invalid_user = 0;     // items naming their user by no valid id (number or BSUID)
+  std::set<LinkedIds> links;  // each once
+  int unknown_channel = 0;    // items for a phone_number_id no channel has
+  int invalid_user = 0;       // items naming their user by no valid id (number or BSUID)
 };
 
 // The callback grant a user-initiated call event implies: from the call's start.
@@ -54,6 +66,23 @@ RoutedWebhook RouteWebhook(const ParsedWebhook& parsed, const TenantSnapshot& te
     if (item.user_initiated_call && channel->callback_permission_enabled) {
       pair.events.push_back(CallbackGrantFor(item.event));
     }
+  }
+  for (const UserIdsSeen& seen : parsed.links) {
+    const Channel* channel = tenants.FindChannelByPhoneNumberId(seen.phone_number_id);
+    if (!channel) continue;  // its items, if any, were counted
+    LinkedIds link{channel->id, {}};
+    if (!seen.user.phone_digits.empty()) {
+      if (std::optional<UserId> phone = normalize("+" + seen.user.phone_digits)) {
+        link.ids.push_back(std::move(*phone));
+      }
+    }
+    for (const std::string* bsuid : {&seen.user.bsuid, &seen.user.parent_bsuid,
+                                     &seen.previous_bsuid, &seen.previous_parent_bsuid}) {
+      if (IsBsuid(*bsuid)) link.ids.push_back(UserId::Bsuid(*bsuid));
+    }
+    std::sort(link.ids.begin(), link.ids.end());
+    link.ids.erase(std::unique(link.ids.begin(), link.ids.end()), link.ids.end());
+    if (link.ids.size() >= 2) routed.links.insert(std::move(link));
   }
   return routed;
 }

@@ -66,6 +66,7 @@ void ApplyDelivery(const DeliveryStores& stores, ParsedWebhook delivery,
   DeliveryTally tally;
   tally.ignored = delivery.ignored;
   tally.ignored_by = delivery.ignored_by;
+  tally.rotations = delivery.rotations;
   tally.invalid_time = delivery.invalid_time;
   if (auto error = ApplySettings(stores, delivery.settings, tally)) return done(*error);
 
@@ -76,12 +77,21 @@ void ApplyDelivery(const DeliveryStores& stores, ParsedWebhook delivery,
       });
   tally.unknown_channel += routed.unknown_channel;
   tally.invalid_user += routed.invalid_user;
-  if (routed.pairs.empty()) return done(tally);
+  tally.linked = static_cast<int>(routed.links.size());
+  if (routed.pairs.empty() && routed.links.empty()) return done(tally);
 
+  // Links and pair updates go to the store together: each is atomic against the others, and a
+  // pair's events land on the user's one pair whichever commits first (PairStore::LinkUser).
   auto pending = std::make_shared<Pending>();
   pending->tally = tally;
-  pending->remaining = static_cast<int>(routed.pairs.size());
+  pending->remaining = static_cast<int>(routed.pairs.size() + routed.links.size());
   pending->done = std::move(done);
+  for (const LinkedIds& link : routed.links) {
+    stores.pairs.LinkUser({link.channel_id, link.ids}, [pending](StoreStatus status) {
+      if (status.ok()) return pending->Finish(PairCounts{});
+      pending->Finish(status.error());
+    });
+  }
   for (auto& [key, pair] : routed.pairs) {
     auto mutate = [events = std::move(pair.events), limits = pair.limits](
                       PairState& state, std::vector<HistoryEntry>& history) -> Mutated<PairCounts> {

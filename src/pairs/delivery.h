@@ -25,6 +25,8 @@ struct DeliveryTally {
   int invalid_user = 0;  // items naming their user by no valid id (number or BSUID)
   int invalid_time = 0;  // items with a timestamp out of range
   int settings = 0;      // channel settings changed
+  int linked = 0;        // sets of ids of one user linked (docs/rules.md §7)
+  int rotations = 0;     // BSUID rotations among them
 
   // Something arrived that was not applied (worth a log line).
   bool Skipped() const {

@@ -5,6 +5,11 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include <atomic>
+#include <list>
+#include <random>
+#include <thread>
+
 #include "test_server.h"
 
 namespace callgate::testing {
@@ -150,6 +155,192 @@ TEST_F(BsuidE2eTest, ItemsNotAppliedAreCountedByReason) {
   EXPECT_EQ(int64_t(counts["ignored"]), 2);
   EXPECT_EQ(int64_t(counts["ignoredByReason"]["notPermissionReply"]), 1);
   EXPECT_EQ(int64_t(counts["ignoredByReason"]["missingUser"]), 1);
+}
+
+// A user-initiated call connect naming the user by the given id fields (e.g. `"from":"…"`).
+std::string UserCall(const std::string& wacid, const std::string& user_fields, Instant at) {
+  return Envelope("calls", R"("calls":[{"id":")" + wacid + R"(",)" + user_fields +
+                               R"(,"to":"15550783881","event":"connect","timestamp":")" +
+                               Seconds(at) + R"(","direction":"USER_INITIATED"}])");
+}
+
+TEST_F(BsuidE2eTest, AUserSeenLaterWithPhoneAndBsuidReadsTheSameByEither) {
+  const Instant now = server_.Now();
+  // A request reserved by phone number, a reply from the BSUID alone: two ids, not yet linked.
+  const Reply reserved =
+      client_->Send(boost::beast::http::verb::post, std::string(kPath) + "/callPermissionRequests",
+                    Auth(), R"({"destination":"+6591234567"})");
+  ASSERT_EQ(reserved.status, 201) << reserved.body;
+  Deliver(BsuidOnlyReply("wamid.b1", now, now + std::chrono::hours(48)));
+  EXPECT_EQ(std::string_view(Parse(Status("destination=%2B6591234567").body)["status"]),
+            "not_granted");
+  // A status delivery naming both (the business messaged the number recently) links them.
+  const auto counts = Deliver(Envelope(
+      "calls", R"("statuses":[{"id":"wacid.s1","type":"call","status":"RINGING","timestamp":")" +
+                   Seconds(now) + R"(","recipient_id":"6591234567","recipient_user_id":")" +
+                   kBsuid + R"("}])"));
+  EXPECT_EQ(int64_t(counts["usersLinked"]), 1);
+  const Reply by_phone = Status("destination=%2B6591234567");
+  const Reply by_bsuid = Status(std::string("channelUserId=") + kBsuid);
+  ASSERT_EQ(by_phone.status, 200);
+  EXPECT_EQ(by_phone.body, by_bsuid.body);
+  const auto status = Parse(by_phone.body);
+  EXPECT_EQ(std::string_view(status["status"]), "temporary");
+  EXPECT_EQ(int64_t(status["actions"].at(0)["limits"].at(0)["currentUsage"]), 1);
+  // The parent BSUID (from the reply's contacts) reads the same pair too.
+  EXPECT_EQ(Status(std::string("channelUserId=") + kParent).body, by_phone.body);
+  // So does the history, with the events of both ids.
+  const auto history = Parse(
+      client_
+          ->Get(std::string(kPath) + "/callPermissions/history?destination=%2B6591234567", Auth())
+          .body);
+  EXPECT_EQ(simdjson::dom::array(history["entries"]).size(), 2u);
+
+  // A user-initiated call by from_user_id alone empties the request windows of that one pair.
+  Deliver(UserCall("wacid.u1", std::string(R"("from_user_id":")") + kBsuid + "\"",
+                   now + std::chrono::seconds(1)));
+  const auto after = Parse(Status("destination=%2B6591234567").body);
+  EXPECT_EQ(int64_t(after["actions"].at(0)["limits"].at(0)["currentUsage"]), 0);
+}
+
+TEST_F(BsuidE2eTest, ARotatedBsuidReadsTheSamePair) {
+  const Instant now = server_.Now();
+  Deliver(BsuidOnlyReply("wamid.b1", now, now + std::chrono::hours(48)));
+  const std::string rotated = "US.99887766554433221100";
+  // Meta's user_id_update: previous -> current, no phone number.
+  const auto counts =
+      Deliver(Envelope("user_id_update", R"("user_id_update":[{"user_id":{"previous":")" +
+                                             std::string(kBsuid) + R"(","current":")" + rotated +
+                                             R"("},"timestamp":")" + Seconds(now) + R"("}])"));
+  EXPECT_EQ(int64_t(counts["rotations"]), 1);
+  EXPECT_EQ(int64_t(counts["usersLinked"]), 1);
+  const Reply by_new = Status("channelUserId=" + rotated);
+  ASSERT_EQ(by_new.status, 200);
+  EXPECT_EQ(std::string_view(Parse(by_new.body)["status"]), "temporary");
+  EXPECT_EQ(by_new.body, Status(std::string("channelUserId=") + kBsuid).body);
+  // The system-message form of a rotation, on the rotated id.
+  const std::string again = "US.5555";
+  const auto system = Deliver(
+      Envelope("messages", R"("messages":[{"from_user_id":")" + rotated +
+                               R"(","id":"wamid.sys","timestamp":")" + Seconds(now) +
+                               R"(","type":"system","system":{"body":"changed","user_id":")" +
+                               again + R"(","type":"user_changed_user_id"}}])"));
+  EXPECT_EQ(int64_t(system["rotations"]), 1);
+  EXPECT_EQ(Status("channelUserId=" + again).body, by_new.body);
+}
+
+TEST_F(BsuidE2eTest, CallReservationsByEitherIdOfALinkedUserAreExactUnderConcurrency) {
+  const Instant now = server_.Now();
+  // A permanent grant from a reply naming both ids: linked, and calls are allowed.
+  Deliver(Envelope(
+      "messages",
+      R"("contacts":[{"wa_id":"6591234567","user_id":")" + std::string(kBsuid) +
+          R"("}],"messages":[{"from":"6591234567","from_user_id":")" + kBsuid +
+          R"(","id":"wamid.p","timestamp":")" + Seconds(now) +
+          R"(","interactive":{"type":"call_permission_reply","call_permission_reply":{"response":"accept","is_permanent":true}}}])"));
+  constexpr int kThreads = 10, kEach = 25;
+  std::atomic<int> created{0}, refused{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      HttpClient client(server_.port());
+      const std::string body = t % 2 == 0 ? std::string(R"({"destination":"+6591234567"})")
+                                          : std::string(R"({"channelUserId":")") + kBsuid + "\"}";
+      for (int i = 0; i < kEach; ++i) {
+        const Reply reply = client.Send(boost::beast::http::verb::post,
+                                        std::string(kPath) + "/calls", Auth(), body);
+        if (reply.status == 201) ++created;
+        if (reply.status == 429) ++refused;
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(created.load(), 100);
+  EXPECT_EQ(refused.load(), kThreads * kEach - 100);
+}
+
+// Property: the same events about one user, each naming the user by phone only, BSUID only or
+// both, in any order and with duplicates, leave the same status and history by either id as
+// the same events all by phone number to a user known only by it.
+TEST_F(BsuidE2eTest, AnyMixOfIdsAndOrderGivesTheSameViewAndHistoryByEitherId) {
+  const Instant t0 = server_.Now() - std::chrono::hours(2);
+  std::mt19937 rng(7);
+  for (int trial = 0; trial < 6; ++trial) {
+    SCOPED_TRACE(trial);
+    const std::string phone = "6591" + std::to_string(100000 + trial * 10);
+    const std::string reference = "6591" + std::to_string(100001 + trial * 10);
+    const std::string bsuid = "US.77" + std::to_string(trial);
+    // Items: a temporary accept, a business call that connects and ends, a missed business call,
+    // a user call; each a JSON item of its change, with the user's fields left to fill.
+    struct Item {
+      std::string field, kind, json;  // json has {USER} where the user's fields go
+    };
+    auto secs = [&](int minutes) { return Seconds(t0 + std::chrono::minutes(minutes)); };
+    const std::vector<Item> items = {
+        {"messages", "messages",
+         R"({{USER},"id":"wamid.a)" + std::to_string(trial) + R"(","timestamp":")" + secs(1) +
+             R"(","interactive":{"type":"call_permission_reply","call_permission_reply":{"response":"accept","expiration_timestamp":")" +
+             Seconds(t0 + std::chrono::hours(100)) + R"("}}})"},
+        {"calls", "calls",
+         R"({"id":"wacid.c1",{TO},"event":"connect","timestamp":")" + secs(10) +
+             R"(","direction":"BUSINESS_INITIATED"})"},
+        {"calls", "calls",
+         R"({"id":"wacid.c1",{TO},"event":"terminate","status":"COMPLETED","start_time":")" +
+             secs(10) + R"(","end_time":")" + secs(12) + R"(","duration":120,"timestamp":")" +
+             secs(12) + R"(","direction":"BUSINESS_INITIATED"})"},
+        {"calls", "calls",
+         R"({"id":"wacid.c2",{TO},"event":"terminate","status":"FAILED","timestamp":")" + secs(20) +
+             R"(","direction":"BUSINESS_INITIATED"})"},
+        {"calls", "calls",
+         R"({"id":"wacid.c3",{USER},"event":"connect","timestamp":")" + secs(30) +
+             R"(","direction":"USER_INITIATED"})"},
+    };
+    auto fill = [](std::string json, const std::string& phone_digits, const std::string& id,
+                   int mode) {
+      // mode 0: phone only, 1: BSUID only, 2: both; as the caller (from) or the callee (to).
+      auto fields = [&](const std::string& side) {
+        std::string out;
+        if (mode != 1) out = "\"" + side + R"(":")" + phone_digits + "\"";
+        if (mode != 0) out += (out.empty() ? "\"" : ",\"") + side + R"(_user_id":")" + id + "\"";
+        return out;
+      };
+      for (const auto& [marker, text] : {std::pair{std::string("{USER}"), fields("from")},
+                                         std::pair{std::string("{TO}"), fields("to")}}) {
+        const auto at = json.find(marker);
+        if (at != std::string::npos) json.replace(at, marker.size(), text);
+      }
+      return json;
+    };
+    auto payload = [&](const Item& item, const std::string& json) {
+      return Envelope(item.field, "\"" + item.kind + "\":[" + json + "]");
+    };
+    // The reference: by phone only, in order.
+    for (const Item& item : items) Deliver(payload(item, fill(item.json, reference, "", 0)));
+    // The user: random ids per delivery (one with both, so they link), shuffled, some twice.
+    std::vector<std::string> deliveries;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      const int mode = i == 0 ? 2 : static_cast<int>(rng() % 3);
+      deliveries.push_back(payload(items[i], fill(items[i].json, phone, bsuid, mode)));
+      if (rng() % 2)
+        deliveries.push_back(
+            payload(items[i], fill(items[i].json, phone, bsuid, static_cast<int>(rng() % 3))));
+    }
+    std::shuffle(deliveries.begin(), deliveries.end(), rng);
+    for (const std::string& body : deliveries) Deliver(body);
+
+    const std::string want = Status("destination=%2B" + reference).body;
+    EXPECT_EQ(Status("destination=%2B" + phone).body, want);
+    EXPECT_EQ(Status("channelUserId=" + bsuid).body, want);
+    auto entries = [&](const std::string& query) {
+      const Reply reply =
+          client_->Get(std::string(kPath) + "/callPermissions/history?" + query, Auth());
+      const auto doc = Parse(reply.body);
+      return simdjson::minify(doc["entries"]);
+    };
+    const std::string history = entries("destination=%2B" + reference);
+    EXPECT_EQ(entries("destination=%2B" + phone), history);
+    EXPECT_EQ(entries("channelUserId=" + bsuid), history);
+  }
 }
 
 }  // namespace
