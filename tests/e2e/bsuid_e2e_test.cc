@@ -343,5 +343,66 @@ TEST_F(BsuidE2eTest, AnyMixOfIdsAndOrderGivesTheSameViewAndHistoryByEitherId) {
   }
 }
 
+// Every documented variant of a call permission reply, in the shape of Meta's own samples (no
+// message-level `type`), lands on the expected status.
+TEST_F(BsuidE2eTest, EveryDocumentedReplyVariantWithoutMessageTypeIsApplied) {
+  const Instant now = server_.Now();
+  auto reply = [&](const std::string& from, const std::string& wamid, const std::string& context,
+                   const std::string& body, Instant at) {
+    return Envelope(
+        "messages",
+        R"("contacts":[{"profile":{"name":"Kerry"},"wa_id":")" + from + R"("}],"messages":[{)" +
+            context + R"("from":")" + from + R"(","id":")" + wamid + R"(","timestamp":")" +
+            Seconds(at) +
+            R"(","interactive":{"type":"call_permission_reply","call_permission_reply":)" + body +
+            "}}]");
+  };
+  const std::string temporary = R"({"response":"accept","expiration_timestamp":)" +
+                                Seconds(now + std::chrono::hours(72)) +
+                                R"(,"response_source":"user_action"})";
+  struct Variant {
+    std::string name;
+    std::vector<std::pair<std::string, std::string>> replies;  // context, body (in order)
+    std::string want;
+  };
+  const std::vector<Variant> variants = {
+      {"temporary", {{R"("context":{"id":"wamid.req"},)", temporary}}, "temporary"},
+      {"permanent",
+       {{R"("context":{"id":"wamid.req"},)",
+         R"({"response":"accept","is_permanent":true,"response_source":"user_action"})"}},
+       "permanent"},
+      {"business profile",
+       {{"", R"({"response":"accept","is_permanent":true,"response_source":"user_action"})"}},
+       "permanent"},
+      {"reject",
+       {{R"("context":{"id":"wamid.req"},)", temporary},
+        {"", R"({"response":"reject","response_source":"user_action"})"}},
+       "not_granted"},
+      {"automatic revoke",
+       {{R"("context":{"id":"wamid.req"},)", temporary},
+        {"", R"({"response":"reject","response_source":"automatic"})"}},
+       "not_granted"},
+      {"automatic callback grant",
+       {{R"("context":{"id":"wacid.cb1"},)",
+         R"({"response":"accept","response_source":"automatic"})"}},
+       "temporary"},
+  };
+  int user = 0;
+  for (const Variant& variant : variants) {
+    SCOPED_TRACE(variant.name);
+    const std::string from = "659200000" + std::to_string(user++);
+    int n = 0;
+    for (const auto& [context, body] : variant.replies) {
+      const auto counts = Deliver(reply(from, "wamid.v" + from + "-" + std::to_string(n), context,
+                                        body, now - std::chrono::minutes(10 - n)));
+      ++n;
+      EXPECT_EQ(int64_t(counts["applied"]), 1);
+      EXPECT_EQ(int64_t(counts["ignored"]), 0);
+    }
+    EXPECT_EQ(std::string_view(Parse(Status("destination=%2B" + from).body)["status"]),
+              variant.want);
+  }
+}
+
 }  // namespace
 }  // namespace callgate::testing

@@ -231,6 +231,34 @@ TEST(SqliteStoreTest, FileOfLayout4IsUpgradedWithTheNoticesCompactionFinalized) 
   EXPECT_EQ(RawDb(path).Query("PRAGMA user_version"), "7");
 }
 
+// Layout 6 had no user links. Such a file gains the empty table in place; its pairs read as
+// before and take links.
+TEST(SqliteStoreTest, FileOfLayout6IsUpgradedAndItsPairsTakeLinks) {
+  TempDir dir;
+  const std::string path = dir.File("store.db");
+  {
+    auto store = OpenOrFail(path);
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(UpdatePairSync(*store, kPair, Request("r1", kT0)).ok());
+  }
+  {
+    RawDb raw(path);
+    raw.Query("DROP TABLE user_links");
+    raw.Query("PRAGMA user_version = 6");
+  }
+  auto store = OpenOrFail(path);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(RawDb(path).Query("PRAGMA user_version"), "7");
+  const UserId bsuid = UserId::Bsuid("US.42");
+  std::promise<StoreStatus> linked;
+  store->LinkUser({kPair.channel_id, {kPair.user, bsuid}},
+                  [&linked](StoreStatus status) { linked.set_value(status); });
+  ASSERT_TRUE(linked.get_future().get().ok());
+  const auto state = store->LoadPair({kPair.channel_id, bsuid});
+  ASSERT_TRUE(state.ok());
+  EXPECT_EQ(state->requests.size(), 1u);
+}
+
 // Layout 5 kept idempotency records inside the pair states. Such a file is upgraded in place:
 // the records move to their own table, the states are rewritten without them.
 TEST(SqliteStoreTest, FileOfLayout5IsUpgradedWithItsRecordsMovedOutOfTheStates) {
