@@ -56,6 +56,9 @@ void Details(JsonWriter& json, const Event& event) {
     void operator()(const CallRejected& e) { Authorization(e.authorization_id); }
     void operator()(const CallbackGranted&) {}
     void operator()(const NoticeFinalized&) {}  // read as a derived item, without details
+    void operator()(const UserIdChanged& e) {
+      json.Key("previousChannelUserId").String(e.previous);
+    }
     void operator()(const CallAuthorized& e) {
       json.Key("holdExpirationTime").String(FormatMillis(e.expires_at));
     }

@@ -21,6 +21,7 @@ struct Describe {
   std::string_view operator()(const CallbackGranted&) const { return "callback_grant"; }
   std::string_view operator()(const CallAuthorized&) const { return "call_authorized"; }
   std::string_view operator()(const NoticeFinalized& e) const { return NoticeName(e.kind); }
+  std::string_view operator()(const UserIdChanged&) const { return "user_id_changed"; }
 };
 
 struct Id {
@@ -32,6 +33,7 @@ struct Id {
   const std::string& operator()(const CallbackGranted& e) const { return e.call_id; }
   const std::string& operator()(const CallAuthorized& e) const { return e.authorization_id; }
   const std::string& operator()(const NoticeFinalized& e) const { return e.id; }
+  const std::string& operator()(const UserIdChanged& e) const { return e.user_id; }
 };
 
 }  // namespace
@@ -65,7 +67,8 @@ const std::string& EventId(const Event& event) { return std::visit(Id{}, event);
 // Short prefixes: the key is stored with every history entry.
 std::string EventKey(const Event& event) {
   static constexpr std::string_view kPrefix[] = {
-      "req:", "reply:", "connect:", "terminate:", "rejected:", "callback:", "auth:", "notice:"};
+      "req:",      "reply:", "connect:", "terminate:", "rejected:",
+      "callback:", "auth:",  "notice:",  "user:"};
   static_assert(std::size(kPrefix) == std::variant_size_v<Event>);
   return std::string(kPrefix[event.index()]) + EventId(event);
 }

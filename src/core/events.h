@@ -68,6 +68,14 @@ struct CallAuthorized {
   Instant expires_at;
 };
 
+// The user's BSUID rotated (docs/rules.md §7): recorded in the pair's history, keyed by the new
+// BSUID; it changes no state (the link to the new id is the store's, PairStore::LinkUser).
+struct UserIdChanged {
+  std::string user_id;  // the new BSUID
+  Instant at;
+  std::string previous;  // the BSUID it replaces
+};
+
 // What the ledger derives rather than receives (docs/rules.md §2): the reconsider notice after
 // consecutive unanswered calls, auto-revocation, expiry of a temporary permission.
 enum class NoticeKind { kReconsiderShown, kAutoRevoked, kExpired };
@@ -93,8 +101,9 @@ struct NoticeFinalized {
 NoticeFinalized Finalized(const Notice& notice);
 Notice NoticeOf(const NoticeFinalized& finalized);
 
-using Event = std::variant<PermissionRequested, PermissionReplied, CallConnected, CallTerminated,
-                           CallRejected, CallbackGranted, CallAuthorized, NoticeFinalized>;
+using Event =
+    std::variant<PermissionRequested, PermissionReplied, CallConnected, CallTerminated,
+                 CallRejected, CallbackGranted, CallAuthorized, NoticeFinalized, UserIdChanged>;
 
 std::string_view NoticeName(NoticeKind kind);
 

@@ -241,6 +241,7 @@ ApplyOutcome Merge(PairState& state, const Event& event) {
     }
     // Recorded for the history; the facts it came from are already in the baseline.
     ApplyOutcome operator()(const NoticeFinalized&) { return ApplyOutcome::kDuplicate; }
+    ApplyOutcome operator()(const UserIdChanged&) { return ApplyOutcome::kDuplicate; }
     ApplyOutcome operator()(const CallAuthorized& e) {
       return state.holds.try_emplace(e.authorization_id, Hold{e.at, e.expires_at}).second
                  ? ApplyOutcome::kApplied

@@ -157,12 +157,13 @@ class Parser {
 
   // Notes ids seen together (two or more) for linking.
   void Learn(std::string_view phone_number_id, const UpstreamUser& user,
-             std::string_view previous = {}, std::string_view previous_parent = {}) {
+             std::string_view previous = {}, std::string_view previous_parent = {},
+             Instant at = {}) {
     const int ids = !user.phone_digits.empty() + !user.bsuid.empty() + !user.parent_bsuid.empty() +
                     !previous.empty() + !previous_parent.empty();
     if (phone_number_id.empty() || ids < 2) return;
-    out_.links.push_back(
-        {std::string(phone_number_id), user, std::string(previous), std::string(previous_parent)});
+    out_.links.push_back({std::string(phone_number_id), user, std::string(previous),
+                          std::string(previous_parent), at});
   }
 
   // `user_id_update`: a user's BSUID (and parent BSUID) rotated; the previous and the current
@@ -182,7 +183,9 @@ class Parser {
         out_.Ignore(IgnoreReason::kMissingUser);
         continue;
       }
-      Learn(phone_number_id, user, previous, previous_parent);
+      const auto time = EventTimeOf(update);
+      if (!time) continue;
+      Learn(phone_number_id, user, previous, previous_parent, *time);
       ++out_.rotations;
     }
   }
@@ -228,9 +231,9 @@ class Parser {
           out_.Ignore(IgnoreReason::kMissingPhoneNumberId);
         } else if (current.empty() || previous.empty()) {
           out_.Ignore(IgnoreReason::kMissingUser);
-        } else {
+        } else if (const auto time = EventTimeOf(message)) {
           Learn(phone_number_id, {std::string(Str(message, "from")), std::string(current), ""},
-                previous);
+                previous, {}, *time);
           ++out_.rotations;
         }
         continue;

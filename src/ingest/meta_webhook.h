@@ -45,6 +45,7 @@ struct UserIdsSeen {
   UpstreamUser user;
   std::string previous_bsuid;         // a rotation's
   std::string previous_parent_bsuid;  // a rotation's
+  Instant at{};                       // a rotation's time
 };
 
 struct CallbackSettingChange {

@@ -82,7 +82,14 @@ RoutedWebhook RouteWebhook(const ParsedWebhook& parsed, const TenantSnapshot& te
     }
     std::sort(link.ids.begin(), link.ids.end());
     link.ids.erase(std::unique(link.ids.begin(), link.ids.end()), link.ids.end());
-    if (link.ids.size() >= 2) routed.links.insert(std::move(link));
+    if (link.ids.size() < 2) continue;
+    // A rotation is recorded in the user's history, on the pair its new BSUID names.
+    if (IsBsuid(seen.previous_bsuid) && IsBsuid(seen.user.bsuid)) {
+      PairEvents& pair = routed.pairs[PairKey{channel->id, UserId::Bsuid(seen.user.bsuid)}];
+      pair.limits = channel->limits;
+      pair.events.push_back(UserIdChanged{seen.user.bsuid, seen.at, seen.previous_bsuid});
+    }
+    routed.links.insert(std::move(link));
   }
   return routed;
 }

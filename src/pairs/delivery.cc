@@ -96,7 +96,15 @@ void ApplyDelivery(const DeliveryStores& stores, ParsedWebhook delivery,
     auto mutate = [events = std::move(pair.events), limits = pair.limits](
                       PairState& state, std::vector<HistoryEntry>& history) -> Mutated<PairCounts> {
       PairCounts counts;
+      bool recorded = false;
       for (const Event& event : events) {
+        // A rotation changes no state: it is only recorded (once: the history keeps one entry
+        // per event key), and counted as a rotation.
+        if (std::holds_alternative<UserIdChanged>(event)) {
+          history.push_back({EventKey(event), EventSource::kWebhook, event});
+          recorded = true;
+          continue;
+        }
         switch (ApplyAndRecord(state, history, event, EventSource::kWebhook, limits)) {
           case ApplyOutcome::kApplied:
             ++counts.applied;
@@ -109,7 +117,7 @@ void ApplyDelivery(const DeliveryStores& stores, ParsedWebhook delivery,
             break;
         }
       }
-      return {counts, counts.applied > 0};
+      return {counts, counts.applied > 0 || recorded};
     };
     UpdatePair(stores.pairs, key, std::move(mutate),
                std::function<void(StoreResult<PairCounts>)>(

@@ -284,6 +284,7 @@ std::string EncodeEventDetails(const Event& event) {
       w.Byte(codec::PackNoticeKind(e.kind));
       w.Id(e.cause_id);
     }
+    void operator()(const UserIdChanged& e) { w.Id(e.previous); }
   };
   std::visit(Visitor{w}, event);
   return w.Take();
@@ -360,6 +361,12 @@ std::optional<Event> DecodeEvent(std::string_view key, Instant at, std::string_v
       NoticeFinalized notice = Finalized({*kind, at, std::move(cause)});
       if (notice.id != id) return std::nullopt;  // the key and the details disagree
       event = std::move(notice);
+      break;
+    }
+    case EventTag::kUserIdChanged: {
+      std::string previous;
+      if (!r.Id(previous)) return std::nullopt;
+      event = UserIdChanged{std::move(id), at, std::move(previous)};
       break;
     }
   }

@@ -34,8 +34,9 @@ enum class EventTag : std::uint8_t {
   kCallbackGranted = 5,
   kCallAuthorized = 6,
   kNoticeFinalized = 7,  // storage layout 5
+  kUserIdChanged = 8,    // storage layout 7
 };
-constexpr EventTag kLastEventTag = EventTag::kNoticeFinalized;
+constexpr EventTag kLastEventTag = EventTag::kUserIdChanged;
 
 // The tag of each kind of event, one overload per kind: an Event member without one fails to
 // compile (in EventTagOf) instead of being stored under some other kind's tag.
@@ -51,6 +52,7 @@ constexpr EventTag TagOf(std::type_identity<CallRejected>) { return EventTag::kC
 constexpr EventTag TagOf(std::type_identity<CallbackGranted>) { return EventTag::kCallbackGranted; }
 constexpr EventTag TagOf(std::type_identity<CallAuthorized>) { return EventTag::kCallAuthorized; }
 constexpr EventTag TagOf(std::type_identity<NoticeFinalized>) { return EventTag::kNoticeFinalized; }
+constexpr EventTag TagOf(std::type_identity<UserIdChanged>) { return EventTag::kUserIdChanged; }
 
 template <typename Kind>
 constexpr EventTag kTagOf = TagOf(std::type_identity<Kind>{});

@@ -458,6 +458,9 @@ std::vector<GoldenEvent> GoldenEvents() {
        "011c000000"},
       {Finalized({NoticeKind::kExpired, kT0, ""}), "386578706972656440313730303030303030303030302f",
        "0200"},
+      // Storage layout 7.
+      {UserIdChanged{.user_id = "US.2", .at = kT0, .previous = "US.1"}, "4055532e32",
+       "2055532e31"},
   };
 }
 
@@ -519,7 +522,8 @@ TEST(CodecFormatTest, EventTagsArePinned) {
   EXPECT_EQ(static_cast<int>(EventTag::kCallbackGranted), 5);
   EXPECT_EQ(static_cast<int>(EventTag::kCallAuthorized), 6);
   EXPECT_EQ(static_cast<int>(EventTag::kNoticeFinalized), 7);
-  EXPECT_EQ(codec::kLastEventTag, EventTag::kNoticeFinalized);
+  EXPECT_EQ(static_cast<int>(EventTag::kUserIdChanged), 8);
+  EXPECT_EQ(codec::kLastEventTag, EventTag::kUserIdChanged);
 }
 
 TEST(CodecFormatTest, NoticeKindsArePinned) {

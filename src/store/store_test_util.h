@@ -106,6 +106,7 @@ inline auto EventFields(const CallbackGranted& e) { return std::tie(e.call_id, e
 inline auto EventFields(const NoticeFinalized& e) {
   return std::tie(e.id, e.at, e.kind, e.cause_id);
 }
+inline auto EventFields(const UserIdChanged& e) { return std::tie(e.user_id, e.at, e.previous); }
 inline auto EventFields(const CallAuthorized& e) {
   return std::tie(e.authorization_id, e.at, e.expires_at);
 }
@@ -182,6 +183,7 @@ inline std::vector<Event> EveryEvent() {
       CallRejected{.call_id = "wacid-4", .at = kT0},
       CallbackGranted{.call_id = "wacid-5", .at = kT0},
       CallAuthorized{.authorization_id = "auth-6", .at = kT0, .expires_at = kT0 + Millis(300000)},
+      UserIdChanged{.user_id = "US.2", .at = kT0, .previous = "US.1"},
   };
 }
 

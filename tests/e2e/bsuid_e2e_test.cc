@@ -227,6 +227,23 @@ TEST_F(BsuidE2eTest, ARotatedBsuidReadsTheSamePair) {
                                again + R"(","type":"user_changed_user_id"}}])"));
   EXPECT_EQ(int64_t(system["rotations"]), 1);
   EXPECT_EQ(Status("channelUserId=" + again).body, by_new.body);
+  // Both rotations are in the user's history, once each however often they are delivered.
+  Deliver(Envelope("user_id_update", R"("user_id_update":[{"user_id":{"previous":")" +
+                                         std::string(kBsuid) + R"(","current":")" + rotated +
+                                         R"("},"timestamp":")" + Seconds(now) + R"("}])"));
+  const auto history = Parse(
+      client_->Get(std::string(kPath) + "/callPermissions/history?channelUserId=" + again, Auth())
+          .body);
+  int rotations = 0;
+  for (simdjson::dom::element entry : simdjson::dom::array(history["entries"])) {
+    if (std::string_view(entry["kind"]) != "user_id_changed") continue;
+    ++rotations;
+    const std::string_view id = entry["id"];
+    const std::string_view previous = entry["details"]["previousChannelUserId"];
+    EXPECT_TRUE((id == rotated && previous == kBsuid) || (id == again && previous == rotated))
+        << id;
+  }
+  EXPECT_EQ(rotations, 2);
 }
 
 TEST_F(BsuidE2eTest, CallReservationsByEitherIdOfALinkedUserAreExactUnderConcurrency) {
