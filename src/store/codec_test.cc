@@ -459,8 +459,7 @@ std::vector<GoldenEvent> GoldenEvents() {
       {Finalized({NoticeKind::kExpired, kT0, ""}), "386578706972656440313730303030303030303030302f",
        "0200"},
       // Storage layout 7.
-      {UserIdChanged{.user_id = "US.2", .at = kT0, .previous = "US.1"}, "4055532e32",
-       "2055532e31"},
+      {UserIdChanged{.user_id = "US.2", .at = kT0, .previous = "US.1"}, "4055532e32", "2055532e31"},
   };
 }
 
