@@ -10,7 +10,7 @@ packages=(g++ cmake make libboost-dev libphonenumber-dev libsimdjson-dev libcli1
   libsqlite3-dev libabsl-dev)
 case "${1:-}" in
   test) packages+=(libgtest-dev clang-format curl dpkg-dev file openssl) ;;
-  bench) packages+=(wrk nginx gnuplot-nox curl) ;;
+  bench) packages+=(wrk nginx gnuplot-nox curl openssl) ;;
 esac
 
 missing=()
