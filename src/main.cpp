@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <iostream>
+#include <string>
 #include <thread>
 
 #include "admin/admin.h"
@@ -68,16 +69,18 @@ int Serve(ServiceConfig config) {
         (*service)->Stop();
         return;
       }
-      // New connections get the files' certificate; open ones keep theirs. One line either way.
+      // New connections get the files' certificate; open ones keep theirs. One line either way,
+      // written at once so that it reaches the log whole.
+      std::string line = "callgate: SIGHUP: ";
       if (tls_cert_file.empty()) {
-        std::cerr << "callgate: SIGHUP: no --tls-cert to reload, nothing to do\n";
+        line += "no --tls-cert to reload, nothing to do\n";
       } else if (const auto reloaded = (*service)->ReloadTls()) {
-        std::cerr << "callgate: SIGHUP: reloaded the TLS certificate from " << tls_cert_file << ": "
-                  << reloaded->description << "\n";
+        line += "reloaded the TLS certificate from " + tls_cert_file + ": " +
+                reloaded->description + "\n";
       } else {
-        std::cerr << "callgate: SIGHUP: " << reloaded.error()
-                  << "; still serving the previous certificate\n";
+        line += reloaded.error() + "; still serving the previous certificate\n";
       }
+      std::cerr << line;
     }
   });
   (*service)->Run();

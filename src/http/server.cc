@@ -227,19 +227,23 @@ class HttpServer::Session final : public Connection,
       if (used == 0) break;
     }
     if (const auto refusal = CheckUnfinished()) return Reject(*refusal);
-    stream_.async_read_some(buffer_.prepare(kReadSize), [self = this->shared_from_this()](
-                                                            beast::error_code ec, std::size_t n) {
-      // Over TLS a client that closes without close_notify reads as a truncation.
-      if ((ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) &&
-          self->request_started_) {
-        self->parser_->put_eof(ec);
-        if (!ec && self->parser_->is_done()) return self->OnRequest();
-        return self->Reject(http::status::bad_request);
-      }
-      if (ec) return self->Close();
-      self->buffer_.commit(n);
-      self->Parse();
-    });
+    stream_.async_read_some(buffer_.prepare(kReadSize),
+                            [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
+                              self->OnRead(ec, n);
+                            });
+  }
+
+  void OnRead(beast::error_code ec, std::size_t n) {
+    if (ec) {
+      // The client ended its side mid-request (over TLS without close_notify: a truncation).
+      const bool eof = ec == asio::error::eof || (kTls && ec == asio::ssl::error::stream_truncated);
+      if (!eof || !request_started_) return Close();
+      parser_->put_eof(ec);
+      if (!ec && parser_->is_done()) return OnRequest();
+      return Reject(http::status::bad_request);
+    }
+    buffer_.commit(n);
+    Parse();
   }
 
   // Once the header is parsed: its size (Beast bounds the request line and the fields each on

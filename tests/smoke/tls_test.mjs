@@ -235,7 +235,7 @@ test('SIGHUP serves a new certificate to new connections; open ones keep theirs'
     copyFileSync(B.cert, cert);
     copyFileSync(B.key, keyFile);
     child.kill('SIGHUP');
-    await until(() => stderr().includes('reloaded the TLS certificate'), 'the reload line');
+    await until(() => /reloaded the TLS certificate.*\n/.test(stderr()), 'the reload line');
     assert.match(stderr(), /SIGHUP: reloaded the TLS certificate from .*live\.crt: subject \/CN=callgate-tls-b/);
     const fresh = await connect(port, ca);
     assert.equal(fresh.peer(), fingerprint(B.pem));
@@ -247,7 +247,7 @@ test('SIGHUP serves a new certificate to new connections; open ones keep theirs'
     // A broken key: one line, no key material, the previous certificate kept.
     writeFileSync(keyFile, readFileSync(A.key, 'utf8')); // the other certificate's key
     child.kill('SIGHUP');
-    await until(() => stderr().includes('still serving the previous certificate'), 'the refusal line');
+    await until(() => /still serving the previous certificate\n/.test(stderr()), 'the refusal line');
     assert.match(stderr(), /SIGHUP: the TLS key file .*live\.key is not the private key of the certificate in .*live\.crt; still serving the previous certificate\n/);
     assert.ok(!stderr().includes('PRIVATE KEY'));
     const kept = await connect(port, ca);
