@@ -159,6 +159,11 @@ class HttpServer::Session final : public Connection,
         tls_context_(std::move(context)),
         stream_(std::move(socket), *tls_context_),
         chunk_extension_limit_{server.options_.chunk_line_limit} {
+    // Asio sets SSL_MODE_RELEASE_BUFFERS, so OpenSSL freed and allocated its 17 KiB record
+    // buffers around every request: 5 % of a keep-alive HTTPS request's user-space instructions
+    // (callgrind). Kept, they cost an idle connection no resident memory measured (~85 KiB with
+    // Asio's own buffers either way): only the pages a record touches are ever resident.
+    SSL_clear_mode(stream_.native_handle(), SSL_MODE_RELEASE_BUFFERS);
     ++server_.connections_;
   }
   ~Session() override { --server_.connections_; }
