@@ -1,14 +1,16 @@
 // Turns the results of bench/run.sh into docs/benchmarks.md and the data files of the latency
-// chart (bench/latency.gp draws them).
-//   node bench/report.mjs RESULTS_DIR OUT.md PLOT_DIR
+// chart (bench/latency.gp draws them); with `tls` (bench/run.sh tls), the HTTPS comparison alone
+// into OUT.md, and its ratio as one line on standard output.
+//   node bench/report.mjs RESULTS_DIR OUT.md PLOT_DIR [tls]
 import fs from "node:fs";
 import path from "node:path";
 
-const [resultsDir, outMd, plotDir] = process.argv.slice(2);
-if (!resultsDir || !outMd || !plotDir) {
-  console.error("usage: node bench/report.mjs RESULTS_DIR OUT.md PLOT_DIR");
+const [resultsDir, outMd, plotDir, mode] = process.argv.slice(2);
+if (!resultsDir || !outMd || !plotDir || (mode !== undefined && mode !== "tls")) {
+  console.error("usage: node bench/report.mjs RESULTS_DIR OUT.md PLOT_DIR [tls]");
   process.exit(2);
 }
+const tlsOnly = mode === "tls";
 
 const read = (name) => {
   const file = path.join(resultsDir, name);
@@ -85,6 +87,9 @@ const s4r1 = rounds("s4-reserve1");
 const s4w = rounds("s4-webhook");
 const s5c = rounds("s5-callgate");
 const s5p = rounds("s5-prism");
+const s6c = rounds("s6-callgate");
+const s6n = rounds("s6-nginx");
+const tls = read("tls.json");
 
 const rps = (rs) => pick(rs, (r) => r.rps);
 const okps = (rs) => pick(rs, (r) => r.ok_per_s);
@@ -111,6 +116,7 @@ const fsyncRate = median(pick(s4f, (r) => r.fsync_per_s));
 const reserveRate = median(okps(s4r));
 const webhookRate = median(okps(s4w));
 const prismRatio = median(pairedRatios(rps(s5c), rps(s5p)));
+const httpsRatio = median(pairedRatios(rps(s6c), rps(s6n)));
 const fsyncs = pick(s4f, (r) => r.fsync_per_s);
 const reserveRatio = median(pairedRatios(okps(s4r), fsyncs));
 const webhookRatio = median(pairedRatios(okps(s4w), fsyncs));
@@ -129,11 +135,11 @@ const table = (header, rows) => {
   line();
 };
 
-line("# Benchmarks");
+line(tlsOnly ? "# Benchmark: HTTPS status GET" : "# Benchmarks");
 line();
 line(
-  `Written by \`bench/run.sh\` from one run on ${machine.date}. Every figure is **median** ` +
-    `(min–max) over ${machine.rounds} rounds (section 1: ${Math.max(machine.rounds, 5)}); the contenders of each comparison were measured ` +
+  `Written by \`${machine.command}\` from one run on ${machine.date}. Every figure is **median** ` +
+    `(min–max) over ${machine.rounds} rounds (sections 1 and 6: ${Math.max(machine.rounds, 5)}); the contenders of each comparison were measured ` +
     `alternately (A B A B …) in the same run, so their ratio is what to read: these machines are ` +
     `shared and noisy, absolute numbers move between runs. "Other CPU %" is the CPU time that ` +
     `processes other than the measured server and its load generator took during a ` +
@@ -155,12 +161,17 @@ table(
       "other work on the machine",
       `${machine.busy_at_start} % of both cores busy before the measurements, ` +
         `${elapsed?.busy_at_end ?? "–"} % after (1 s samples, harness idle); during the runs ` +
-        `other processes took ${noise([s1c, s1n, s2c, s2n, s2ci, s2ni, s2qc, s2qn, s31k, s31m, s31mn, s4f, s4r, s4w, s4r1, s5c, s5p].flat())} % of one core, median (max) ` +
+        `other processes took ${noise([s1c, s1n, s2c, s2n, s2ci, s2ni, s2qc, s2qn, s31k, s31m, s31mn, s4f, s4r, s4w, s4r1, s5c, s5p, s6c, s6n].flat())} % of one core, median (max) ` +
         "— the \"other CPU %\" columns below give it per contender; " +
         `${elapsed?.redone ?? 0} measurement(s) were redone because other work disturbed them`,
     ],
     ["callgate", `commit ${machine.commit}, Release build (${machine.cxx})`],
-    ["contenders", `nginx ${machine.nginx}, Prism ${machine.prism} on Node ${machine.node}, wrk ${machine.wrk}`],
+    [
+      "contenders",
+      tlsOnly
+        ? `nginx ${machine.nginx}, wrk ${machine.wrk}; ${tls?.openssl ?? "OpenSSL"} for both servers and wrk`
+        : `nginx ${machine.nginx}, Prism ${machine.prism} on Node ${machine.node}, wrk ${machine.wrk}`,
+    ],
     [
       "settings",
       `load generators pinned to CPU 0, each server to CPU 1 (taskset); callgate \`--threads 1\`, ` +
@@ -170,11 +181,16 @@ table(
   ],
 );
 
+const httpsTarget = [
+  "HTTPS GET throughput ≥ 0.9 × nginx HTTPS",
+  `${fmt(httpsRatio, 3)} × nginx (section 6)`,
+  verdict(httpsRatio >= 0.9),
+];
 line("## Targets");
 line();
 table(
   ["target", "measured", "verdict"],
-  [
+  tlsOnly ? [httpsTarget] : [
     ["GET throughput ≥ 0.9 × nginx", `${fmt(getRatio, 3)} × nginx`, verdict(getRatio >= 0.9)],
     [
       "p99 ≤ 1 ms at 50 % of callgate's max",
@@ -203,8 +219,46 @@ table(
       durability ? verdict(!lost) : "–",
     ],
     ["≥ 20 × Prism's throughput", `${fmt(prismRatio, 1)} ×`, verdict(prismRatio >= 20)],
+    httpsTarget,
   ],
 );
+
+// Section 6, written last in a full report and alone with `tls`.
+const httpsSection = () => {
+  line("## 6. HTTPS status GET: callgate vs nginx, same certificate");
+  line();
+  line(
+    `Section 1 over TLS: the same \`wrk -t1 -c${machine.connections} --latency\` runs, URL and ` +
+      `body, keep-alive (each connection's handshake happens once, in the warmup), against ` +
+      `\`callgate serve --tls-cert … --tls-key …\` and nginx (\`listen … ssl\`, 1 worker) with ` +
+      `the same certificate (${tls?.certificate ?? "–"}) and callgate's protocol and cipher ` +
+      `lists; both negotiated ${tls?.negotiated ?? "–"} with wrk (checked before measuring).`,
+  );
+  line();
+  table(
+    ["", "req/s", "p50 ms", "p99 ms", "p99.9 ms", "non-2xx", "server CPU %", "other CPU %", "stolen %"],
+    [
+      ["callgate", mmm(rps(s6c)), mmm(lat(s6c, "p50")), mmm(lat(s6c, "p99")), mmm(lat(s6c, "p999")), non2xx(s6c), cpu(s6c), noise(s6c), stolen(s6c)],
+      ["nginx", mmm(rps(s6n)), mmm(lat(s6n, "p50")), mmm(lat(s6n, "p99")), mmm(lat(s6n, "p999")), non2xx(s6n), cpu(s6n), noise(s6n), stolen(s6n)],
+      ["callgate / nginx", mmm(pairedRatios(rps(s6c), rps(s6n)), 3), "", "", "", "", "", "", ""],
+    ],
+  );
+  line("(The ratio row is per round: callgate's rate over nginx's in the same round.)");
+  line();
+};
+
+if (tlsOnly) {
+  httpsSection();
+  fs.mkdirSync(path.dirname(outMd), { recursive: true });
+  fs.writeFileSync(outMd, L.join("\n"));
+  const ratios = sorted(pairedRatios(rps(s6c), rps(s6n)));
+  console.log(
+    `HTTPS status GET, callgate / nginx: ${fmt(httpsRatio, 3)} (median of ${ratios.length} ` +
+      `rounds, ${fmt(ratios[0], 3)}–${fmt(ratios[ratios.length - 1], 3)}); ` +
+      `callgate ${fmt(median(rps(s6c)))} req/s, nginx ${fmt(median(rps(s6n)))} req/s`,
+  );
+  process.exit(0);
+}
 
 line("## 1. Status GET: callgate vs nginx serving the same body");
 line();
@@ -406,6 +460,8 @@ table(
     ["callgate / Prism", mmm(pairedRatios(rps(s5c), rps(s5p)), 1), "", "", "", "", "", "", ""],
   ],
 );
+
+httpsSection();
 
 fs.mkdirSync(path.dirname(outMd), { recursive: true });
 fs.writeFileSync(outMd, L.join("\n"));

@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # The benchmark harness (issue 4), one command from a clean clone:
 #
-#   bench/run.sh
+#   bench/run.sh        every section; writes docs/benchmarks.md and docs/bench-latency.png
+#   bench/run.sh tls    only the HTTPS comparison (section 6); writes docs/benchmarks-tls.md
 #
-# Installs what is missing (Debian: wrk, nginx, gnuplot, jq, the build deps; npm: Prism into
-# bench/node_modules), builds callgate and the bench tools in Release (build-bench/), seeds the
-# stores, measures, and writes docs/benchmarks.md and docs/bench-latency.png. About 13 minutes
-# on 2 cores (up to 19 when other work on the machine forces waits and redos). The contenders of
+# Installs what is missing (Debian: wrk, nginx, gnuplot, jq, openssl, the build deps; npm: Prism
+# into bench/node_modules), builds callgate and the bench tools in Release (build-bench/), seeds
+# the stores, measures, and writes the report. About 15 minutes on 2 cores for every section (up
+# to 21 when other work on the machine forces waits and redos), 3 for `tls`. The contenders of
 # each comparison are measured alternately, A B A B …, for BENCH_ROUNDS rounds; the report gives
 # median (min–max), and how much other work ran on the machine during each measurement.
 #
 # Load generators run on CPU 0, servers on CPU 1 (taskset), so each server gets one core.
 # Everything listens on 127.0.0.1; every server started here is stopped on exit.
 #
-# Knobs (environment): BENCH_ROUNDS (3; section 1 takes at least 5), BENCH_DURATION (10 s each),
+# Knobs (environment): BENCH_ROUNDS (3; sections 1 and 6 take at least 5), BENCH_DURATION (10 s each),
 # BENCH_WARMUP (2 s before each), BENCH_PAIRS (1000000), BENCH_OUT (docs), BENCH_QUIET_WAIT
 # (120 s: how long to wait for other work on the machine to finish before measuring),
 # BENCH_RETRIES (6: measurements that may be redone because other work disturbed them).
@@ -21,6 +22,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
+MODE=${1:-all}
+[[ $MODE == all || $MODE == tls ]] || {
+  echo "usage: bench/run.sh [tls]" >&2
+  exit 2
+}
 ROUNDS=${BENCH_ROUNDS:-3}
 DURATION=${BENCH_DURATION:-10}
 WARMUP=${BENCH_WARMUP:-2}
@@ -60,7 +66,7 @@ if ((${#extra[@]})); then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${extra[@]}" >&2
 fi
-if [[ ! bench/node_modules/.package-lock.json -nt bench/package-lock.json ]]; then
+if [[ $MODE == all && ! bench/node_modules/.package-lock.json -nt bench/package-lock.json ]]; then
   npm ci --prefix bench --no-audit --no-fund --loglevel=error >&2
 fi
 [[ -f $CONTRACT ]] || die "the API description is not at $CONTRACT"
@@ -119,7 +125,7 @@ start_callgate() {
   disown "$CG_PID"
   PIDS+=("$CG_PID")
   for _ in $(seq 100); do
-    CG_PORT=$(sed -n 's|^callgate listening on http://127.0.0.1:\([0-9]*\).*|\1|p' "$WORK/$name.out")
+    CG_PORT=$(sed -n 's|^callgate listening on https\{0,1\}://127.0.0.1:\([0-9]*\).*|\1|p' "$WORK/$name.out")
     [[ -n $CG_PORT ]] && return 0
     kill -0 "$CG_PID" 2>/dev/null || die "callgate $name did not start: $(cat "$WORK/$name.err")"
     sleep 0.1
@@ -283,25 +289,28 @@ jq -n --arg nproc "$(nproc)" \
   --arg commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src CMakeLists.txt 2>/dev/null || echo '+uncommitted src')" \
   --arg nginx "$(nginx -v 2>&1 | sed 's/.*nginx\///')" \
   --arg wrk "$(wrk -v 2>&1 | head -1 | awk '{print $2}')" \
-  --arg prism "$(node -p "require('./bench/node_modules/@stoplight/prism-cli/package.json').version")" \
+  --arg prism "$(node -p "require('./bench/node_modules/@stoplight/prism-cli/package.json').version" 2>/dev/null || echo -)" \
   --arg node "$(node --version)" \
   --arg cxx "$(c++ --version | head -1)" \
-  --arg command "$(env | grep -E '^BENCH_' | sort | tr '\n' ' ')bench/run.sh" \
+  --arg command "$(env | grep -E '^BENCH_' | sort | tr '\n' ' ')bench/run.sh${1:+ $1}" \
   --argjson rounds "$ROUNDS" --argjson duration "$DURATION" --argjson warmup "$WARMUP" \
   --argjson connections "$CONNECTIONS" \
   '$ARGS.named' >"$RES/machine.json"
 
 # --- stores --------------------------------------------------------------------------------
-log "seeding 1 thousand and $PAIRS pairs"
+# `tls` needs only the small store (the status pair).
+if [[ $MODE == all ]]; then log "seeding 1 thousand and $PAIRS pairs"; else log "seeding 1 thousand pairs"; fi
 KEY_SMALL=$(create_tenants "$WORK/data-1k")
-KEY_LARGE=$(create_tenants "$WORK/data-1m")
 "$SEED" seed --db "$WORK/data-1k/callgate.db" --channel "$CHANNEL" --pairs 1000 \
   --targets-out "$WORK/targets-1k.txt" --targets-max "$PAIRS" --path-prefix "$API/callPermissions?destination=" \
   --fixed "+$STATUS_NUMBER" --rng-seed 1 >"$RES/seed-1k.json"
-"$SEED" seed --db "$WORK/data-1m/callgate.db" --channel "$CHANNEL" --pairs "$PAIRS" \
-  --targets-out "$WORK/targets-1m.txt" --targets-max "$PAIRS" --path-prefix "$API/callPermissions?destination=" \
-  --fixed "+$STATUS_NUMBER" --rng-seed 2 >"$RES/seed-1m.json"
-log "  $(cat "$RES/seed-1m.json")"
+if [[ $MODE == all ]]; then
+  KEY_LARGE=$(create_tenants "$WORK/data-1m")
+  "$SEED" seed --db "$WORK/data-1m/callgate.db" --channel "$CHANNEL" --pairs "$PAIRS" \
+    --targets-out "$WORK/targets-1m.txt" --targets-max "$PAIRS" --path-prefix "$API/callPermissions?destination=" \
+    --fixed "+$STATUS_NUMBER" --rng-seed 2 >"$RES/seed-1m.json"
+  log "  $(cat "$RES/seed-1m.json")"
+fi
 
 # Webhooks need the app secret; a build without the flag still runs the read benchmarks.
 WEBHOOK_FLAGS=()
@@ -309,15 +318,26 @@ WEBHOOK_FLAGS=()
 
 start_callgate callgate-1k "$WORK/data-1k" "${WEBHOOK_FLAGS[@]}"
 SMALL_PID=$CG_PID SMALL_PORT=$CG_PORT
-start_callgate callgate-1m "$WORK/data-1m" "${WEBHOOK_FLAGS[@]}"
-LARGE_PID=$CG_PID LARGE_PORT=$CG_PORT
+if [[ $MODE == all ]]; then
+  start_callgate callgate-1m "$WORK/data-1m" "${WEBHOOK_FLAGS[@]}"
+  LARGE_PID=$CG_PID LARGE_PORT=$CG_PORT
+fi
 
-# nginx serves, as a constant, exactly the body callgate answers for the status pair.
+# The one certificate both HTTPS servers present: ECDSA P-256, for 127.0.0.1.
+mkdir -p "$WORK/tls"
+TLS_CERT=$WORK/tls/cert.pem TLS_KEY=$WORK/tls/key.pem
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 7 -subj /CN=callgate-bench \
+  -addext subjectAltName=IP:127.0.0.1 -keyout "$TLS_KEY" -out "$TLS_CERT" 2>/dev/null
+
+# nginx serves, as a constant, exactly the body callgate answers for the status pair, over HTTP
+# on one port and HTTPS on another.
 BODY=$(curl -sS --fail -H "Authorization: Bearer $KEY_SMALL" "http://127.0.0.1:$SMALL_PORT$STATUS_PATH")
 plain_json='^[][{}":,.A-Za-z0-9_+-]+$'  # nothing nginx or sed would read specially
 [[ $BODY =~ $plain_json ]] || die "the body cannot be quoted for nginx: $BODY"
 NGINX_PORT=$(free_port 18081)
-sed -e "s|@WORK@|$WORK/nginx|g" -e "s|@PORT@|$NGINX_PORT|g" -e "s|@LOCATION@|$API/callPermissions|g" \
+NGINX_TLS_PORT=$(free_port $((NGINX_PORT + 1)))
+sed -e "s|@WORK@|$WORK/nginx|g" -e "s|@PORT@|$NGINX_PORT|g" -e "s|@TLS_PORT@|$NGINX_TLS_PORT|g" \
+  -e "s|@TLS_CERT@|$TLS_CERT|g" -e "s|@TLS_KEY@|$TLS_KEY|g" -e "s|@LOCATION@|$API/callPermissions|g" \
   -e "s|@BODY@|$BODY|" bench/nginx.conf.in >"$WORK/nginx/nginx.conf"
 "${SERVER_CPU[@]}" nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" >"$WORK/nginx/out" 2>&1 &
 NGINX_PID=$!
@@ -329,10 +349,59 @@ NGINX_BODY=$(curl -sS --fail "http://127.0.0.1:$NGINX_PORT$STATUS_PATH")
 jq -n --arg body "$BODY" --arg path "$STATUS_PATH" '{bytes: ($body | length), body: $body, path: $path}' \
   >"$RES/body.json"
 
-# --- 1. status GET: callgate vs nginx --------------------------------------------------------
-# The headline ratio gets more rounds than the rest: a single disturbed round moves a median of
-# three.
+# --- 6. HTTPS status GET: callgate vs nginx, same certificate ----------------------------------
+# Measured last in a full run, alone with `bench/run.sh tls`. Same wrk settings as section 1,
+# keep-alive: each connection's handshake happens once, in the warmup, so what is compared is
+# the request path through TLS records. Both servers must negotiate the same protocol and
+# cipher suite (nginx.conf.in gives nginx callgate's lists), or the comparison is void.
+https_section() {
+  start_callgate callgate-tls "$WORK/data-1k" --tls-cert "$TLS_CERT" --tls-key "$TLS_KEY"
+  local pid=$CG_PID port=$CG_PORT cipher nginx_cipher r
+  local body nginx_body
+  body=$(curl -sS --fail --cacert "$TLS_CERT" -H "Authorization: Bearer $KEY_SMALL" "https://127.0.0.1:$port$STATUS_PATH")
+  nginx_body=$(curl -sS --fail --cacert "$TLS_CERT" "https://127.0.0.1:$NGINX_TLS_PORT$STATUS_PATH")
+  [[ $body == "$BODY" && $nginx_body == "$BODY" ]] || die "the HTTPS bodies differ: $body / $nginx_body"
+  negotiated() { openssl s_client -connect "127.0.0.1:$1" </dev/null 2>/dev/null | sed -n 's/^New, \(.*\), Cipher is \(.*\)$/\1 \2/p'; }
+  cipher=$(negotiated "$port")
+  nginx_cipher=$(negotiated "$NGINX_TLS_PORT")
+  [[ -n $cipher && $cipher == "$nginx_cipher" ]] || die "callgate negotiates '$cipher', nginx '$nginx_cipher'"
+  jq -n --arg negotiated "$cipher" --arg certificate "ECDSA P-256, self-signed" \
+    --arg openssl "$(openssl version)" '$ARGS.named' >"$RES/tls.json"
+  log "6. HTTPS status GET, callgate vs nginx ($cipher), $GET_ROUNDS rounds"
+  for r in $(seq "$GET_ROUNDS"); do
+    run_wrk "s6-callgate-r$r" "$pid" "https://127.0.0.1:$port$STATUS_PATH" "$KEY_SMALL"
+    run_wrk "s6-nginx-r$r" "$NGINX_PID" "https://127.0.0.1:$NGINX_TLS_PORT$STATUS_PATH" "$KEY_SMALL"
+  done
+  stop "$pid"
+}
+
+# report MODE: the markdown (and, for a full run, the latency chart) into $OUT.
+report() {
+  jq -n --argjson seconds $(($(date +%s) - STARTED)) --arg busy_at_end "$(busy_pct)" \
+    --argjson redone $((${BENCH_RETRIES:-6} - RETRIES_LEFT)) \
+    '$ARGS.named' >"$RES/elapsed.json"
+  mkdir -p "$OUT"
+  if [[ $1 == tls ]]; then
+    # report.mjs prints the ratio's line too.
+    log "$(node bench/report.mjs "$RES" "$OUT/benchmarks-tls.md" "$WORK/plot" tls)"
+    log "wrote $OUT/benchmarks-tls.md"
+    return
+  fi
+  node bench/report.mjs "$RES" "$OUT/benchmarks.md" "$WORK/plot"
+  gnuplot -e "dir='$WORK/plot'; out='$OUT/bench-latency.png'" bench/latency.gp
+  log "wrote $OUT/benchmarks.md and $OUT/bench-latency.png"
+}
+
 GET_ROUNDS=$((ROUNDS > 5 ? ROUNDS : 5))
+if [[ $MODE == tls ]]; then
+  https_section
+  report tls
+  exit 0
+fi
+
+# --- 1. status GET: callgate vs nginx --------------------------------------------------------
+# The headline ratio gets more rounds than the rest (GET_ROUNDS, 5 or more): a single disturbed
+# round moves a median of three.
 log "1. status GET, callgate vs nginx, $GET_ROUNDS rounds"
 for r in $(seq "$GET_ROUNDS"); do
   run_wrk "s1-callgate-r$r" "$SMALL_PID" "http://127.0.0.1:$SMALL_PORT$STATUS_PATH" "$KEY_SMALL"
@@ -446,14 +515,9 @@ for r in $(seq "$ROUNDS"); do
   run_wrk "s5-prism-r$r" "$PRISM_PID" "http://127.0.0.1:$PRISM_PORT$STATUS_PATH" "$KEY_SMALL"
 done
 stop "$PRISM_PID"
-stop "$NGINX_PID"
 stop "$SMALL_PID"
 
-# --- report ---------------------------------------------------------------------------------
-jq -n --argjson seconds $(($(date +%s) - STARTED)) --arg busy_at_end "$(busy_pct)" \
-  --argjson redone $((${BENCH_RETRIES:-6} - RETRIES_LEFT)) \
-  '$ARGS.named' >"$RES/elapsed.json"
-mkdir -p "$OUT"
-node bench/report.mjs "$RES" "$OUT/benchmarks.md" "$WORK/plot"
-gnuplot -e "dir='$WORK/plot'; out='$OUT/bench-latency.png'" bench/latency.gp
-log "wrote $OUT/benchmarks.md and $OUT/bench-latency.png"
+https_section
+stop "$NGINX_PID"
+
+report all

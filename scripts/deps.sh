@@ -9,8 +9,8 @@ set -euo pipefail
 packages=(g++ cmake make libboost-dev libphonenumber-dev libsimdjson-dev libcli11-dev libssl-dev
   libsqlite3-dev libabsl-dev)
 case "${1:-}" in
-  test) packages+=(libgtest-dev clang-format curl dpkg-dev file) ;;
-  bench) packages+=(wrk nginx gnuplot-nox curl) ;;
+  test) packages+=(libgtest-dev clang-format curl dpkg-dev file openssl) ;;
+  bench) packages+=(wrk nginx gnuplot-nox curl openssl) ;;
 esac
 
 missing=()

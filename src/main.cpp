@@ -1,11 +1,13 @@
 // callgate: the command line, and the only place that wires concrete pieces together.
-//   callgate serve [--listen ADDR:PORT] [--data-dir DIR] [--threads N] [--demo] ...
+//   callgate serve [--listen ADDR:PORT] [--data-dir DIR] [--threads N] [--demo]
+//                  [--tls-cert FILE --tls-key FILE] ...   (SIGHUP reloads the certificate)
 //   callgate admin [--data-dir DIR] account|subaccount|channel|key|list ...
 //   callgate --version
 // Every serve/admin flag can also come from a CALLGATE_* environment variable.
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <iostream>
+#include <string>
 #include <thread>
 
 #include "admin/admin.h"
@@ -18,23 +20,27 @@ int Serve(ServiceConfig config) {
   if (config.api.meta_app_secrets.empty()) {
     std::cerr << "callgate: no --meta-app-secret: every webhook delivery will be refused (401)\n";
   }
-  // Signals are taken by one thread with sigwait; block them before any thread starts.
+  // Signals are taken by one thread with sigwait; block them before any thread starts. SIGHUP
+  // is taken with or without TLS: a reload signal never stops the service.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   const std::string address = config.server.address;
   const std::string data_dir = config.data_dir;
   const int threads = config.server.threads;
   const std::size_t max_connections = config.server.max_connections;
+  const std::string tls_cert_file = config.server.tls_cert_file;
   auto service = Service::Start(std::move(config), SystemNow);
   if (!service) {
     std::cerr << "error: " << service.error() << "\n";
     return 1;
   }
-  const std::string base = "http://" + address + ":" + std::to_string((*service)->port());
+  const std::string base = (tls_cert_file.empty() ? "http://" : "https://") + address + ":" +
+                           std::to_string((*service)->port());
   std::cout << "callgate listening on " << base << "\n";
   if (const auto& key = (*service)->demo_key()) {
     std::cout << "demo: curl -sS -H 'Authorization: Bearer " << *key << "' '" << base
@@ -49,12 +55,33 @@ int Serve(ServiceConfig config) {
   }
   std::cerr << "callgate: serving " << data_dir << " with " << threads << " thread(s), up to "
             << max_connections << " connections\n";
+  if (!tls_cert_file.empty()) {
+    std::cerr << "callgate: TLS certificate from " << tls_cert_file << ": "
+              << (*service)->tls_certificate().description << "\n";
+  }
 
   std::thread signal_waiter([&] {
-    int received = 0;
-    sigwait(&signals, &received);
-    std::cerr << "callgate: signal " << received << ", finishing in-flight requests\n";
-    (*service)->Stop();
+    for (;;) {
+      int received = 0;
+      sigwait(&signals, &received);
+      if (received != SIGHUP) {
+        std::cerr << "callgate: signal " << received << ", finishing in-flight requests\n";
+        (*service)->Stop();
+        return;
+      }
+      // New connections get the files' certificate; open ones keep theirs. One line either way,
+      // written at once so that it reaches the log whole.
+      std::string line = "callgate: SIGHUP: ";
+      if (tls_cert_file.empty()) {
+        line += "no --tls-cert to reload, nothing to do\n";
+      } else if (const auto reloaded = (*service)->ReloadTls()) {
+        line += "reloaded the TLS certificate from " + tls_cert_file + ": " +
+                reloaded->description + "\n";
+      } else {
+        line += reloaded.error() + "; still serving the previous certificate\n";
+      }
+      std::cerr << line;
+    }
   });
   (*service)->Run();
   // Run() also returns if the server stopped on its own: wake the waiter so it can be joined.
@@ -118,6 +145,16 @@ void AddServe(CLI::App& app, ServeCli& cli) {
       ->envname("CALLGATE_IDLE_TIMEOUT")
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();
+  serve
+      ->add_option(
+          "--tls-cert", cli.config.server.tls_cert_file,
+          "Serve HTTPS with this certificate: a PEM file, the certificate then any "
+          "intermediates; needs --tls-key; SIGHUP reloads both (default: none, plain HTTP)")
+      ->envname("CALLGATE_TLS_CERT");
+  serve
+      ->add_option("--tls-key", cli.config.server.tls_key_file,
+                   "The certificate's private key: an unencrypted PEM file (default: none)")
+      ->envname("CALLGATE_TLS_KEY");
 
   serve
       ->add_option("--meta-app-secret", cli.config.api.meta_app_secrets,
@@ -148,6 +185,15 @@ void AddServe(CLI::App& app, ServeCli& cli) {
 bool Finish(ServeCli& cli) {
   if (!ParseListen(cli.listen, cli.config.server)) {
     std::cerr << "error: --listen wants HOST:PORT, got '" << cli.listen << "'\n";
+    return false;
+  }
+  const ServerOptions& server = cli.config.server;
+  if (server.tls_cert_file.empty() != server.tls_key_file.empty()) {
+    std::cerr << (server.tls_key_file.empty()
+                      ? "error: --tls-cert needs --tls-key (CALLGATE_TLS_KEY): the file of the "
+                        "certificate's private key\n"
+                      : "error: --tls-key needs --tls-cert (CALLGATE_TLS_CERT): the file of the "
+                        "certificate to serve\n");
     return false;
   }
   cli.config.server.idle_timeout = std::chrono::seconds(cli.idle_timeout);

@@ -45,6 +45,9 @@ class Service {
   // The demo tenant's fresh key, when config.demo.
   const std::optional<std::string>& demo_key() const { return demo_key_; }
   SqliteStore& store() { return *store_; }
+  // With TLS: the certificate served, and its reload from the same files (SIGHUP).
+  TlsCertificate tls_certificate() const { return server_->tls_certificate(); }
+  Result<TlsCertificate, std::string> ReloadTls() { return server_->ReloadTls(); }
 
   // Serves until Stop(); in-flight requests finish first.
   void Run();

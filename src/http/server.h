@@ -13,6 +13,10 @@
 // header fields (RFC 9110 §6.5.1). Connections beyond max_connections are closed as soon as they
 // are accepted; when accepting fails (no descriptor left) it is retried after a delay.
 //
+// HTTPS when ServerOptions names a certificate and key (settings in tls.h): every connection
+// is then a TLS one, its handshake bounded by handshake_timeout, and all of the above holds
+// inside it. ReloadTls() swaps the certificate for new connections (SIGHUP in main.cpp).
+//
 // Threads: one io_context per thread, each connection pinned to one of them, so a connection's
 // handlers never run concurrently and need no strand. Run() is called once; Stop() from any
 // thread.
@@ -28,11 +32,13 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "core/result.h"
+#include "http/tls.h"
 
 namespace callgate {
 
@@ -64,6 +70,10 @@ struct ServerOptions {
   std::chrono::seconds idle_timeout{30};     // no request started on an open connection
   std::chrono::seconds request_timeout{10};  // a started request must arrive within this
   std::chrono::seconds drain_timeout{5};     // on stop: in-flight requests get this long
+  // HTTPS: the certificate chain and its private key, PEM files (see tls.h). Both empty: HTTP.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::chrono::seconds handshake_timeout{10};  // a TLS handshake must finish within this
 };
 
 class HttpServer {
@@ -97,18 +107,33 @@ class HttpServer {
   HttpServer(ServerOptions options, Handler handler, Rejection rejection);
   ~HttpServer();
 
-  // Binds and listens. Error: a readable reason.
+  // Loads the TLS certificate and key if configured, binds and listens. Error: a readable
+  // reason.
   Result<unsigned short, std::string> Listen();
   unsigned short port() const { return port_; }
+  // Whether connections are HTTPS.
+  bool tls() const { return !options_.tls_cert_file.empty(); }
+  // The certificate served to new connections (empty without TLS).
+  TlsCertificate tls_certificate() const;
+  // Reads the certificate and key again, from the same files, into a new TLS context for the
+  // connections accepted from now on; connections already open keep theirs. On failure nothing
+  // changes. Returns the certificate now served (subject, expiry); error: a readable reason,
+  // also when the server has no TLS. Thread-safe.
+  Result<TlsCertificate, std::string> ReloadTls();
   // Serves on options.threads threads until Stop(); returns when all have finished.
   void Run();
   // Stops accepting, lets in-flight requests finish (up to drain_timeout), then returns Run().
   void Stop();
 
  private:
+  class Connection;
+  template <class Stream>
   class Session;
   struct Sweeper;
   void Accept();
+  // Pins an accepted connection to contexts_[index] and starts it there.
+  template <class Stream>
+  void Start(std::size_t index, std::shared_ptr<Session<Stream>> session);
   void OnAcceptError(const boost::system::error_code& ec);
   void DrainThenHalt(std::chrono::steady_clock::time_point deadline);
 
@@ -130,6 +155,11 @@ class HttpServer {
   unsigned short port_ = 0;
   std::atomic<bool> stopping_{false};
   std::atomic<int> in_flight_{0};
+  // The TLS context new connections get (null for plain HTTP) and its certificate's
+  // description; replaced by ReloadTls. Each connection holds the context it started with.
+  mutable std::mutex tls_mutex_;
+  std::shared_ptr<boost::asio::ssl::context> tls_;
+  TlsCertificate tls_certificate_;
 };
 
 }  // namespace callgate

@@ -198,7 +198,7 @@ test('serve --help lists every flag with its environment variable and its defaul
   const flags = entries.map((e) => e.match(/^ {2}(--[a-z-]+)/)[1]);
   assert.deepEqual(flags.sort(), ['--cache-mb', '--call-hold', '--data-dir', '--demo',
     '--idle-timeout', '--listen', '--max-body', '--max-connections', '--meta-app-secret',
-    '--meta-verify-token', '--rate-limit', '--threads'].sort());
+    '--meta-verify-token', '--rate-limit', '--threads', '--tls-cert', '--tls-key'].sort());
   for (const entry of entries) {
     const flag = entry.match(/^ {2}--([a-z-]+)/)[1];
     const env = `CALLGATE_${flag.toUpperCase().replaceAll('-', '_')}`;
