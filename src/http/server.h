@@ -66,6 +66,13 @@ struct ServerOptions {
   std::chrono::seconds drain_timeout{5};     // on stop: in-flight requests get this long
 };
 
+// A server's connections since it started, read by the metrics when scraped.
+struct ConnectionStats {
+  std::size_t open = 0;
+  std::uint64_t accepted = 0;  // taken into service
+  std::uint64_t rejected = 0;  // closed as soon as accepted: max_connections were open
+};
+
 class HttpServer {
  public:
   // Responses given on this thread, from outside the server's threads, while a ResponseBatch
@@ -100,6 +107,10 @@ class HttpServer {
   // Binds and listens. Error: a readable reason.
   Result<unsigned short, std::string> Listen();
   unsigned short port() const { return port_; }
+  ConnectionStats connection_stats() const {
+    return {connections_.load(std::memory_order_relaxed), accepted_.load(std::memory_order_relaxed),
+            rejected_.load(std::memory_order_relaxed)};
+  }
   // Serves on options.threads threads until Stop(); returns when all have finished.
   void Run();
   // Stops accepting, lets in-flight requests finish (up to drain_timeout), then returns Run().
@@ -118,6 +129,7 @@ class HttpServer {
   // Sessions open (each holds one socket); declared before the contexts, whose destruction can
   // end the last sessions.
   std::atomic<std::size_t> connections_{0};
+  std::atomic<std::uint64_t> accepted_{0}, rejected_{0};            // on the acceptor's thread
   std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;  // one per thread
   std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guards_;
   std::vector<std::unique_ptr<Sweeper>> sweepers_;  // one per context: enforces timeouts
