@@ -7,17 +7,20 @@
 #
 # Each binary serves its own fresh data directory on CPU 1 with one server thread; wrk -t1 -c64
 # (keep-alive) loads it from CPU 0. The two alternate, A B A B …, ROUNDS times (default 7) for
-# SECONDS each (default 5, after 1 s of warm-up); prints each round and the median B/A ratio of
-# requests per second. Needs wrk (scripts/deps.sh bench). Nothing may compile meanwhile.
+# SECONDS each (default 5, after 1 s of warm-up); prints each round and the median B/A ratios of
+# requests per second and of the server's CPU time per request (user + system, from /proc: less
+# disturbed than throughput by other work on a shared machine). Needs wrk (scripts/deps.sh
+# bench). Nothing may compile meanwhile.
 set -euo pipefail
 A=$(realpath "$1")
 B=$(realpath "$2")
 ROUNDS=${3:-7}
 SECONDS_EACH=${4:-5}
+PORT_A=${AB_PORT:-18181}  # B listens on the next port; set AB_PORT when another A/B runs
+PORT_B=$((PORT_A + 1))
 WORK=$(mktemp -d)
-PIDS=()
 cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in $(cat "$WORK"/*.pid 2>/dev/null); do kill "$p" 2>/dev/null || true; done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -25,6 +28,7 @@ trap cleanup EXIT
 STATUS_PATH="/api/v1/whatsapp/subaccounts/ab-sub/channels/ab-ch/callPermissions?destination=%2B6591234567"
 
 # start NAME BINARY ARGS PORT: a data directory with one tenant, the server on CPU 1; prints KEY.
+# Run in a command substitution (a subshell), so the server's pid goes to $WORK/NAME.pid.
 start() {
   local name=$1 bin=$2 args=$3 port=$4 dir=$WORK/$1
   "$bin" admin --data-dir "$dir" account create ab >/dev/null
@@ -36,32 +40,57 @@ start() {
   # shellcheck disable=SC2086
   taskset -c 1 "$bin" serve --data-dir "$dir" --listen "127.0.0.1:$port" --threads 1 $args \
     >"$WORK/$name.log" 2>&1 &
-  PIDS+=($!)
+  echo $! >"$WORK/$name.pid"
   for _ in $(seq 50); do
     curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break
     sleep 0.1
   done
+  # A server that could not listen exits, and the port may be another's (a leftover server
+  # answers /healthz just as well): measure only our own.
+  if ! kill -0 "$(cat "$WORK/$name.pid")" 2>/dev/null; then
+    echo "ab.sh: $name did not start: $(cat "$WORK/$name.log")" >&2
+    exit 1
+  fi
   echo "$key"
 }
 
-KEY_A=$(start a "$A" "${AB_ARGS_A:-}" 18181)
-KEY_B=$(start b "$B" "${AB_ARGS_B:-}" 18182)
+KEY_A=$(start a "$A" "${AB_ARGS_A:-}" "$PORT_A")
+KEY_B=$(start b "$B" "${AB_ARGS_B:-}" "$PORT_B")
 
-# rps PORT KEY: requests per second of one measurement.
-rps() {
-  local url="http://127.0.0.1:$1$STATUS_PATH"
-  taskset -c 0 wrk -t1 -c64 -d1s -H "Authorization: Bearer $2" "$url" >/dev/null
-  taskset -c 0 wrk -t1 -c64 -d"${SECONDS_EACH}s" -H "Authorization: Bearer $2" "$url" |
-    awk '/Requests\/sec/ {print $2}'
+# cpu_ticks NAME: the server's user + system CPU time so far, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$(cat "$WORK/$1.pid")/stat"; }
+
+# measure NAME PORT KEY: "requests/s CPU-µs/request" of one measurement.
+measure() {
+  local url="http://127.0.0.1:$2$STATUS_PATH" before after out
+  taskset -c 0 wrk -t1 -c64 -d1s -H "Authorization: Bearer $3" "$url" >/dev/null
+  before=$(cpu_ticks "$1")
+  out=$(taskset -c 0 wrk -t1 -c64 -d"${SECONDS_EACH}s" -H "Authorization: Bearer $3" "$url")
+  after=$(cpu_ticks "$1")
+  if grep -q "Non-2xx" <<<"$out"; then
+    echo "ab.sh: $1 answered other than 200: $out" >&2
+    exit 1
+  fi
+  awk -v ticks=$((after - before)) -v hz="$(getconf CLK_TCK)" '
+    /requests in/ {n = $1}
+    /Requests\/sec/ {rps = $2}
+    END {printf "%s %.2f\n", rps, ticks / hz / n * 1e6}' <<<"$out"
 }
 
+median() { sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+
 ratios=()
+cpu_ratios=()
 for r in $(seq "$ROUNDS"); do
-  a=$(rps 18181 "$KEY_A")
-  b=$(rps 18182 "$KEY_B")
+  read -r a a_cpu <<<"$(measure a "$PORT_A" "$KEY_A")"
+  read -r b b_cpu <<<"$(measure b "$PORT_B" "$KEY_B")"
   ratio=$(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.3f", b / a}')
+  cpu_ratio=$(awk -v a="$a_cpu" -v b="$b_cpu" 'BEGIN {printf "%.3f", b / a}')
   ratios+=("$ratio")
-  echo "round $r: A $a req/s, B $b req/s, B/A $ratio"
+  cpu_ratios+=("$cpu_ratio")
+  echo "round $r: A $a req/s ($a_cpu CPU-µs/req), B $b req/s ($b_cpu CPU-µs/req)," \
+    "B/A $ratio, CPU per request B/A $cpu_ratio"
 done
-median=$(printf '%s\n' "${ratios[@]}" | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}')
-echo "median B/A: $median (A: $A ${AB_ARGS_A:-}; B: $B ${AB_ARGS_B:-})"
+echo "median B/A: $(printf '%s\n' "${ratios[@]}" | median);" \
+  "CPU per request B/A: $(printf '%s\n' "${cpu_ratios[@]}" | median)" \
+  "(A: $A ${AB_ARGS_A:-}; B: $B ${AB_ARGS_B:-})"

@@ -7,7 +7,7 @@
 set -euo pipefail
 
 packages=(g++ cmake make libboost-dev libphonenumber-dev libsimdjson-dev libcli11-dev libssl-dev
-  libsqlite3-dev libabsl-dev)
+  libsqlite3-dev libabsl-dev prometheus-cpp-dev)
 case "${1:-}" in
   test) packages+=(libgtest-dev clang-format curl dpkg-dev file openssl) ;;
   bench) packages+=(wrk nginx gnuplot-nox curl openssl) ;;

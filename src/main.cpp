@@ -34,6 +34,7 @@ int Serve(ServiceConfig config) {
   const int threads = config.server.threads;
   const std::size_t max_connections = config.server.max_connections;
   const std::string tls_cert_file = config.server.tls_cert_file;
+  const std::string metrics_address = config.metrics_server ? config.metrics_server->address : "";
   auto service = Service::Start(std::move(config), SystemNow);
   if (!service) {
     std::cerr << "error: " << service.error() << "\n";
@@ -42,6 +43,10 @@ int Serve(ServiceConfig config) {
   const std::string base = (tls_cert_file.empty() ? "http://" : "https://") + address + ":" +
                            std::to_string((*service)->port());
   std::cout << "callgate listening on " << base << "\n";
+  if (const unsigned short metrics_port = (*service)->metrics_port()) {
+    std::cout << "callgate metrics on http://" << metrics_address << ":" << metrics_port
+              << "/metrics\n";
+  }
   if (const auto& key = (*service)->demo_key()) {
     std::cout << "demo: curl -sS -H 'Authorization: Bearer " << *key << "' '" << base
               << "/api/v1/whatsapp/subaccounts/" << kDemoSubaccount << "/channels/" << kDemoChannel
@@ -101,6 +106,7 @@ struct ServeCli {
   int call_hold = static_cast<int>(
       std::chrono::duration_cast<std::chrono::seconds>(config.api.call_hold).count());
   std::size_t cache_mb = config.cache_bytes >> 20;
+  std::string metrics_listen;  // empty: no metrics listener
   CLI::App* command = nullptr;
 };
 
@@ -179,6 +185,11 @@ void AddServe(CLI::App& app, ServeCli& cli) {
       ->envname("CALLGATE_CACHE_MB")
       ->check(CLI::Range(0, 1 << 20))
       ->capture_default_str();
+  serve
+      ->add_option("--metrics-listen", cli.metrics_listen,
+                   "Also serve GET /metrics (and nothing else) on HOST:PORT (default: none; "
+                   "/metrics is served on --listen either way)")
+      ->envname("CALLGATE_METRICS_LISTEN");
 }
 
 // The config the flags describe; false (after saying why) if they do not describe one.
@@ -199,6 +210,15 @@ bool Finish(ServeCli& cli) {
   cli.config.server.idle_timeout = std::chrono::seconds(cli.idle_timeout);
   cli.config.api.call_hold = std::chrono::seconds(cli.call_hold);
   cli.config.cache_bytes = cli.cache_mb << 20;
+  if (!cli.metrics_listen.empty()) {
+    // One thread and a few connections: Prometheus scrapes over one connection at a time.
+    ServerOptions metrics{.threads = 1, .max_connections = 64};
+    if (!ParseListen(cli.metrics_listen, metrics)) {
+      std::cerr << "error: --metrics-listen wants HOST:PORT, got '" << cli.metrics_listen << "'\n";
+      return false;
+    }
+    cli.config.metrics_server = std::move(metrics);
+  }
   return true;
 }
 

@@ -218,7 +218,7 @@ HttpResponse Api::Reject(http::status status) {
   return answered;
 }
 
-void Api::Handle(HttpRequest&& request, Respond respond) {
+void Api::Handle(HttpRequest&& request, Respond respond, Endpoints endpoints) {
   const Instant now = clock_();
   const Target target = SplitTarget(View(request.target()));
   const Segments seg = PathSegments(target.path);
@@ -230,6 +230,9 @@ void Api::Handle(HttpRequest&& request, Respond respond) {
                                                                 : View(request_id->value()))};
   // Beast's text for a known method is static; an unknown one is the request's own.
   if (method == http::verb::unknown) exchange.method = "-";
+  if (endpoints == Endpoints::kMetricsOnly && exchange.route != Route::kMetrics) {
+    exchange.route = Route::kUnmatched;
+  }
   auto answer = [&](HttpResponse&& res) { Answer(*observers_, exchange, std::move(res), respond); };
 
   const Route route = exchange.route;
@@ -248,7 +251,7 @@ void Api::Handle(HttpRequest&& request, Respond respond) {
     case Route::kOpenApi:
       return answer(JsonResponse(http::status::ok, std::string(OpenApiDocument())));
     case Route::kMetrics:
-      return answer(ErrorResponse(ApiError::kPathNotFound, now));
+      return answer(ServeMetrics(now));
     case Route::kWebhookVerify:
       return answer(VerifySubscription(target.query, now));
     case Route::kWebhook:
@@ -327,6 +330,15 @@ HttpResponse Api::Ready(Instant now) {
         "readiness: a probe write failed: store " + std::string(StoreErrorName(ready.error())));
   }
   return JsonResponse(http::status::ok, R"({"status":"ready"})");
+}
+
+HttpResponse Api::ServeMetrics(Instant now) {
+  if (!options_.metrics) return ErrorResponse(ApiError::kPathNotFound, now);
+  HttpResponse res(http::status::ok, 11);
+  res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+  res.set(http::field::cache_control, "no-store");
+  res.body() = options_.metrics();
+  return res;
 }
 
 HttpResponse Api::Health(Instant now) {

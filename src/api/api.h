@@ -18,6 +18,7 @@
 #include "core/token_bucket.h"
 #include "http/server.h"
 #include "ingest/signature.h"
+#include "pairs/delivery.h"
 #include "pairs/status.h"
 #include "store/pair_store.h"
 #include "tenants/directory.h"
@@ -44,6 +45,10 @@ struct ApiOptions {
   std::string meta_verify_token;                // subscription handshake token
   Millis call_hold = std::chrono::seconds(90);  // how long an authorisation holds a call slot
   std::vector<RequestObserver> observers;  // told of every answered request (access log, metrics)
+  // Told of every webhook delivery once stored, with its tally (metrics); on a store thread.
+  std::function<void(const DeliveryTally&)> delivery_observer;
+  // GET /metrics: the metrics in Prometheus's text format. Unset: /metrics is not found (404).
+  std::function<std::string()> metrics;
 };
 
 // What the endpoints read and write.
@@ -57,8 +62,11 @@ class Api {
  public:
   Api(ApiStores stores, Clock clock, ApiOptions options);
 
+  // What a listener serves: every endpoint, or GET /metrics alone (--metrics-listen), where
+  // every other path is not found.
+  enum class Endpoints { kAll, kMetricsOnly };
   // Answers `request` through `respond`, with an X-Request-Id header, and tells the observers.
-  void Handle(HttpRequest&& request, Respond respond);
+  void Handle(HttpRequest&& request, Respond respond, Endpoints endpoints = Endpoints::kAll);
   // The envelope for a request the transport refused (too large, malformed HTTP); observed as
   // Route::kRejected.
   HttpResponse Reject(boost::beast::http::status status);
@@ -98,6 +106,7 @@ class Api {
   void ReceiveWebhook(const HttpRequest& request, Instant now, Respond respond);
   HttpResponse Health(Instant now);
   HttpResponse Ready(Instant now);
+  HttpResponse ServeMetrics(Instant now);
 
   ApiStores stores_;
   Clock clock_;

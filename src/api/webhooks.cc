@@ -84,10 +84,12 @@ void Api::ReceiveWebhook(const HttpRequest& request, Instant now, Respond respon
   if (!parsed) return respond(ErrorResponse(ApiError::kMalformedRequest, now));
 
   ApplyDelivery({stores_.pairs, stores_.tenant_store, stores_.tenants}, std::move(*parsed),
-                [now, respond = std::move(respond)](StoreResult<DeliveryTally> tally) {
+                [now, observe = options_.delivery_observer,
+                 respond = std::move(respond)](StoreResult<DeliveryTally> tally) {
                   if (!tally) {
                     return respond(StoreFailure("storing a webhook delivery", tally.error(), now));
                   }
+                  if (observe) observe(*tally);
                   const std::string body = TallyJson(*tally);
                   // Logged when something was not applied; quiet on the normal path.
                   if (tally->Skipped())

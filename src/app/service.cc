@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <iostream>
 #include <sstream>
+#include <thread>
 
 #include "admin/admin.h"
 
@@ -32,8 +33,9 @@ bool ParseListen(std::string_view listen, ServerOptions& server) {
   return true;
 }
 
-Result<std::unique_ptr<SqliteStore>, std::string> OpenStore(const std::string& data_dir,
-                                                            std::size_t cache_bytes) {
+Result<std::unique_ptr<SqliteStore>, std::string> OpenStore(
+    const std::string& data_dir, std::size_t cache_bytes,
+    std::function<void(const CommitStats&)> commit_observer) {
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
   if (ec) return "cannot create data directory " + data_dir + ": " + ec.message();
@@ -43,7 +45,8 @@ Result<std::unique_ptr<SqliteStore>, std::string> OpenStore(const std::string& d
       {.path = data_dir + "/callgate.db",
        .cache_bytes = cache_bytes,
        .completion_scope = HttpServer::ResponseBatch::Run,
-       .notice = [](const std::string& line) { std::cerr << "callgate: " << line << "\n"; }});
+       .notice = [](const std::string& line) { std::cerr << "callgate: " << line << "\n"; },
+       .commit_observer = std::move(commit_observer)});
 }
 
 Result<std::unique_ptr<Service>, std::string> Service::Start(ServiceConfig config, Clock clock) {
@@ -51,7 +54,9 @@ Result<std::unique_ptr<Service>, std::string> Service::Start(ServiceConfig confi
   // max_connections is counted from it).
   RaiseFdLimit();
   std::unique_ptr<Service> service(new Service());
-  auto store = OpenStore(config.data_dir, config.cache_bytes);
+  service->metrics_ = std::make_unique<Metrics>();
+  Metrics& metrics = *service->metrics_;
+  auto store = OpenStore(config.data_dir, config.cache_bytes, metrics.CommitObserver());
   if (!store) return store.error();
   service->store_ = std::move(*store);
   if (config.demo) {
@@ -61,6 +66,7 @@ Result<std::unique_ptr<Service>, std::string> Service::Start(ServiceConfig confi
   }
   service->tenants_ = std::make_unique<TenantDirectory>(*service->store_);
   if (!service->tenants_->Start()) return "cannot read tenants from " + config.data_dir;
+  metrics.Instrument(config.api);
   service->api_ =
       std::make_unique<Api>(ApiStores{*service->store_, *service->store_, *service->tenants_},
                             std::move(clock), std::move(config.api));
@@ -71,18 +77,43 @@ Result<std::unique_ptr<Service>, std::string> Service::Start(ServiceConfig confi
       [&api](boost::beast::http::status status) { return api.Reject(status); });
   auto port = service->server_->Listen();
   if (!port) return port.error();
+  metrics.SetSources(
+      {.connections = [&server = *service->server_] { return server.connection_stats(); },
+       .pair_cache = [&store = *service->store_] { return store.cache_stats(); }});
+  if (config.metrics_server) {
+    service->metrics_server_ = std::make_unique<HttpServer>(
+        *config.metrics_server,
+        [&api](HttpRequest&& request, Respond respond) {
+          api.Handle(std::move(request), respond, Api::Endpoints::kMetricsOnly);
+        },
+        [&api](boost::beast::http::status status) { return api.Reject(status); });
+    auto metrics_port = service->metrics_server_->Listen();
+    if (!metrics_port) return metrics_port.error();
+  }
   return service;
 }
 
 Service::~Service() {
-  // The server goes first (it calls into the API), the store last (it drains queued writes).
+  // The servers go first (they call into the API), the store last but the metrics (it drains
+  // queued writes, and reports their commits).
+  metrics_server_.reset();
   server_.reset();
   api_.reset();
   tenants_.reset();
   store_.reset();
+  metrics_.reset();
 }
 
-void Service::Run() { server_->Run(); }
+void Service::Run() {
+  // The metrics listener serves on a thread of its own for as long as the main one serves.
+  std::thread metrics;
+  if (metrics_server_) metrics = std::thread([this] { metrics_server_->Run(); });
+  server_->Run();
+  if (metrics_server_) {
+    metrics_server_->Stop();
+    metrics.join();
+  }
+}
 
 void Service::Stop() { server_->Stop(); }
 

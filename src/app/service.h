@@ -11,6 +11,7 @@
 
 #include "api/api.h"
 #include "http/server.h"
+#include "metrics/metrics.h"
 #include "store/sqlite/sqlite_store.h"
 #include "tenants/directory.h"
 
@@ -22,6 +23,8 @@ struct ServiceConfig {
   ApiOptions api;                   // rate limit, webhook secrets, call hold
   std::size_t cache_bytes = SqliteStore::Options{}.cache_bytes;  // pair-state cache; 0: off
   bool demo = false;  // create the demo tenant and a fresh key
+  // A second listener that serves GET /metrics alone (--metrics-listen); none if unset.
+  std::optional<ServerOptions> metrics_server;
 };
 
 // The wall clock, read once per request.
@@ -31,8 +34,9 @@ Instant SystemNow();
 bool ParseListen(std::string_view listen, ServerOptions& server);
 
 // Opens (creating if needed) the data directory and its SQLite store. Error: a readable reason.
-Result<std::unique_ptr<SqliteStore>, std::string> OpenStore(const std::string& data_dir,
-                                                            std::size_t cache_bytes);
+Result<std::unique_ptr<SqliteStore>, std::string> OpenStore(
+    const std::string& data_dir, std::size_t cache_bytes,
+    std::function<void(const CommitStats&)> commit_observer = {});
 
 class Service {
  public:
@@ -42,6 +46,8 @@ class Service {
   ~Service();  // stops the server if it runs, then commits queued writes and closes the store
 
   unsigned short port() const { return server_->port(); }
+  // The --metrics-listen listener's port; 0 without one.
+  unsigned short metrics_port() const { return metrics_server_ ? metrics_server_->port() : 0; }
   // The demo tenant's fresh key, when config.demo.
   const std::optional<std::string>& demo_key() const { return demo_key_; }
   SqliteStore& store() { return *store_; }
@@ -56,10 +62,12 @@ class Service {
  private:
   Service() = default;
 
+  std::unique_ptr<Metrics> metrics_;  // told of commits by the store's writer: outlives the store
   std::unique_ptr<SqliteStore> store_;
   std::unique_ptr<TenantDirectory> tenants_;
   std::unique_ptr<Api> api_;
   std::unique_ptr<HttpServer> server_;
+  std::unique_ptr<HttpServer> metrics_server_;  // --metrics-listen; runs beside server_
   std::optional<std::string> demo_key_;
 };
 

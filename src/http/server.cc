@@ -608,11 +608,13 @@ void HttpServer::Accept() {
           // descriptors, memory and threads.
           beast::error_code ignored;
           socket.close(ignored);
+          rejected_.fetch_add(1, std::memory_order_relaxed);
           Log(LogKind::kConnection, LogNow(),
               "callgate: " + std::to_string(options_.max_connections) +
                   " connections open (--max-connections): closed a new one");
           return Accept();
         }
+        accepted_.fetch_add(1, std::memory_order_relaxed);
         if (tls()) {
           std::shared_ptr<asio::ssl::context> context;
           {

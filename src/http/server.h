@@ -76,6 +76,13 @@ struct ServerOptions {
   std::chrono::seconds handshake_timeout{10};  // a TLS handshake must finish within this
 };
 
+// A server's connections since it started, read by the metrics when scraped.
+struct ConnectionStats {
+  std::size_t open = 0;
+  std::uint64_t accepted = 0;  // taken into service
+  std::uint64_t rejected = 0;  // closed as soon as accepted: max_connections were open
+};
+
 class HttpServer {
  public:
   // Responses given on this thread, from outside the server's threads, while a ResponseBatch
@@ -120,6 +127,10 @@ class HttpServer {
   // changes. Returns the certificate now served (subject, expiry); error: a readable reason,
   // also when the server has no TLS. Thread-safe.
   Result<TlsCertificate, std::string> ReloadTls();
+  ConnectionStats connection_stats() const {
+    return {connections_.load(std::memory_order_relaxed), accepted_.load(std::memory_order_relaxed),
+            rejected_.load(std::memory_order_relaxed)};
+  }
   // Serves on options.threads threads until Stop(); returns when all have finished.
   void Run();
   // Stops accepting, lets in-flight requests finish (up to drain_timeout), then returns Run().
@@ -143,6 +154,7 @@ class HttpServer {
   // Sessions open (each holds one socket); declared before the contexts, whose destruction can
   // end the last sessions.
   std::atomic<std::size_t> connections_{0};
+  std::atomic<std::uint64_t> accepted_{0}, rejected_{0};            // on the acceptor's thread
   std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;  // one per thread
   std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guards_;
   std::vector<std::unique_ptr<Sweeper>> sweepers_;  // one per context: enforces timeouts

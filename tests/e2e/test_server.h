@@ -14,6 +14,7 @@
 #include <latch>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -27,17 +28,21 @@ namespace callgate::testing {
 
 class TestServer {
  public:
+  // `metrics_server`: a --metrics-listen listener (on port 0, whatever it says).
   explicit TestServer(ApiOptions api_options = {}, ServerOptions server_options = {},
-                      std::size_t cache_bytes = SqliteStore::Options{}.cache_bytes) {
+                      std::size_t cache_bytes = SqliteStore::Options{}.cache_bytes,
+                      std::optional<ServerOptions> metrics_server = std::nullopt) {
     dir_ = std::filesystem::temp_directory_path() /
            ("callgate-e2e-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
     // The service as `callgate serve` starts it, on port 0, with a settable clock.
     server_options.port = 0;
     server_options.threads = 2;
+    if (metrics_server) metrics_server->port = 0;
     auto service = Service::Start({.data_dir = dir_.string(),
                                    .server = std::move(server_options),
                                    .api = std::move(api_options),
-                                   .cache_bytes = cache_bytes},
+                                   .cache_bytes = cache_bytes,
+                                   .metrics_server = std::move(metrics_server)},
                                   [this] { return Now(); });
     if (!service) throw std::runtime_error(service.error());
     service_ = std::move(*service);
@@ -53,6 +58,7 @@ class TestServer {
   Instant Now() const { return FromUnixMillis(now_ms_.load()); }
   void SetNow(Instant t) { now_ms_ = ToUnixMillis(t); }
   unsigned short port() const { return service_->port(); }
+  unsigned short metrics_port() const { return service_->metrics_port(); }
   SqliteStore& store() { return service_->store(); }
   std::filesystem::path db_path() const { return dir_ / "callgate.db"; }
 

@@ -182,6 +182,59 @@ test('serve refuses a bad --listen with a clear message', () => {
   assert.match(r.stderr, /--listen wants HOST:PORT/);
 });
 
+test('serve refuses a bad --metrics-listen with a clear message', () => {
+  const r = spawnSync(binary, ['serve', '--metrics-listen', 'nowhere', '--data-dir', dataDir],
+    { encoding: 'utf8' });
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /--metrics-listen wants HOST:PORT/);
+});
+
+// GET /metrics is served on the main listener, and with CALLGATE_METRICS_LISTEN also on a
+// listener of its own that serves nothing else; its address is printed.
+test('CALLGATE_METRICS_LISTEN adds a listener that serves /metrics alone', async () => {
+  const child = spawn(binary, ['serve'], {
+    env: {
+      ...process.env,
+      CALLGATE_LISTEN: '127.0.0.1:0',
+      CALLGATE_DATA_DIR: dataDir,
+      CALLGATE_THREADS: '1',
+      CALLGATE_METRICS_LISTEN: '127.0.0.1:0',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  const [port, metricsPort] = await new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`no listening lines: ${out}`)), 15000);
+    child.stdout.on('data', (d) => {
+      out += d;
+      const main = out.match(/callgate listening on http:\/\/127\.0\.0\.1:(\d+)\n/);
+      const metrics = out.match(/callgate metrics on http:\/\/127\.0\.0\.1:(\d+)\/metrics\n/);
+      if (main && metrics) {
+        clearTimeout(timer);
+        resolve([Number(main[1]), Number(metrics[1])]);
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`exited ${code}: ${out}`)));
+  });
+  try {
+    assert.notEqual(port, metricsPort);
+    for (const p of [port, metricsPort]) {
+      const res = await fetch(`http://127.0.0.1:${p}/metrics`);
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('content-type'), 'text/plain; version=0.0.4; charset=utf-8');
+      assert.match(await res.text(), /^callgate_build_info\{version="\d+\.\d+\.\d+"\} 1$/m);
+    }
+    assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
+    const other = await fetch(`http://127.0.0.1:${metricsPort}/healthz`);
+    assert.equal(other.status, 404);
+    assert.equal((await other.json()).code, 1300);
+  } finally {
+    child.kill('SIGTERM');
+  }
+  assert.equal(await new Promise((r) => child.on('exit', r)), 0);
+});
+
 test('--version prints the version and exits 0', () => {
   const r = spawnSync(binary, ['--version'], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
@@ -198,7 +251,8 @@ test('serve --help lists every flag with its environment variable and its defaul
   const flags = entries.map((e) => e.match(/^ {2}(--[a-z-]+)/)[1]);
   assert.deepEqual(flags.sort(), ['--cache-mb', '--call-hold', '--data-dir', '--demo',
     '--idle-timeout', '--listen', '--max-body', '--max-connections', '--meta-app-secret',
-    '--meta-verify-token', '--rate-limit', '--threads', '--tls-cert', '--tls-key'].sort());
+    '--meta-verify-token', '--metrics-listen', '--rate-limit', '--threads', '--tls-cert',
+    '--tls-key'].sort());
   for (const entry of entries) {
     const flag = entry.match(/^ {2}--([a-z-]+)/)[1];
     const env = `CALLGATE_${flag.toUpperCase().replaceAll('-', '_')}`;

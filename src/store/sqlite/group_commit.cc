@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -180,6 +181,10 @@ void SqliteStore::CommitBatch(std::vector<Write>& batch) {
   }
   SqliteDb& db = *writer_db_;
   std::vector<StoreStatus> results(batch.size(), StoreError::kUnavailable);
+  // What commit_observer is told, once the batch committed.
+  const auto started = std::chrono::steady_clock::now();
+  std::chrono::nanoseconds commit_time{};
+  std::optional<CommitStats> committed;
   {
     // Held from the first statement to the commit; callers are answered after it is released.
     std::lock_guard commit(commit_mu_);
@@ -197,14 +202,16 @@ void SqliteStore::CommitBatch(std::vector<Write>& batch) {
       if (!in_transaction) {
         counters_->Unlock();  // nothing of the batch committed, so nothing to publish
         results.assign(batch.size(), StoreError::kUnavailable);
-      } else if (CommitAndPublish(db, written)) {
+      } else if (CommitAndPublish(db, written, commit_time)) {
         pair_ids_.Commit(pair_ids);
+        committed = {batch.size(), std::chrono::steady_clock::now() - started, commit_time};
       } else {
         results.assign(batch.size(), StoreError::kUnavailable);
       }
     }
   }
   Complete(batch, results);
+  if (committed && options_.commit_observer) options_.commit_observer(*committed);
 }
 
 // Takes the change counters' lock, then SQLite's write lock (BEGIN IMMEDIATE), in that order.
@@ -471,10 +478,13 @@ StoreStatus SqliteStore::ApplyLink(SqliteDb& db, const UserLink& link, PairIds::
 // bucket the batch wrote is odd from before COMMIT until after it (BeginChange, COMMIT,
 // EndChange), the committed states go into the cache, and only then is the counters' lock
 // released. Returns whether the batch committed.
-bool SqliteStore::CommitAndPublish(SqliteDb& db, const BatchWrites& written) {
+bool SqliteStore::CommitAndPublish(SqliteDb& db, const BatchWrites& written,
+                                   std::chrono::nanoseconds& commit_time) {
   const std::vector<std::size_t> buckets = BucketsOf(written.states, written.moved);
   for (const std::size_t bucket : buckets) counters_->BeginChange(bucket);
+  const auto commit_started = std::chrono::steady_clock::now();
   const bool committed = db.Run("COMMIT");
+  commit_time = std::chrono::steady_clock::now() - commit_started;
   if (!committed) db.Run("ROLLBACK");
   for (const std::size_t bucket : buckets) counters_->EndChange(bucket);
   // Write through: no other writer can commit before the lock is released.

@@ -137,14 +137,23 @@ bool PairCache::Get(std::string_view pair_key, std::uint64_t pair_hash, std::uin
   Shard& shard = ShardOf(pair_hash);
   std::lock_guard lock(shard.mu);
   const auto it = shard.entries.find(pair_hash);
-  if (it == shard.entries.end()) return false;
-  const Entry& entry = it->second;
-  if (entry.version != version || entry.key_size != pair_key.size() ||
-      std::string_view(entry.blob).substr(0, entry.key_size) != pair_key) {
-    return false;
-  }
-  out.assign(entry.blob, entry.key_size);
+  const bool hit = it != shard.entries.end() && it->second.version == version &&
+                   it->second.key_size == pair_key.size() &&
+                   std::string_view(it->second.blob).substr(0, it->second.key_size) == pair_key;
+  std::atomic<std::uint64_t>& count = hit ? shard.hits : shard.misses;
+  count.store(count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  if (!hit) return false;
+  out.assign(it->second.blob, it->second.key_size);
   return true;
+}
+
+PairCacheStats PairCache::stats() const {
+  PairCacheStats stats;
+  for (const Shard& shard : shards_) {
+    stats.hits += shard.hits.load(std::memory_order_relaxed);
+    stats.misses += shard.misses.load(std::memory_order_relaxed);
+  }
+  return stats;
 }
 
 void PairCache::Put(std::string_view pair_key, std::uint64_t pair_hash, std::uint64_t version,

@@ -22,6 +22,7 @@
 
 #include <absl/container/flat_hash_map.h>
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -83,6 +84,12 @@ class ChangeCounters {
   std::uint64_t* words_;  // kBuckets pair counters, then the tenant generation; shared
 };
 
+// Lookups of a PairCache since it was made, read by the metrics when scraped.
+struct PairCacheStats {
+  std::uint64_t hits = 0;    // found the pair's state at the version asked for
+  std::uint64_t misses = 0;  // did not: the state is read from the file
+};
+
 class PairCache {
  public:
   explicit PairCache(std::size_t byte_budget) : shard_budget_(byte_budget / kShards) {}
@@ -93,6 +100,7 @@ class PairCache {
            std::string& out);
   void Put(std::string_view pair_key, std::uint64_t pair_hash, std::uint64_t version,
            std::string_view encoded);
+  PairCacheStats stats() const;
 
  private:
   static constexpr std::size_t kShards = 16;
@@ -108,6 +116,9 @@ class PairCache {
     absl::flat_hash_map<std::uint64_t, Entry> entries;
     std::deque<std::uint64_t> order;  // insertion order, for eviction
     std::size_t bytes = 0;
+    // Get's outcomes. Written under `mu` only, so a plain load and store counts them (no locked
+    // read-modify-write on the read path); stats() reads them without the lock.
+    std::atomic<std::uint64_t> hits{0}, misses{0};
   };
   Shard& ShardOf(std::uint64_t pair_hash) { return shards_[(pair_hash >> 48) % kShards]; }
 

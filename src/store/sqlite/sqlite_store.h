@@ -53,6 +53,17 @@ namespace callgate {
 
 class SqliteDb;  // one connection with its prepared statements (sqlite_db.h)
 
+// One group commit, as the writer thread reports it to SqliteStore::Options::commit_observer.
+struct CommitStats {
+  std::size_t writes = 0;  // queued writes the batch took (refused or empty mutations included)
+  // From the writer taking its locks (commit_mu_, the change counters', SQLite's write lock) to
+  // the batch committed and published: waiting for them, running every write, committing.
+  std::chrono::nanoseconds duration{};
+  // The COMMIT statement alone: SQLite writes the batch's pages to the WAL and fsyncs it there
+  // (synchronous=FULL), so this is the commit's write and fsync time.
+  std::chrono::nanoseconds commit{};
+};
+
 class SqliteStore final : public TenantStore, public PairStore {
  public:
   struct Options {
@@ -69,6 +80,9 @@ class SqliteStore final : public TenantStore, public PairStore {
     // Told, on a store thread, a line for the operator when a store opened read-only becomes
     // writable. Unset: nobody is told.
     std::function<void(const std::string& line)> notice;
+    // Told of every batch that committed, on the writer thread, after its callers were answered
+    // (the metrics). Unset: nobody is told.
+    std::function<void(const CommitStats&)> commit_observer;
   };
 
   // Opens (creating if needed) the database and starts the writer. When the directory or the
@@ -82,6 +96,8 @@ class SqliteStore final : public TenantStore, public PairStore {
   const std::string& read_only_reason() const { return read_only_reason_; }
   // Whether writes can commit: false from a read-only Open until the store could open for writing.
   bool writable() const { return writable_.load(std::memory_order_acquire); }
+  // The pair cache's lookups since the store opened.
+  PairCacheStats cache_stats() const { return cache_.stats(); }
 
   StoreStatus CreateAccount(const Account& account) override;
   StoreStatus CreateSubaccount(const Subaccount& subaccount) override;
@@ -173,12 +189,14 @@ class SqliteStore final : public TenantStore, public PairStore {
   bool BeginBatch(SqliteDb& db);
   StoreStatus ApplyWrite(SqliteDb& db, const Write& write, PairIds::Batch& pair_ids,
                          BatchWrites& written);
-  // A link (user_links.cc): merges the user's pairs on every channel of the scope, updates
+  // A link (in group_commit.cc): merges the user's pairs on every channel of the scope, updates
   // user_links, and notes in `written` every cache key whose reads it changed.
   StoreStatus ApplyLink(SqliteDb& db, const UserLink& link, PairIds::Batch& pair_ids,
                         BatchWrites& written);
   void Enqueue(Write write);
-  bool CommitAndPublish(SqliteDb& db, const BatchWrites& written);
+  // `commit_time`: how long the COMMIT statement took.
+  bool CommitAndPublish(SqliteDb& db, const BatchWrites& written,
+                        std::chrono::nanoseconds& commit_time);
   std::int64_t NextSeq();  // the next history entry's seq
   // Deletes idempotency records past kIdempotencyRetention, a bounded number at most once a
   // minute, inside the batch's transaction.
