@@ -34,7 +34,7 @@ std::string TallyJson(const DeliveryTally& tally) {
       .Key("tooLate")
       .Int(tally.too_late)
       .Key("ignored")
-      .Int(tally.ignored)
+      .Int(tally.Ignored())
       .Key("unknownChannel")
       .Int(tally.unknown_channel)
       .Key("invalidUser")

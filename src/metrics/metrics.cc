@@ -203,9 +203,22 @@ Metrics::Metrics() : families_(std::make_unique<Families>()) {
   const DeliveryTally none;
   ForEachTallyCount(none, [&](std::string_view outcome, std::string_view reason, int) {
     prometheus::Labels labels{{"outcome", std::string(outcome)}};
-    if (!reason.empty()) labels.emplace("reason", reason);
+    if (!reason.empty()) labels.emplace("reason", SnakeCase(reason));
     f.webhook_item_counters.push_back(&f.webhook_items.Add(labels));
   });
+}
+
+std::string SnakeCase(std::string_view name) {
+  std::string out;
+  for (const char c : name) {
+    if (c >= 'A' && c <= 'Z') {
+      out += '_';
+      out += static_cast<char>(c - 'A' + 'a');
+    } else {
+      out += c;
+    }
+  }
+  return out;
 }
 
 Metrics::~Metrics() = default;

@@ -62,6 +62,9 @@ class Metrics {
   CacheOwnerId cache_owner_;  // each thread's counters of recent label sets
 };
 
+// "notPermissionReply" -> "not_permission_reply": the webhook body's names as label values.
+std::string SnakeCase(std::string_view name);
+
 // Every field of a DeliveryTally (`Tally`, const or not), visited with the outcome it counts
 // under and, for items that were not applied, the reason (empty otherwise). The one mapping of
 // the tally to metrics: a new field of the tally gets a line here (metrics_test checks that every
@@ -73,10 +76,14 @@ void ForEachTallyCount(Tally& tally, Visit&& visit) {
   visit("duplicate", "", tally.duplicate);
   visit("settings_changed", "", tally.settings);
   visit("ignored", "too_late", tally.too_late);
-  visit("ignored", "not_call_permission", tally.ignored);
+  for (std::size_t i = 0; i < kIgnoreReasonCount; ++i) {
+    visit("ignored", IgnoreReasonName(static_cast<IgnoreReason>(i)), tally.ignored_by[i]);
+  }
   visit("ignored", "unknown_channel", tally.unknown_channel);
   visit("ignored", "invalid_user", tally.invalid_user);
   visit("ignored", "invalid_time", tally.invalid_time);
+  visit("linked", "", tally.linked);
+  visit("rotation", "", tally.rotations);
 }
 
 }  // namespace callgate

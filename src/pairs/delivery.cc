@@ -64,7 +64,6 @@ struct Pending {
 void ApplyDelivery(const DeliveryStores& stores, ParsedWebhook delivery,
                    std::function<void(StoreResult<DeliveryTally>)> done) {
   DeliveryTally tally;
-  tally.ignored = delivery.ignored;
   tally.ignored_by = delivery.ignored_by;
   tally.rotations = delivery.rotations;
   tally.invalid_time = delivery.invalid_time;

@@ -19,18 +19,24 @@ struct DeliveryTally {
   int applied = 0;    // events that changed a pair
   int duplicate = 0;  // events already known
   int too_late = 0;   // events behind the reorder horizon
-  int ignored = 0;    // entries, changes or items that say nothing about call permissions
-  std::array<int, kIgnoreReasonCount> ignored_by{};  // ... by reason
-  int unknown_channel = 0;                           // items for a phone_number_id no channel has
-  int invalid_user = 0;  // items naming their user by no valid id (number or BSUID)
-  int invalid_time = 0;  // items with a timestamp out of range
-  int settings = 0;      // channel settings changed
-  int linked = 0;        // sets of ids of one user linked (docs/rules.md §7)
-  int rotations = 0;     // BSUID rotations among them
+  // Entries, changes or items that say nothing about call permissions, by reason (Ignored():
+  // their sum).
+  std::array<int, kIgnoreReasonCount> ignored_by{};
+  int unknown_channel = 0;  // items for a phone_number_id no channel has
+  int invalid_user = 0;     // items naming their user by no valid id (number or BSUID)
+  int invalid_time = 0;     // items with a timestamp out of range
+  int settings = 0;         // channel settings changed
+  int linked = 0;           // sets of ids of one user linked (docs/rules.md §7)
+  int rotations = 0;        // BSUID rotations among them
 
   // Something arrived that was not applied (worth a log line).
   bool Skipped() const {
-    return ignored || unknown_channel || invalid_user || invalid_time || too_late;
+    return Ignored() || unknown_channel || invalid_user || invalid_time || too_late;
+  }
+  int Ignored() const {
+    int sum = 0;
+    for (const int count : ignored_by) sum += count;
+    return sum;
   }
 };
 

@@ -79,7 +79,8 @@ TEST_F(MetricsE2eTest, AKnownSequenceMovesExactlyItsCounters) {
   ASSERT_EQ(delivered.status, 200);
   EXPECT_EQ(delivered.body,
             R"({"applied":1,"duplicate":0,"tooLate":0,"ignored":1,"unknownChannel":1,)"
-            R"("invalidUser":0,"invalidTime":0,"settingsChanged":0})");
+            R"("invalidUser":0,"invalidTime":0,"settingsChanged":0,"usersLinked":0,"rotations":0,)"
+            R"("ignoredByReason":{"notPermissionReply":1}})");
   ASSERT_EQ(Post("/callPermissionRequests", R"({"destination":"+6591230009"})").status, 201);
   ASSERT_EQ(Post("/callPermissionRequests", R"({"destination":"+6591230001"})").status, 409);
   ASSERT_EQ(Post("/calls", R"({"destination":"+6591230009"})").status, 403);
@@ -127,7 +128,7 @@ TEST_F(MetricsE2eTest, AKnownSequenceMovesExactlyItsCounters) {
   EXPECT_EQ(moved(R"(callgate_reservations_total{kind="call",outcome="201"})"), 0);
   EXPECT_EQ(moved(R"(callgate_webhook_items_total{outcome="applied"})"), 1);
   EXPECT_EQ(
-      moved(R"(callgate_webhook_items_total{outcome="ignored",reason="not_call_permission"})"), 1);
+      moved(R"(callgate_webhook_items_total{outcome="ignored",reason="not_permission_reply"})"), 1);
   EXPECT_EQ(moved(R"(callgate_webhook_items_total{outcome="ignored",reason="unknown_channel"})"),
             1);
   EXPECT_EQ(moved(R"(callgate_webhook_items_total{outcome="duplicate"})"), 0);
