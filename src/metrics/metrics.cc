@@ -76,7 +76,8 @@ struct RequestLabels {
 
 // Each thread's counters of the label sets it counted last, direct-mapped by key: a request
 // whose labels its thread saw before costs a multiplication and a compare, where
-// Family::Add takes the family's mutex and hashes a map of label strings.
+// Family::Add takes the family's mutex and hashes a map of label strings (600-1000 ns measured,
+// 5-8 % of a status GET; README, Benchmarks).
 struct RequestCounterMemo {
   struct Slot {
     std::uint64_t key = ~std::uint64_t{0};
