@@ -10,13 +10,15 @@
 
 #include "admin/admin.h"
 #include "app/service.h"
+#include "log/log.h"
 
 namespace callgate {
 namespace {
 
 int Serve(ServiceConfig config) {
   if (config.api.meta_app_secrets.empty()) {
-    std::cerr << "callgate: no --meta-app-secret: every webhook delivery will be refused (401)\n";
+    LogNotice(LogLevel::kWarn,
+              "no --meta-app-secret: every webhook delivery will be refused (401)");
   }
   // Signals are taken by one thread with sigwait; block them before any thread starts.
   sigset_t signals;
@@ -31,7 +33,7 @@ int Serve(ServiceConfig config) {
   const std::size_t max_connections = config.server.max_connections;
   auto service = Service::Start(std::move(config), SystemNow);
   if (!service) {
-    std::cerr << "error: " << service.error() << "\n";
+    LogNotice(LogLevel::kError, service.error());
     return 1;
   }
   const std::string base = "http://" + address + ":" + std::to_string((*service)->port());
@@ -43,17 +45,19 @@ int Serve(ServiceConfig config) {
   }
   std::cout.flush();
   if (const std::string& reason = (*service)->store().read_only_reason(); !reason.empty()) {
-    std::cerr << "callgate: " << reason
-              << ": serving reads only, every write fails (500) until it can be written "
-                 "(checked once a second)\n";
+    LogNotice(LogLevel::kWarn, reason +
+                                   ": serving reads only, every write fails (500) until it can be "
+                                   "written (checked once a second)");
   }
-  std::cerr << "callgate: serving " << data_dir << " with " << threads << " thread(s), up to "
-            << max_connections << " connections\n";
+  LogNotice(LogLevel::kInfo, "serving " + data_dir + " with " + std::to_string(threads) +
+                                 " thread(s), up to " + std::to_string(max_connections) +
+                                 " connections");
 
   std::thread signal_waiter([&] {
     int received = 0;
     sigwait(&signals, &received);
-    std::cerr << "callgate: signal " << received << ", finishing in-flight requests\n";
+    LogNotice(LogLevel::kInfo,
+              "signal " + std::to_string(received) + ", finishing in-flight requests");
     (*service)->Stop();
   });
   (*service)->Run();
@@ -61,7 +65,7 @@ int Serve(ServiceConfig config) {
   pthread_kill(signal_waiter.native_handle(), SIGTERM);
   signal_waiter.join();
   service->reset();  // commits queued writes before exit
-  std::cerr << "callgate: stopped\n";
+  LogNotice(LogLevel::kInfo, "stopped");
   return 0;
 }
 
@@ -74,6 +78,8 @@ struct ServeCli {
   int call_hold = static_cast<int>(
       std::chrono::duration_cast<std::chrono::seconds>(config.api.call_hold).count());
   std::size_t cache_mb = config.cache_bytes >> 20;
+  std::string log_format = "text";
+  std::string access_log = config.access_log ? "on" : "off";
   CLI::App* command = nullptr;
 };
 
@@ -142,12 +148,27 @@ void AddServe(CLI::App& app, ServeCli& cli) {
       ->envname("CALLGATE_CACHE_MB")
       ->check(CLI::Range(0, 1 << 20))
       ->capture_default_str();
+  serve
+      ->add_option("--log-format", cli.log_format,
+                   "Lines on standard error: text (for people) or json (one object a line)")
+      ->envname("CALLGATE_LOG_FORMAT")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  serve
+      ->add_option("--access-log", cli.access_log,
+                   "One line per answered request on standard error: on or off")
+      ->envname("CALLGATE_ACCESS_LOG")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
 }
 
 // The config the flags describe; false (after saying why) if they do not describe one.
 bool Finish(ServeCli& cli) {
+  // The log is the process's: configured before its first line.
+  ConfigureLog(ParseLogFormat(cli.log_format).value_or(LogFormat::kText));
+  cli.config.access_log = cli.access_log == "on";
   if (!ParseListen(cli.listen, cli.config.server)) {
-    std::cerr << "error: --listen wants HOST:PORT, got '" << cli.listen << "'\n";
+    LogNotice(LogLevel::kError, "--listen wants HOST:PORT, got '" + cli.listen + "'");
     return false;
   }
   cli.config.server.idle_timeout = std::chrono::seconds(cli.idle_timeout);

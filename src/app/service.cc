@@ -2,10 +2,11 @@
 
 #include <charconv>
 #include <filesystem>
-#include <iostream>
 #include <sstream>
 
 #include "admin/admin.h"
+#include "api/access_log.h"
+#include "log/log.h"
 
 namespace callgate {
 
@@ -43,7 +44,7 @@ Result<std::unique_ptr<SqliteStore>, std::string> OpenStore(const std::string& d
       {.path = data_dir + "/callgate.db",
        .cache_bytes = cache_bytes,
        .completion_scope = HttpServer::ResponseBatch::Run,
-       .notice = [](const std::string& line) { std::cerr << "callgate: " << line << "\n"; }});
+       .notice = [](const std::string& line) { LogNotice(LogLevel::kInfo, line); }});
 }
 
 Result<std::unique_ptr<Service>, std::string> Service::Start(ServiceConfig config, Clock clock) {
@@ -61,6 +62,7 @@ Result<std::unique_ptr<Service>, std::string> Service::Start(ServiceConfig confi
   }
   service->tenants_ = std::make_unique<TenantDirectory>(*service->store_);
   if (!service->tenants_->Start()) return "cannot read tenants from " + config.data_dir;
+  if (config.access_log) config.api.observers.push_back(AccessLog());
   service->api_ =
       std::make_unique<Api>(ApiStores{*service->store_, *service->store_, *service->tenants_},
                             std::move(clock), std::move(config.api));

@@ -22,6 +22,9 @@ struct ServiceConfig {
   ApiOptions api;                   // rate limit, webhook secrets, call hold
   std::size_t cache_bytes = SqliteStore::Options{}.cache_bytes;  // pair-state cache; 0: off
   bool demo = false;  // create the demo tenant and a fresh key
+  // One line per answered request on standard error (api/access_log.h). The format of every line
+  // is the process's (log/log.h, ConfigureLog), not the service's.
+  bool access_log = true;
 };
 
 // The wall clock, read once per request.
