@@ -1,8 +1,19 @@
 #include "core/json_string.h"
 
+#include <cstdint>
+
+#include "core/swar.h"
+
 namespace callgate {
 
 namespace {
+
+// Whether any of the 8 bytes of `w` needs a look: a control character, '"', '\\' or a byte of a
+// multi-byte sequence. Almost every string written (ids, routes, messages) has none.
+bool NeedsLook(std::uint64_t w) {
+  using namespace swar;
+  return (Below(w, 0x20) | Equal(w, '"') | Equal(w, '\\') | High(w)) != 0;
+}
 
 // The length of the well-formed UTF-8 sequence (RFC 3629: no overlong forms, no surrogates,
 // nothing above U+10FFFF) that starts at s[i] with a byte >= 0x80; 0 if there is none.
@@ -36,6 +47,8 @@ void AppendJsonString(std::string& out, std::string_view text) {
   std::size_t run = 0;
   std::size_t i = 0;
   while (i < text.size()) {
+    while (i + 8 <= text.size() && !NeedsLook(swar::Load(text, i))) i += 8;
+    if (i == text.size()) break;
     const auto u = static_cast<unsigned char>(text[i]);
     if (u >= 0x20 && u < 0x80 && u != '"' && u != '\\') {
       ++i;

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace callgate {
 namespace {
@@ -48,6 +50,33 @@ TEST(JsonStringTest, BytesThatAreNotUtf8BecomeReplacementCharacters) {
   EXPECT_EQ(Json("\xff\xfe"), R"("\ufffd\ufffd")");
   EXPECT_EQ(Json("ok\xe2\x82"), R"("ok\ufffd\ufffd")");  // a truncated euro sign
   EXPECT_EQ(Json("é\x80é"), "\"é\\ufffdé\"");
+}
+
+// Plain text is skipped eight bytes at a time: whatever the position of what needs escaping,
+// within a word or across two, it is found.
+TEST(JsonStringTest, EscapesAreFoundAtEveryPositionOfLongerText) {
+  const std::vector<std::pair<std::string, std::string>> specials = {
+      {"\"", "\\\""},
+      {"\\", "\\\\"},
+      {"\n", "\\u000a"},
+      {std::string(1, '\0'), "\\u0000"},
+      {"\x1f", "\\u001f"},
+      {"é", "é"},
+      {"\xe2\x82\xac", "\xe2\x82\xac"},
+      {"\xff", "\\ufffd"},
+      {"\xc3", "\\ufffd"},
+      {"\x7f", "\x7f"},
+      {" ", " "}};
+  for (std::size_t length : {8u, 9u, 16u, 23u}) {
+    for (std::size_t at = 0; at <= length; ++at) {
+      for (const auto& [raw, escaped] : specials) {
+        const std::string before(at, 'a');
+        const std::string after(length - at, 'b');
+        EXPECT_EQ(Json(before + raw + after), "\"" + before + escaped + after + "\"")
+            << length << " " << at << " " << escaped;
+      }
+    }
+  }
 }
 
 TEST(JsonStringTest, AnyBytesGiveOneLineOfPrintableAsciiOrUtf8) {

@@ -26,8 +26,9 @@ enum class LogLevel : std::uint8_t { kInfo, kWarn, kError };
 
 std::string_view LogLevelName(LogLevel level);  // "info", "warn", "error"
 
-// A field of a line: a name (the program's own constant, never "time", "level" or "msg") and a
-// value, text or a number. Holds views: it lives no longer than the call it is passed to.
+// A field of a line: a name (the program's own constant identifier, written as it is; never
+// "time", "level" or "msg") and a value, text or a number, always escaped as the format needs.
+// Holds views: it lives no longer than the call it is passed to.
 class LogField {
  public:
   LogField() = default;  // an empty text without a name, to be assigned

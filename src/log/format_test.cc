@@ -79,5 +79,26 @@ TEST(LogFormatTest, TextQuotesWhatIsNotPlainAndNeverBreaksTheLine) {
   EXPECT_EQ(Line(LogFormat::kText, ""), "2026-02-01T08:12:30.123Z info \"\"\n");
 }
 
+// Text is checked eight bytes at a time: whatever the position of what makes a value need quotes,
+// it is found; and a value with none is written bare.
+TEST(LogFormatTest, TextFindsWhatNeedsQuotesAtEveryPosition) {
+  const auto text = [](const std::string& value) {
+    std::string out;
+    LogField("v", value).AppendText(out);
+    return out;
+  };
+  for (std::size_t length : {7u, 8u, 9u, 16u, 23u}) {
+    const std::string plain(length, 'a');
+    EXPECT_EQ(text(plain), plain);
+    for (std::size_t at = 0; at < length; ++at) {
+      for (const char c : {' ', '"', '=', '\\', '\n', '\x7f', '\x80', '\0'}) {
+        std::string value = plain;
+        value[at] = c;
+        EXPECT_EQ(text(value).front(), '"') << length << " " << at << " " << int(c);
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace callgate
