@@ -20,6 +20,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+# nginx runs with access_log off (bench/nginx.conf.in), so every callgate started here does too:
+# the comparisons measure the same work. The access log's own cost is bench/ab.sh's (README, Logs).
+export CALLGATE_ACCESS_LOG=${CALLGATE_ACCESS_LOG:-off}
 
 ROUNDS=${BENCH_ROUNDS:-3}
 DURATION=${BENCH_DURATION:-10}
