@@ -192,7 +192,7 @@ async function scenario(name, stopSignal) {
   const logged = () => server.stderr().split('\n').filter((l) => l.includes(failed.body.errorId));
   await waitFor(() => logged().length === 2, 2000);
   assert.deepEqual(logged().map((l) => l.split(' ')[1]).sort(), ['error', 'info'], server.stderr());
-  assert.match(logged().find((l) => / error /.test(l)), / failed: store \S+ errorId=/);
+  assert.match(logged().find((l) => / error /.test(l)), / failed: store .+ errorId=/);
   assertCleanFailure(await post(`${base(server.port)}/calls`, key,
     JSON.stringify({ destination: number(0) })), 'a call authorisation');
   assertCleanFailure(await delivery(server.port, 0), 'a webhook delivery');
