@@ -21,6 +21,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+# nginx runs with access_log off (bench/nginx.conf.in), so every callgate started here does too:
+# the comparisons measure the same work. The access log's own cost is bench/ab.sh's (README, Logs).
+export CALLGATE_ACCESS_LOG=${CALLGATE_ACCESS_LOG:-off}
 
 MODE=${1:-all}
 [[ $MODE == all || $MODE == tls ]] || {

@@ -12,13 +12,15 @@
 
 #include "admin/admin.h"
 #include "app/service.h"
+#include "log/log.h"
 
 namespace callgate {
 namespace {
 
 int Serve(ServiceConfig config) {
   if (config.api.meta_app_secrets.empty()) {
-    std::cerr << "callgate: no --meta-app-secret: every webhook delivery will be refused (401)\n";
+    LogNotice(LogLevel::kWarn,
+              "no --meta-app-secret: every webhook delivery will be refused (401)");
   }
   // Signals are taken by one thread with sigwait; block them before any thread starts. SIGHUP
   // is taken with or without TLS: a reload signal never stops the service.
@@ -37,7 +39,7 @@ int Serve(ServiceConfig config) {
   const std::string metrics_address = config.metrics_server ? config.metrics_server->address : "";
   auto service = Service::Start(std::move(config), SystemNow);
   if (!service) {
-    std::cerr << "error: " << service.error() << "\n";
+    LogNotice(LogLevel::kError, service.error());
     return 1;
   }
   const std::string base = (tls_cert_file.empty() ? "http://" : "https://") + address + ":" +
@@ -54,15 +56,16 @@ int Serve(ServiceConfig config) {
   }
   std::cout.flush();
   if (const std::string& reason = (*service)->store().read_only_reason(); !reason.empty()) {
-    std::cerr << "callgate: " << reason
-              << ": serving reads only, every write fails (500) until it can be written "
-                 "(checked once a second)\n";
+    LogNotice(LogLevel::kWarn, reason +
+                                   ": serving reads only, every write fails (500) until it can be "
+                                   "written (checked once a second)");
   }
-  std::cerr << "callgate: serving " << data_dir << " with " << threads << " thread(s), up to "
-            << max_connections << " connections\n";
+  LogNotice(LogLevel::kInfo, "serving " + data_dir + " with " + std::to_string(threads) +
+                                 " thread(s), up to " + std::to_string(max_connections) +
+                                 " connections");
   if (!tls_cert_file.empty()) {
-    std::cerr << "callgate: TLS certificate from " << tls_cert_file << ": "
-              << (*service)->tls_certificate().description << "\n";
+    LogNotice(LogLevel::kInfo, "TLS certificate from " + tls_cert_file + ": " +
+                                   (*service)->tls_certificate().description);
   }
 
   std::thread signal_waiter([&] {
@@ -70,22 +73,21 @@ int Serve(ServiceConfig config) {
       int received = 0;
       sigwait(&signals, &received);
       if (received != SIGHUP) {
-        std::cerr << "callgate: signal " << received << ", finishing in-flight requests\n";
+        LogNotice(LogLevel::kInfo,
+                  "signal " + std::to_string(received) + ", finishing in-flight requests");
         (*service)->Stop();
         return;
       }
-      // New connections get the files' certificate; open ones keep theirs. One line either way,
-      // written at once so that it reaches the log whole.
-      std::string line = "callgate: SIGHUP: ";
+      // New connections get the files' certificate; open ones keep theirs. One line either way.
       if (tls_cert_file.empty()) {
-        line += "no --tls-cert to reload, nothing to do\n";
+        LogNotice(LogLevel::kInfo, "SIGHUP: no --tls-cert to reload, nothing to do");
       } else if (const auto reloaded = (*service)->ReloadTls()) {
-        line += "reloaded the TLS certificate from " + tls_cert_file + ": " +
-                reloaded->description + "\n";
+        LogNotice(LogLevel::kInfo, "SIGHUP: reloaded the TLS certificate from " + tls_cert_file +
+                                       ": " + reloaded->description);
       } else {
-        line += reloaded.error() + "; still serving the previous certificate\n";
+        LogNotice(LogLevel::kError,
+                  "SIGHUP: " + reloaded.error() + "; still serving the previous certificate");
       }
-      std::cerr << line;
     }
   });
   (*service)->Run();
@@ -93,7 +95,7 @@ int Serve(ServiceConfig config) {
   pthread_kill(signal_waiter.native_handle(), SIGTERM);
   signal_waiter.join();
   service->reset();  // commits queued writes before exit
-  std::cerr << "callgate: stopped\n";
+  LogNotice(LogLevel::kInfo, "stopped");
   return 0;
 }
 
@@ -107,6 +109,8 @@ struct ServeCli {
       std::chrono::duration_cast<std::chrono::seconds>(config.api.call_hold).count());
   std::size_t cache_mb = config.cache_bytes >> 20;
   std::string metrics_listen;  // empty: no metrics listener
+  std::string log_format = "text";
+  std::string access_log = config.access_log ? "on" : "off";
   CLI::App* command = nullptr;
 };
 
@@ -190,12 +194,26 @@ void AddServe(CLI::App& app, ServeCli& cli) {
                    "Also serve GET /metrics (and nothing else) on HOST:PORT (default: none; "
                    "/metrics is served on --listen either way)")
       ->envname("CALLGATE_METRICS_LISTEN");
+  ->add_option("--log-format", cli.log_format,
+               "Lines on standard error: text (for people) or json (one object a line)")
+      ->envname("CALLGATE_LOG_FORMAT")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  serve
+      ->add_option("--access-log", cli.access_log,
+                   "One line per answered request on standard error: on or off")
+      ->envname("CALLGATE_ACCESS_LOG")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
 }
 
 // The config the flags describe; false (after saying why) if they do not describe one.
 bool Finish(ServeCli& cli) {
+  // The log is the process's: configured before its first line.
+  ConfigureLog(ParseLogFormat(cli.log_format).value_or(LogFormat::kText));
+  cli.config.access_log = cli.access_log == "on";
   if (!ParseListen(cli.listen, cli.config.server)) {
-    std::cerr << "error: --listen wants HOST:PORT, got '" << cli.listen << "'\n";
+    LogNotice(LogLevel::kError, "--listen wants HOST:PORT, got '" + cli.listen + "'");
     return false;
   }
   const ServerOptions& server = cli.config.server;

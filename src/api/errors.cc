@@ -111,8 +111,8 @@ HttpResponse ErrorResponse(ApiError error, Instant now, std::string_view extra,
   const ErrorDescription d = Describe(error);
   const std::string error_id = NewUuid();
   if (static_cast<unsigned>(d.status) >= 500) {
-    Log(LogKind::kServerError, now,
-        "error " + error_id + ": " + std::string(cause.empty() ? d.message : cause));
+    // The access line of the request carries the same errorId, and its requestId.
+    Log(LogKind::kServerError, now, cause.empty() ? d.message : cause, {{"errorId", error_id}});
   }
   std::string body;
   JsonWriter json(body);

@@ -2,7 +2,7 @@
 
 #include <charconv>
 
-#include "core/encoding.h"
+#include "core/json_string.h"
 
 namespace callgate {
 
@@ -35,7 +35,7 @@ JsonWriter& JsonWriter::Key(std::string_view key) {
 
 JsonWriter& JsonWriter::String(std::string_view value) {
   Separate();
-  Escaped(value);
+  AppendJsonString(out_, value);
   return *this;
 }
 
@@ -57,26 +57,6 @@ JsonWriter& JsonWriter::Raw(std::string_view json) {
   Separate();
   out_.append(json);
   return *this;
-}
-
-void JsonWriter::Escaped(std::string_view s) {
-  out_.push_back('"');
-  // Most strings need no escaping: copy runs of plain characters in one append.
-  std::size_t run = 0;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const auto u = static_cast<unsigned char>(s[i]);
-    if (u >= 0x20 && u != '"' && u != '\\') continue;
-    out_.append(s.data() + run, i - run);
-    run = i + 1;
-    if (u == '"' || u == '\\') {
-      out_.push_back('\\');
-      out_.push_back(static_cast<char>(u));
-    } else {
-      out_.append("\\u00").append(HexEncode(s.substr(i, 1)));
-    }
-  }
-  out_.append(s.data() + run, s.size() - run);
-  out_.push_back('"');
 }
 
 }  // namespace callgate

@@ -1,6 +1,6 @@
 // JsonWriter: appends compact JSON to a string. Responses here have fixed shapes, so a writer
 // that emits them directly (no DOM) keeps the hot path allocation-light. Strings are escaped per
-// RFC 8259. Thread-compatible.
+// RFC 8259 (core/json_string.h). Thread-compatible.
 #pragma once
 
 #include <cstdint>
@@ -29,7 +29,6 @@ class JsonWriter {
   JsonWriter& Open(char c);
   JsonWriter& Close(char c);
   void Separate();
-  void Escaped(std::string_view s);
 
   std::string& out_;
   bool need_comma_ = false;

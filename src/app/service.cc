@@ -2,11 +2,12 @@
 
 #include <charconv>
 #include <filesystem>
-#include <iostream>
 #include <sstream>
 #include <thread>
 
 #include "admin/admin.h"
+#include "api/access_log.h"
+#include "log/log.h"
 
 namespace callgate {
 
@@ -45,7 +46,7 @@ Result<std::unique_ptr<SqliteStore>, std::string> OpenStore(
       {.path = data_dir + "/callgate.db",
        .cache_bytes = cache_bytes,
        .completion_scope = HttpServer::ResponseBatch::Run,
-       .notice = [](const std::string& line) { std::cerr << "callgate: " << line << "\n"; },
+       .notice = [](const std::string& line) { LogNotice(LogLevel::kInfo, line); },
        .commit_observer = std::move(commit_observer)});
 }
 
@@ -67,6 +68,7 @@ Result<std::unique_ptr<Service>, std::string> Service::Start(ServiceConfig confi
   service->tenants_ = std::make_unique<TenantDirectory>(*service->store_);
   if (!service->tenants_->Start()) return "cannot read tenants from " + config.data_dir;
   metrics.Instrument(config.api);
+  if (config.access_log) config.api.observers.push_back(AccessLog());
   service->api_ =
       std::make_unique<Api>(ApiStores{*service->store_, *service->store_, *service->tenants_},
                             std::move(clock), std::move(config.api));

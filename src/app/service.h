@@ -25,6 +25,9 @@ struct ServiceConfig {
   bool demo = false;  // create the demo tenant and a fresh key
   // A second listener that serves GET /metrics alone (--metrics-listen); none if unset.
   std::optional<ServerOptions> metrics_server;
+  // One line per answered request on standard error (api/access_log.h). The format of every line
+  // is the process's (log/log.h, ConfigureLog), not the service's.
+  bool access_log = true;
 };
 
 // The wall clock, read once per request.

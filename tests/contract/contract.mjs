@@ -73,11 +73,22 @@ export function loadContract(openapiPath) {
     return { at: ['components', 'responses', name], response };
   }
 
+  // A declared header, a `$ref` to components/headers followed.
+  function resolveHeader(header) {
+    const ref = header?.$ref;
+    if (ref === undefined) return header;
+    const name = /^#\/components\/headers\/([^/]+)$/.exec(ref)?.[1];
+    const resolved = name && doc.components?.headers?.[name];
+    if (!resolved) throw new Error(`${openapiPath}: unresolvable header ${ref}`);
+    return resolved;
+  }
+
   // A header value (always text) checked against its declared schema: integers as numbers.
   function headerProblems(declared, headers) {
     const problems = [];
     const byName = new Map(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
-    for (const [name, header] of Object.entries(declared ?? {})) {
+    for (const [name, declaredHeader] of Object.entries(declared ?? {})) {
+      const header = resolveHeader(declaredHeader);
       const value = byName.get(name.toLowerCase());
       if (value === undefined) {
         if (header.required) problems.push(`header ${name} is required`);

@@ -35,6 +35,8 @@ const cases = [
   ['code-of-another-meaning.jsonl', 1, [ONE_FAILURE, /^line 1: .* 404: body\/code must be equal to one of the allowed values \(1300\)$/m]],
   ['405-without-allow.jsonl', 1, [ONE_FAILURE, /^line 1: DELETE \/healthz 405: a 405 must carry Allow$/m]],
   ['retry-after-not-seconds.jsonl', 1, [ONE_FAILURE, /^line 1: POST .*\/calls 429: header Retry-After "soon" must be integer$/m]],
+  ['missing-request-id.jsonl', 1, [ONE_FAILURE, /^line 1: GET \/healthz 200: header X-Request-Id is required$/m]],
+  ['request-id-malformed.jsonl', 1, [ONE_FAILURE, /^line 1: GET \/readyz 200: header X-Request-Id "not an id" must match pattern/m]],
   ['challenge-as-json.jsonl', 1, [ONE_FAILURE, /^line 1: GET \/webhooks\/whatsapp\S* 200: content type must be text\/plain, got "application\/json"$/m]],
 ];
 

@@ -157,7 +157,8 @@ class MultiprocessTest : public ::testing::Test {
       const std::string log = dir_ + "/serve-" + std::to_string(i) + ".log";
       servers_.push_back(std::make_unique<Child>(
           std::vector<std::string>{"serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir_,
-                                   "--threads", "2", "--meta-app-secret", kSecret},
+                                   "--threads", "2", "--meta-app-secret", kSecret, "--log-format",
+                                   "json", "--access-log", "on"},
           log));
       logs_.push_back(log);
       const auto line = servers_.back()->ReadLine(std::chrono::seconds(20));
@@ -173,6 +174,11 @@ class MultiprocessTest : public ::testing::Test {
   void TearDown() override {
     if (HasFailure()) std::cerr << Logs();
     servers_.clear();  // SIGKILL whatever is still running
+    // The servers' logs join the e2e run's, for the log check (tests/logs/log_check.mjs).
+    if (const char* e2e_log = std::getenv("CALLGATE_E2E_LOG")) {
+      std::ofstream out(e2e_log, std::ios::app);
+      for (const std::string& log : logs_) out << ReadFile(log);
+    }
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
   }

@@ -1,8 +1,11 @@
 // TestServer: the real service (Service::Start: SQLite in a temp dir, HTTP on port 0) on a
-// background thread, with a settable clock; and HttpClient, a keep-alive Beast client that
-// records every response, headers included, for the contract check (CALLGATE_CONTRACT_LOG, one
-// JSON per line).
+// background thread, with a settable clock, its access log on and every line of the log in json,
+// appended to the file CALLGATE_E2E_LOG names (standard error without it) for the log check
+// (tests/logs/log_check.mjs); and HttpClient, a keep-alive Beast client that records every
+// response, headers included, for the contract check (CALLGATE_CONTRACT_LOG, one JSON per line).
 #pragma once
+
+#include <fcntl.h>
 
 #include <atomic>
 #include <boost/asio/connect.hpp>
@@ -22,9 +25,22 @@
 #include "api/json.h"
 #include "app/service.h"
 #include "ingest/signature.h"
+#include "log/log.h"
 #include "tenants/api_key.h"
 
 namespace callgate::testing {
+
+// The log of the e2e run, as `callgate serve --log-format json` writes it, to CALLGATE_E2E_LOG.
+// The log is the process's: configured once, by the first TestServer.
+inline void ConfigureE2eLog() {
+  static const bool configured = [] {
+    const char* path = std::getenv("CALLGATE_E2E_LOG");
+    const int fd = path ? ::open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644) : -1;
+    ConfigureLog(LogFormat::kJson, fd >= 0 ? fd : STDERR_FILENO);
+    return true;
+  }();
+  (void)configured;
+}
 
 class TestServer {
  public:
@@ -38,11 +54,13 @@ class TestServer {
     server_options.port = 0;
     server_options.threads = 2;
     if (metrics_server) metrics_server->port = 0;
+    ConfigureE2eLog();
     auto service = Service::Start({.data_dir = dir_.string(),
                                    .server = std::move(server_options),
                                    .api = std::move(api_options),
                                    .cache_bytes = cache_bytes,
-                                   .metrics_server = std::move(metrics_server)},
+                                   .metrics_server = std::move(metrics_server),
+                                   .access_log = true},
                                   [this] { return Now(); });
     if (!service) throw std::runtime_error(service.error());
     service_ = std::move(*service);

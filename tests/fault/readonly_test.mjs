@@ -70,7 +70,7 @@ function serve(dataDir) {
     const timer = setTimeout(() => reject(new Error(`no listening line: ${out} ${err}`)), 15000);
     const check = () => {
       const m = out.match(/callgate listening on http:\/\/127\.0\.0\.1:(\d+)/);
-      if (m && /callgate: serving .*\n/.test(err)) {
+      if (m && /Z info serving .*\n/.test(err)) {
         clearTimeout(timer);
         resolve({ child, exited, port: Number(m[1]), stderr: () => err });
       }
@@ -188,9 +188,11 @@ async function scenario(name, stopSignal) {
   await assertAcknowledged(server.port, key, acknowledged, histories);
   const failed = await reserve(server.port, key, i);
   assertCleanFailure(failed, 'a reservation');
-  // Logged once, with its errorId.
-  await waitFor(() => server.stderr().includes(failed.body.errorId), 2000);
-  assert.equal(server.stderr().split(failed.body.errorId).length, 2, server.stderr());
+  // Logged once with its errorId, saying what failed; and in the request's access line.
+  const logged = () => server.stderr().split('\n').filter((l) => l.includes(failed.body.errorId));
+  await waitFor(() => logged().length === 2, 2000);
+  assert.deepEqual(logged().map((l) => l.split(' ')[1]).sort(), ['error', 'info'], server.stderr());
+  assert.match(logged().find((l) => / error /.test(l)), / failed: store .+ errorId=/);
   assertCleanFailure(await post(`${base(server.port)}/calls`, key,
     JSON.stringify({ destination: number(0) })), 'a call authorisation');
   assertCleanFailure(await delivery(server.port, 0), 'a webhook delivery');
@@ -266,9 +268,9 @@ test('a read-only directory without a store: a clean startup failure', async () 
     { encoding: 'utf8', timeout: 15000 });
   assert.equal(r.status, 1, r.stderr);
   assert.equal(r.stdout, '');
-  const errors = r.stderr.split('\n').filter((line) => line.startsWith('error:'));
+  const errors = r.stderr.split('\n').filter((line) => / error /.test(line));
   assert.equal(errors.length, 1, r.stderr);
-  assert.match(errors[0], /^error: no store at .*callgate\.db to serve, and .* cannot be written \(Read-only file system\)$/);
+  assert.match(errors[0], /Z error no store at .*callgate\.db to serve, and .* cannot be written \(Read-only file system\)$/);
   const listed = admin(dataDir, 'list');
   assert.equal(listed.status, 1);
   assert.match(listed.stderr, /^error: no store at /);

@@ -249,10 +249,10 @@ test('serve --help lists every flag with its environment variable and its defaul
   // One entry per flag: the option line and its description, up to the next option line.
   const entries = r.stdout.split(/\n(?=  --)/).filter((e) => e.startsWith('  --'));
   const flags = entries.map((e) => e.match(/^ {2}(--[a-z-]+)/)[1]);
-  assert.deepEqual(flags.sort(), ['--cache-mb', '--call-hold', '--data-dir', '--demo',
-    '--idle-timeout', '--listen', '--max-body', '--max-connections', '--meta-app-secret',
-    '--meta-verify-token', '--metrics-listen', '--rate-limit', '--threads', '--tls-cert',
-    '--tls-key'].sort());
+  assert.deepEqual(flags.sort(), ['--access-log', '--cache-mb', '--call-hold', '--data-dir',
+    '--demo', '--idle-timeout', '--listen', '--log-format', '--max-body', '--max-connections',
+    '--meta-app-secret', '--meta-verify-token', '--metrics-listen', '--rate-limit', '--threads',
+    '--tls-cert', '--tls-key'].sort());
   for (const entry of entries) {
     const flag = entry.match(/^ {2}--([a-z-]+)/)[1];
     const env = `CALLGATE_${flag.toUpperCase().replaceAll('-', '_')}`;
