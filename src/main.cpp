@@ -194,8 +194,9 @@ void AddServe(CLI::App& app, ServeCli& cli) {
                    "Also serve GET /metrics (and nothing else) on HOST:PORT (default: none; "
                    "/metrics is served on --listen either way)")
       ->envname("CALLGATE_METRICS_LISTEN");
-  ->add_option("--log-format", cli.log_format,
-               "Lines on standard error: text (for people) or json (one object a line)")
+  serve
+      ->add_option("--log-format", cli.log_format,
+                   "Lines on standard error: text (for people) or json (one object a line)")
       ->envname("CALLGATE_LOG_FORMAT")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();

@@ -38,10 +38,25 @@ std::string_view RouteTemplate(Route route) {
 }
 
 bool RequestId::WellFormed(std::string_view id) {
-  return !id.empty() && id.size() <= kMaxLength && std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-           c == '_' || c == ':' || c == '-';
-  });
+  if (id.empty() || id.size() > kMaxLength) return false;
+  // The id is logged with every request, so nothing that may name a user passes: a run of 10
+  // digits or more (a phone number) or a BSUID's shape (two capitals and a dot: "US.1234").
+  int digits = 0;
+  for (std::size_t i = 0; i < id.size(); ++i) {
+    const char c = id[i];
+    const bool upper = c >= 'A' && c <= 'Z', digit = c >= '0' && c <= '9';
+    if (!upper && !digit && !(c >= 'a' && c <= 'z') && c != '.' && c != '_' && c != ':' &&
+        c != '-') {
+      return false;
+    }
+    digits = digit ? digits + 1 : 0;
+    if (digits >= 10) return false;
+    if (c == '.' && i >= 2 && id[i - 1] >= 'A' && id[i - 1] <= 'Z' && id[i - 2] >= 'A' &&
+        id[i - 2] <= 'Z') {
+      return false;
+    }
+  }
+  return true;
 }
 
 RequestId RequestId::From(std::string_view header) {

@@ -38,8 +38,9 @@ inline constexpr std::size_t kRouteCount = static_cast<std::size_t>(Route::kReje
 std::string_view RouteTemplate(Route route);
 
 // The request id: the client's X-Request-Id when well-formed (1 to 128 characters of
-// [A-Za-z0-9._:-], so it is safe in a log line and a header), else a fresh UUID. Held inline:
-// taking one allocates nothing.
+// [A-Za-z0-9._:-], so it is safe in a log line and a header, and nothing that may name a user: no
+// run of 10 digits or more, no BSUID shape "XX."), else a fresh UUID. Held inline: taking one
+// allocates nothing.
 class RequestId {
  public:
   static constexpr std::size_t kMaxLength = 128;

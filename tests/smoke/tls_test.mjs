@@ -275,10 +275,10 @@ test('a certificate or key that cannot be served fails the start, naming the fil
     '--data-dir', dataDir, '--tls-cert', cert, '--tls-key', keyFile], { encoding: 'utf8' });
   const missing = run(join(work, 'nothing.crt'), A.key);
   assert.equal(missing.status, 1);
-  assert.match(missing.stderr, /error: cannot read the TLS certificate file .*nothing\.crt: No such file or directory/);
+  assert.match(missing.stderr, /error:? cannot read the TLS certificate file .*nothing\.crt: No such file or directory/);
   const mismatched = run(A.cert, B.key);
   assert.equal(mismatched.status, 1);
-  assert.match(mismatched.stderr, /error: the TLS key file .*callgate-tls-b\.key is not the private key of the certificate in .*callgate-tls-a\.crt/);
+  assert.match(mismatched.stderr, /error:? the TLS key file .*callgate-tls-b\.key is not the private key of the certificate in .*callgate-tls-a\.crt/);
   for (const r of [missing, mismatched]) {
     assert.ok(!(r.stdout + r.stderr).includes('PRIVATE KEY'));
     assert.doesNotMatch(r.stdout, /listening/);
