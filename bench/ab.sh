@@ -13,6 +13,10 @@
 # (user + system, all its threads: less disturbed than throughput by other work on the machine,
 # which takes turns on the server's core). Needs wrk (scripts/deps.sh bench). Nothing may
 # compile meanwhile.
+#
+# AB_TOGETHER=1: A and B run at once, both on CPU 1, each loaded by its own wrk, so other work on
+# a busy machine disturbs both alike: read the CPU-per-request ratio (the requests/s ratio then
+# mostly says how the two shared the core).
 set -euo pipefail
 A=$(realpath "$1")
 B=$(realpath "$2")
@@ -37,6 +41,7 @@ start() {
   "$bin" admin --data-dir "$dir" channel create ab-ch --subaccount ab-sub \
     --phone-number-id 100000000000009 >/dev/null
   "$bin" admin --data-dir "$dir" key create --account ab >"$WORK/$name.key"
+  : >"$WORK/$name.out"  # before the background job opens it: the loop below reads it at once
   # shellcheck disable=SC2086
   taskset -c 1 "$bin" serve --data-dir "$dir" --listen 127.0.0.1:0 --threads 1 $args \
     >"$WORK/$name.out" 2>"$WORK/$name.log" &
@@ -58,21 +63,28 @@ start() {
 start a "$A" "${AB_ARGS_A:-}"
 start b "$B" "${AB_ARGS_B:-}"
 
-# measure NAME: "requests/s CPU-µs/request" of one measurement of server NAME.
+url() { echo "http://127.0.0.1:$(cat "$WORK/$1.port")$STATUS_PATH"; }
+# load NAME SECONDS: wrk on server NAME, its report in $WORK/NAME.wrk.
+load() {
+  taskset -c 0 wrk -t1 -c64 -d"$2s" -H "Authorization: Bearer $(cat "$WORK/$1.key")" "$(url "$1")" \
+    >"$WORK/$1.wrk"
+}
+cpu() { awk '{print $14 + $15}' "/proc/$(cat "$WORK/$1.pid")/stat"; }  # user + system ticks
+# measure NAME...: loads the servers named at once (1 s of warm-up, then SECONDS_EACH); prints
+# "requests/s CPU-µs/request" of each, a line each.
 measure() {
-  local url key pid before after
-  url="http://127.0.0.1:$(cat "$WORK/$1.port")$STATUS_PATH"
-  key=$(cat "$WORK/$1.key")
-  pid=$(cat "$WORK/$1.pid")
-  cpu() { awk '{print $14 + $15}' "/proc/$pid/stat"; }  # user + system ticks, all threads
-  taskset -c 0 wrk -t1 -c64 -d1s -H "Authorization: Bearer $key" "$url" >/dev/null
-  before=$(cpu)
-  taskset -c 0 wrk -t1 -c64 -d"${SECONDS_EACH}s" -H "Authorization: Bearer $key" "$url" \
-    >"$WORK/wrk.txt"
-  after=$(cpu)
-  awk -v cpu=$((after - before)) -v ticks="$TICKS" '
-    /requests in/ {n = $1} /Requests\/sec/ {rps = $2}
-    END {printf "%s %.2f\n", rps, cpu / ticks * 1e6 / n}' "$WORK/wrk.txt"
+  local name jobs=() before=() i=0
+  for name in "$@"; do load "$name" 1 & jobs+=($!); done
+  wait "${jobs[@]}"
+  jobs=()
+  for name in "$@"; do before+=("$(cpu "$name")"); done
+  for name in "$@"; do load "$name" "$SECONDS_EACH" & jobs+=($!); done
+  wait "${jobs[@]}"
+  for name in "$@"; do
+    awk -v cpu=$(($(cpu "$name") - before[i++])) -v ticks="$TICKS" '
+      /requests in/ {n = $1} /Requests\/sec/ {rps = $2}
+      END {printf "%s %.2f\n", rps, cpu / ticks * 1e6 / n}' "$WORK/$name.wrk"
+  done
 }
 
 median() { sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
@@ -80,8 +92,12 @@ median() { sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 ratios=()
 cpu_ratios=()
 for r in $(seq "$ROUNDS"); do
-  read -r a a_cpu < <(measure a)
-  read -r b b_cpu < <(measure b)
+  if [[ ${AB_TOGETHER:-0} == 1 ]]; then
+    { read -r a a_cpu && read -r b b_cpu; } < <(measure a b)
+  else
+    read -r a a_cpu < <(measure a)
+    read -r b b_cpu < <(measure b)
+  fi
   ratio=$(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.3f", b / a}')
   cpu_ratio=$(awk -v a="$a_cpu" -v b="$b_cpu" 'BEGIN {printf "%.3f", b / a}')
   ratios+=("$ratio")
@@ -90,5 +106,5 @@ for r in $(seq "$ROUNDS"); do
     "B/A $ratio (CPU/req $cpu_ratio)"
 done
 echo "median B/A: $(printf '%s\n' "${ratios[@]}" | median)" \
-  "(A: $A ${AB_ARGS_A:-}; B: $B ${AB_ARGS_B:-})"
+  "(A: $A ${AB_ARGS_A:-}; B: $B ${AB_ARGS_B:-}${AB_TOGETHER:+; together})"
 echo "median B/A of CPU per request: $(printf '%s\n' "${cpu_ratios[@]}" | median)"
