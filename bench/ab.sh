@@ -5,76 +5,86 @@
 #   bench/ab.sh OLD_BINARY NEW_BINARY [ROUNDS] [SECONDS]
 #   AB_ARGS_A="..." AB_ARGS_B="--access-log on" bench/ab.sh BIN BIN     # flags, same binary
 #
-# Each binary serves its own fresh data directory on CPU 1 with one server thread; wrk -t1 -c64
-# (keep-alive) loads it from CPU 0. The two alternate, A B A B …, ROUNDS times (default 7) for
-# SECONDS each (default 5, after 1 s of warm-up); prints each round and the median B/A ratios of
-# requests per second and of the server's CPU time per request (user + system, from /proc: less
-# disturbed than throughput by other work on a shared machine). Needs wrk (scripts/deps.sh
-# bench). Nothing may compile meanwhile.
+# Each binary serves its own fresh data directory on CPU 1 with one server thread, on a port of
+# its own (port 0: runs of several people on one machine never measure each other's servers);
+# wrk -t1 -c64 (keep-alive) loads it from CPU 0. The two alternate, A B A B …, ROUNDS times
+# (default 7) for SECONDS each (default 5, after 1 s of warm-up); prints each round and the
+# median B/A ratio of requests per second, and of the CPU time the server spent per request
+# (user + system, all its threads: less disturbed than throughput by other work on the machine,
+# which takes turns on the server's core). Needs wrk (scripts/deps.sh bench). Nothing may
+# compile meanwhile.
+#
+# AB_TOGETHER=1: A and B run at once, both on CPU 1, each loaded by its own wrk, so other work on
+# a busy machine disturbs both alike: read the CPU-per-request ratio (the requests/s ratio then
+# mostly says how the two shared the core).
 set -euo pipefail
 A=$(realpath "$1")
 B=$(realpath "$2")
 ROUNDS=${3:-7}
 SECONDS_EACH=${4:-5}
-PORT_A=${AB_PORT:-18181}  # B listens on the next port; set AB_PORT when another A/B runs
-PORT_B=$((PORT_A + 1))
 WORK=$(mktemp -d)
 cleanup() {
-  for p in $(cat "$WORK"/*.pid 2>/dev/null); do kill "$p" 2>/dev/null || true; done
+  for f in "$WORK"/*.pid; do [[ -e $f ]] && kill "$(cat "$f")" 2>/dev/null || true; done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 
 STATUS_PATH="/api/v1/whatsapp/subaccounts/ab-sub/channels/ab-ch/callPermissions?destination=%2B6591234567"
+TICKS=$(getconf CLK_TCK)
 
-# start NAME BINARY ARGS PORT: a data directory with one tenant, the server on CPU 1; prints KEY.
-# Run in a command substitution (a subshell), so the server's pid goes to $WORK/NAME.pid.
+# start NAME BINARY ARGS: a data directory with one tenant, the server on CPU 1 on a free port;
+# leaves $WORK/NAME.{key,pid,port}.
 start() {
-  local name=$1 bin=$2 args=$3 port=$4 dir=$WORK/$1
+  local name=$1 bin=$2 args=$3 dir=$WORK/$1
   "$bin" admin --data-dir "$dir" account create ab >/dev/null
   "$bin" admin --data-dir "$dir" subaccount create ab-sub --account ab >/dev/null
   "$bin" admin --data-dir "$dir" channel create ab-ch --subaccount ab-sub \
     --phone-number-id 100000000000009 >/dev/null
-  local key
-  key=$("$bin" admin --data-dir "$dir" key create --account ab)
+  "$bin" admin --data-dir "$dir" key create --account ab >"$WORK/$name.key"
+  : >"$WORK/$name.out"  # before the background job opens it: the loop below reads it at once
   # shellcheck disable=SC2086
-  taskset -c 1 "$bin" serve --data-dir "$dir" --listen "127.0.0.1:$port" --threads 1 $args \
-    >"$WORK/$name.log" 2>&1 &
+  taskset -c 1 "$bin" serve --data-dir "$dir" --listen 127.0.0.1:0 --threads 1 $args \
+    >"$WORK/$name.out" 2>"$WORK/$name.log" &
   echo $! >"$WORK/$name.pid"
-  for _ in $(seq 50); do
-    curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break
+  local port=
+  for _ in $(seq 100); do
+    port=$(sed -n 's|^callgate listening on http://127.0.0.1:\([0-9]*\).*|\1|p' "$WORK/$name.out")
+    [[ -n $port ]] && break
+    kill -0 "$(cat "$WORK/$name.pid")" 2>/dev/null || break
     sleep 0.1
   done
-  # A server that could not listen exits, and the port may be another's (a leftover server
-  # answers /healthz just as well): measure only our own.
-  if ! kill -0 "$(cat "$WORK/$name.pid")" 2>/dev/null; then
-    echo "ab.sh: $name did not start: $(cat "$WORK/$name.log")" >&2
+  if [[ -z $port ]]; then
+    echo "server $name did not start: $(cat "$WORK/$name.log")" >&2
     exit 1
   fi
-  echo "$key"
+  echo "$port" >"$WORK/$name.port"
 }
 
-KEY_A=$(start a "$A" "${AB_ARGS_A:-}" "$PORT_A")
-KEY_B=$(start b "$B" "${AB_ARGS_B:-}" "$PORT_B")
+start a "$A" "${AB_ARGS_A:-}"
+start b "$B" "${AB_ARGS_B:-}"
 
-# cpu_ticks NAME: the server's user + system CPU time so far, in clock ticks.
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$(cat "$WORK/$1.pid")/stat"; }
-
-# measure NAME PORT KEY: "requests/s CPU-µs/request" of one measurement.
+url() { echo "http://127.0.0.1:$(cat "$WORK/$1.port")$STATUS_PATH"; }
+# load NAME SECONDS: wrk on server NAME, its report in $WORK/NAME.wrk.
+load() {
+  taskset -c 0 wrk -t1 -c64 -d"$2s" -H "Authorization: Bearer $(cat "$WORK/$1.key")" "$(url "$1")" \
+    >"$WORK/$1.wrk"
+}
+cpu() { awk '{print $14 + $15}' "/proc/$(cat "$WORK/$1.pid")/stat"; }  # user + system ticks
+# measure NAME...: loads the servers named at once (1 s of warm-up, then SECONDS_EACH); prints
+# "requests/s CPU-µs/request" of each, a line each.
 measure() {
-  local url="http://127.0.0.1:$2$STATUS_PATH" before after out
-  taskset -c 0 wrk -t1 -c64 -d1s -H "Authorization: Bearer $3" "$url" >/dev/null
-  before=$(cpu_ticks "$1")
-  out=$(taskset -c 0 wrk -t1 -c64 -d"${SECONDS_EACH}s" -H "Authorization: Bearer $3" "$url")
-  after=$(cpu_ticks "$1")
-  if grep -q "Non-2xx" <<<"$out"; then
-    echo "ab.sh: $1 answered other than 200: $out" >&2
-    exit 1
-  fi
-  awk -v ticks=$((after - before)) -v hz="$(getconf CLK_TCK)" '
-    /requests in/ {n = $1}
-    /Requests\/sec/ {rps = $2}
-    END {printf "%s %.2f\n", rps, ticks / hz / n * 1e6}' <<<"$out"
+  local name jobs=() before=() i=0
+  for name in "$@"; do load "$name" 1 & jobs+=($!); done
+  wait "${jobs[@]}"
+  jobs=()
+  for name in "$@"; do before+=("$(cpu "$name")"); done
+  for name in "$@"; do load "$name" "$SECONDS_EACH" & jobs+=($!); done
+  wait "${jobs[@]}"
+  for name in "$@"; do
+    awk -v cpu=$(($(cpu "$name") - before[i++])) -v ticks="$TICKS" '
+      /requests in/ {n = $1} /Requests\/sec/ {rps = $2}
+      END {printf "%s %.2f\n", rps, cpu / ticks * 1e6 / n}' "$WORK/$name.wrk"
+  done
 }
 
 median() { sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
@@ -82,15 +92,19 @@ median() { sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 ratios=()
 cpu_ratios=()
 for r in $(seq "$ROUNDS"); do
-  read -r a a_cpu <<<"$(measure a "$PORT_A" "$KEY_A")"
-  read -r b b_cpu <<<"$(measure b "$PORT_B" "$KEY_B")"
+  if [[ ${AB_TOGETHER:-0} == 1 ]]; then
+    { read -r a a_cpu && read -r b b_cpu; } < <(measure a b)
+  else
+    read -r a a_cpu < <(measure a)
+    read -r b b_cpu < <(measure b)
+  fi
   ratio=$(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.3f", b / a}')
   cpu_ratio=$(awk -v a="$a_cpu" -v b="$b_cpu" 'BEGIN {printf "%.3f", b / a}')
   ratios+=("$ratio")
   cpu_ratios+=("$cpu_ratio")
-  echo "round $r: A $a req/s ($a_cpu CPU-µs/req), B $b req/s ($b_cpu CPU-µs/req)," \
-    "B/A $ratio, CPU per request B/A $cpu_ratio"
+  echo "round $r: A $a req/s ($a_cpu µs CPU/req), B $b req/s ($b_cpu µs CPU/req)," \
+    "B/A $ratio (CPU/req $cpu_ratio)"
 done
-echo "median B/A: $(printf '%s\n' "${ratios[@]}" | median);" \
-  "CPU per request B/A: $(printf '%s\n' "${cpu_ratios[@]}" | median)" \
-  "(A: $A ${AB_ARGS_A:-}; B: $B ${AB_ARGS_B:-})"
+echo "median B/A: $(printf '%s\n' "${ratios[@]}" | median)" \
+  "(A: $A ${AB_ARGS_A:-}; B: $B ${AB_ARGS_B:-}${AB_TOGETHER:+; together})"
+echo "median B/A of CPU per request: $(printf '%s\n' "${cpu_ratios[@]}" | median)"
