@@ -210,8 +210,10 @@ void SqliteStore::CommitBatch(std::vector<Write>& batch) {
       }
     }
   }
-  Complete(batch, results);
+  // Observed before the callers are answered: a caller that reads the metrics after its answer
+  // finds its commit counted.
   if (committed && options_.commit_observer) options_.commit_observer(*committed);
+  Complete(batch, results);
 }
 
 // Takes the change counters' lock, then SQLite's write lock (BEGIN IMMEDIATE), in that order.
