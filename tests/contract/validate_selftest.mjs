@@ -2,7 +2,7 @@
 // rejected, and rejected for the intended reason (so a typo in a fixture can't pass as a
 // detected violation).
 // usage: node tests/contract/validate_selftest.mjs [openapi.json]   (default: docs/openapi.json)
-import { spawnSync } from 'node:child_process';
+import { runSelftest } from '../selftest_runner.mjs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -40,21 +40,9 @@ const cases = [
   ['challenge-as-json.jsonl', 1, [ONE_FAILURE, /^line 1: GET \/webhooks\/whatsapp\S* 200: content type must be text\/plain, got "application\/json"$/m]],
 ];
 
-let passed = 0;
-let failed = 0;
-for (const [fixture, wantExit, patterns] of cases) {
-  const run = spawnSync(process.execPath, [validator, openapi, join(here, 'fixtures', fixture)], { encoding: 'utf8' });
-  const output = run.stdout + run.stderr;
-  const wrong = [];
-  if (run.status !== wantExit) wrong.push(`exit ${run.status}, expected ${wantExit}`);
-  for (const p of patterns) if (!p.test(output)) wrong.push(`output lacks ${p}`);
-  if (wrong.length === 0) {
-    passed++;
-    console.log(`ok   ${fixture}`);
-  } else {
-    failed++;
-    console.log(`FAIL ${fixture}: ${wrong.join('; ')}\n${output.replace(/^/gm, '    | ')}`);
-  }
-}
-console.log(`selftest: ${passed} passed, ${failed} failed`);
-process.exit(failed > 0 || passed === 0 ? 1 : 0);
+process.exit(runSelftest(cases.map(([fixture, wantExit, patterns]) => ({
+  name: fixture,
+  args: [validator, openapi, join(here, 'fixtures', fixture)],
+  wantExit,
+  patterns,
+}))));

@@ -2,7 +2,7 @@
 // (a phone number, a key, a BSUID, a canary, a raw path, a missing errorId or request id, ...),
 // and checks each is accepted or rejected, and rejected for the intended reason.
 // usage: node tests/logs/log_check_selftest.mjs [openapi.json]   (default: docs/openapi.json)
-import { spawnSync } from 'node:child_process';
+import { runSelftest } from '../selftest_runner.mjs';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -70,26 +70,15 @@ const cases = [
   ['an empty log', [], 1, [/^no access line: nothing was checked$/m]],
 ];
 
-let passed = 0;
-let failed = 0;
 const responsesPath = join(work, 'responses.jsonl');
 writeFileSync(responsesPath, responses.map((r) => JSON.stringify(r)).join('\n') + '\n');
-for (const [name, lines, wantExit, patterns] of cases) {
-  const logPath = join(work, 'e2e.log');
-  writeFileSync(logPath, lines.map((l) => `${l}\n`).join(''));
-  const run = spawnSync(process.execPath, [checker, openapi, responsesPath, logPath, canariesPath], { encoding: 'utf8' });
-  const output = run.stdout + run.stderr;
-  const wrong = [];
-  if (run.status !== wantExit) wrong.push(`exit ${run.status}, expected ${wantExit}`);
-  for (const p of patterns) if (!p.test(output)) wrong.push(`output lacks ${p}`);
-  if (wrong.length === 0) {
-    passed++;
-    console.log(`ok   ${name}`);
-  } else {
-    failed++;
-    console.log(`FAIL ${name}: ${wrong.join('; ')}\n${output.replace(/^/gm, '    | ')}`);
-  }
-}
+const logPath = join(work, 'e2e.log');
+const status = runSelftest(cases.map(([name, lines, wantExit, patterns]) => ({
+  name,
+  args: [checker, openapi, responsesPath, logPath, canariesPath],
+  wantExit,
+  patterns,
+  prepare: () => writeFileSync(logPath, lines.map((l) => `${l}\n`).join('')),
+})));
 rmSync(work, { recursive: true, force: true });
-console.log(`selftest: ${passed} passed, ${failed} failed`);
-process.exit(failed > 0 || passed === 0 ? 1 : 0);
+process.exit(status);
