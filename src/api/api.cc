@@ -180,8 +180,7 @@ bool Allows(Route route, http::verb method) {
 
 }  // namespace
 
-void Api::Answer(const Observers& observers, const Exchange& exchange, HttpResponse&& res,
-                 const Respond& respond) {
+HttpResponse Api::Finish(const Observers& observers, const Exchange& exchange, HttpResponse&& res) {
   const std::string_view id = exchange.id.view();
   res.set("X-Request-Id", boost::beast::string_view(id.data(), id.size()));
   if (!observers.empty()) {
@@ -200,22 +199,20 @@ void Api::Answer(const Observers& observers, const Exchange& exchange, HttpRespo
     };
     for (const RequestObserver& observe : observers) observe(record);
   }
-  respond(std::move(res));
+  return std::move(res);
 }
 
 Respond Api::Deferred(Exchange exchange, Respond respond) const {
   return [observers = observers_, exchange = std::move(exchange), respond = std::move(respond)](
-             HttpResponse&& res) { Answer(*observers, exchange, std::move(res), respond); };
+             HttpResponse&& res) { respond(Finish(*observers, exchange, std::move(res))); };
 }
 
 HttpResponse Api::Reject(http::status status) {
   const Instant now = clock_();
   HttpResponse res = ErrorResponse(ErrorOf(status), now, {}, "the transport refused a request");
-  HttpResponse answered;
-  Answer(*observers_,
-         {now, std::chrono::steady_clock::now(), "-", Route::kRejected, RequestId::From({})},
-         std::move(res), [&answered](HttpResponse&& r) { answered = std::move(r); });
-  return answered;
+  return Finish(*observers_,
+                {now, std::chrono::steady_clock::now(), "-", Route::kRejected, RequestId::From({})},
+                std::move(res));
 }
 
 void Api::Handle(HttpRequest&& request, Respond respond, Endpoints endpoints) {
@@ -224,16 +221,18 @@ void Api::Handle(HttpRequest&& request, Respond respond, Endpoints endpoints) {
   const Segments seg = PathSegments(target.path);
   const http::verb method = request.method();
   const auto request_id = request.find("X-Request-Id");
-  Exchange exchange{now, std::chrono::steady_clock::now(), View(request.method_string()),
-                    MatchRoute(seg, method),
-                    RequestId::From(request_id == request.end() ? std::string_view{}
-                                                                : View(request_id->value()))};
-  // Beast's text for a known method is static; an unknown one is the request's own.
-  if (method == http::verb::unknown) exchange.method = "-";
+  // Beast's name of a known method is static text, so it outlives the request; an unknown one
+  // is "-" rather than whatever the client sent.
+  Exchange exchange{
+      now, std::chrono::steady_clock::now(),
+      method == http::verb::unknown ? std::string_view("-") : View(http::to_string(method)),
+      MatchRoute(seg, method),
+      RequestId::From(request_id == request.end() ? std::string_view{}
+                                                  : View(request_id->value()))};
   if (endpoints == Endpoints::kMetricsOnly && exchange.route != Route::kMetrics) {
     exchange.route = Route::kUnmatched;
   }
-  auto answer = [&](HttpResponse&& res) { Answer(*observers_, exchange, std::move(res), respond); };
+  auto answer = [&](HttpResponse&& res) { respond(Finish(*observers_, exchange, std::move(res))); };
 
   const Route route = exchange.route;
   if (route == Route::kUnmatched) return answer(ErrorResponse(ApiError::kPathNotFound, now));

@@ -81,11 +81,11 @@ class Api {
     RequestId id;
   };
   using Observers = std::vector<RequestObserver>;
-  // Sets X-Request-Id, tells the observers, hands `res` to `respond`. Static, with the observers
-  // shared: an answer given after a store write may outlive nothing but what it holds.
-  static void Answer(const Observers& observers, const Exchange& exchange, HttpResponse&& res,
-                     const Respond& respond);
-  // `respond` for an answer given later (after a store write), answering through Answer.
+  // `res` as answered: with X-Request-Id, the observers told. Static, with the observers shared:
+  // an answer given after a store write may outlive nothing but what it holds.
+  static HttpResponse Finish(const Observers& observers, const Exchange& exchange,
+                             HttpResponse&& res);
+  // `respond` for an answer given later (after a store write), finished as every answer is.
   Respond Deferred(Exchange exchange, Respond respond) const;
   Result<const Account*, ApiError> Authenticate(
       const HttpRequest& request, const std::shared_ptr<const TenantSnapshot>& tenants,

@@ -149,8 +149,9 @@ class Parser {
            bool user_call = false) {
     if (phone_number_id.empty()) return out_.Ignore(IgnoreReason::kMissingPhoneNumberId);
     if (user.empty()) return out_.Ignore(IgnoreReason::kMissingUser);
+    // Its ids were learnt where it was read, its contact's in ReadContacts: the two links share
+    // an id, so the store joins them into one user.
     CompleteFromContacts(user);
-    Learn(phone_number_id, user);
     out_.items.push_back(
         {std::string(phone_number_id), std::move(user), std::move(event), user_call});
   }

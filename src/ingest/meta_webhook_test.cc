@@ -32,6 +32,14 @@ std::string Reply(const std::string& reply, const std::string& context = "") {
           reply + "}}]}");
 }
 
+// Tenants with one channel "ch", of the business number "PNID".
+TenantSnapshot OneChannel(bool callback) {
+  TenantSnapshot tenants;
+  tenants.channels["ch"] = {"ch", "sub", "PNID", callback, LimitsProfile::kProduction, kNow};
+  tenants.channel_by_phone_number_id["PNID"] = "ch";
+  return tenants;
+}
+
 TEST(MetaWebhookTest, ParsesATemporaryAccept) {
   auto parsed = ParseMetaWebhook(
       Reply(
@@ -281,9 +289,7 @@ TEST(MetaWebhookTest, WhatIsNotAppliedIsCountedByReason) {
 }
 
 TEST(RouteWebhookTest, APairIsKeyedByThePhoneNumberElseTheBsuidElseTheParent) {
-  TenantSnapshot tenants;
-  tenants.channels["ch"] = {"ch", "sub", "PNID", false, LimitsProfile::kProduction, kNow};
-  tenants.channel_by_phone_number_id["PNID"] = "ch";
+  const TenantSnapshot tenants = OneChannel(/*callback=*/false);
   ParsedWebhook parsed;
   parsed.items.push_back({"PNID", {"6591234567", "US.1", ""}, CallRejected{"wacid.1", kNow}});
   parsed.items.push_back({"PNID", {"", "US.2", "US.ENT.2"}, CallRejected{"wacid.2", kNow}});
@@ -368,9 +374,7 @@ TEST(MetaWebhookTest, MutatedPayloadsNeverCrash) {
 }
 
 TEST(RouteWebhookTest, UserCallOnACallbackChannelAlsoGrants) {
-  TenantSnapshot tenants;
-  tenants.channels["ch"] = {"ch", "sub", "PNID", true, LimitsProfile::kProduction, kNow};
-  tenants.channel_by_phone_number_id["PNID"] = "ch";
+  const TenantSnapshot tenants = OneChannel(/*callback=*/true);
   ParsedWebhook parsed;
   parsed.items.push_back({"PNID",
                           {"6591234567"},

@@ -8,21 +8,10 @@
 #include <sstream>
 #include <thread>
 
+#include "metrics/exposition_test_util.h"
+
 namespace callgate {
 namespace {
-
-// The samples of an exposition: series (name and labels, as written) -> value.
-std::map<std::string, double> Samples(const std::string& text) {
-  std::map<std::string, double> samples;
-  std::istringstream lines(text);
-  std::string line;
-  while (std::getline(lines, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    const auto space = line.rfind(' ');
-    samples[line.substr(0, space)] = std::stod(line.substr(space + 1));
-  }
-  return samples;
-}
 
 // The label values of `label` over the samples of `name`.
 std::set<std::string> LabelValues(const std::map<std::string, double>& samples,

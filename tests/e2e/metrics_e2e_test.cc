@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "meta_payloads.h"
+#include "metrics/exposition_test_util.h"
 #include "test_server.h"
 
 namespace callgate::testing {
@@ -19,21 +20,7 @@ constexpr char kContentType[] = "text/plain; version=0.0.4; charset=utf-8";
 const meta::Business kBiz{"106540352242922", "15550783881"};
 const meta::Business kUnknownBiz{"999999999999999", "15550009999"};
 const std::string kPair = "/api/v1/whatsapp/subaccounts/sub-m/channels/chan-m";
-const std::string kStatusRoute =
-    "/api/v1/whatsapp/subaccounts/{subAccountId}/channels/{channelId}/callPermissions";
-
-// The samples of an exposition: series (name and labels, as written) -> value.
-std::map<std::string, double> Samples(const std::string& text) {
-  std::map<std::string, double> samples;
-  std::istringstream lines(text);
-  std::string line;
-  while (std::getline(lines, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    const auto space = line.rfind(' ');
-    samples[line.substr(0, space)] = std::stod(line.substr(space + 1));
-  }
-  return samples;
-}
+const std::string kStatusRoute(RouteTemplate(Route::kStatus));
 
 class MetricsE2eTest : public ::testing::Test {
  protected:
@@ -98,10 +85,8 @@ TEST_F(MetricsE2eTest, AKnownSequenceMovesExactlyItsCounters) {
   EXPECT_EQ(moved(requests + "{code=\"1300\",method=\"GET\",route=\"unmatched\",status=\"404\"}"),
             1);
   EXPECT_EQ(moved(requests + R"({method="POST",route="/webhooks/whatsapp",status="200"})"), 1);
-  const std::string requests_route =
-      "/api/v1/whatsapp/subaccounts/{subAccountId}/channels/{channelId}/callPermissionRequests";
-  const std::string calls_route =
-      "/api/v1/whatsapp/subaccounts/{subAccountId}/channels/{channelId}/calls";
+  const std::string requests_route(RouteTemplate(Route::kPermissionRequest));
+  const std::string calls_route(RouteTemplate(Route::kCall));
   EXPECT_EQ(moved(requests + "{method=\"POST\",route=\"" + requests_route + "\",status=\"201\"}"),
             1);
   EXPECT_EQ(moved(requests + "{code=\"1052\",method=\"POST\",route=\"" + requests_route +

@@ -193,14 +193,11 @@ void MemoryStore::LinkUser(UserLink link, UpdateDone done) {
     }
     group.insert(canonical.begin(), canonical.end());
     const std::string winner = *group.begin();  // the smallest: a phone number before a BSUID
-    // The scope's channels (or the one channel of an unknown scope).
-    std::vector<const Channel*> channels;
-    for (const auto& [id, channel] : tenants_.channels) {
-      if (ScopeLocked(id) == scope) channels.push_back(&channel);
-    }
+    // The scope's channels and their limits (or the one channel of an unknown scope).
     std::vector<std::pair<std::string, LimitsProfile>> scoped_channels;
-    for (const Channel* channel : channels)
-      scoped_channels.emplace_back(channel->id, channel->limits);
+    for (const auto& [id, channel] : tenants_.channels) {
+      if (ScopeLocked(id) == scope) scoped_channels.emplace_back(id, channel.limits);
+    }
     if (scoped_channels.empty()) scoped_channels.emplace_back(link.channel_id, LimitsProfile{});
     for (const auto& [channel_id, limits] : scoped_channels) {
       std::vector<PairKey> held;  // the pairs of this user on this channel

@@ -232,7 +232,7 @@ bool SqliteStore::BeginBatch(SqliteDb& db) {
 // write's own result; a refused or empty mutation is Ok and stores nothing.
 StoreStatus SqliteStore::ApplyWrite(SqliteDb& db, const Write& w, PairIds::Batch& pair_ids,
                                     BatchWrites& written) {
-  if (w.link) return ApplyLink(db, *w.link, pair_ids, written);
+  if (w.link) return ApplyLink(db, *w.link, written);
   // The pair as the batch has it so far, found by the id its row is keyed by: `key` names it by
   // any id of its user (an id without a row of its own is looked up among the user links).
   PairKey key = w.key;
@@ -320,8 +320,8 @@ StoreResult<std::vector<std::string>> Column(SqliteDb& db, const char* sql, std:
 // the idempotency records move to it, the other rows go. Then user_links points every other id
 // of the group at it, and the counters of every (channel, id) of the group move, so that no read
 // keeps a state cached under an id whose pair changed.
-StoreStatus SqliteStore::ApplyLink(SqliteDb& db, const UserLink& link, PairIds::Batch& pair_ids,
-                                   BatchWrites& written) {
+StoreStatus SqliteStore::ApplyLink(SqliteDb& db, const UserLink& link, BatchWrites& written) {
+  // A merge reuses the ids of the pairs it folds: it allocates none.
   auto scope = Column(db, "SELECT " CALLGATE_SQL_SCOPE, link.channel_id);
   if (!scope.ok()) return scope.error();
   if (scope->size() != 1) return StoreError::kUnavailable;
@@ -416,22 +416,12 @@ StoreStatus SqliteStore::ApplyLink(SqliteDb& db, const UserLink& link, PairIds::
     }
     if (!status.ok()) break;
     const std::string blob = EncodePairState(folded.state);
-    Stmt update(db, "UPDATE pairs SET state = ?3 WHERE channel_id = ?1 AND destination = ?2");
-    status = Done(update.Bind(1, channel_id).Bind(2, winner).BindBlob(3, blob.data(), blob.size()));
-    for (const HistoryEntry& e : folded.history) {
-      if (!status.ok()) break;
-      Stmt insert(db,
-                  "INSERT INTO history (pair_id, event_key, seq, at, source, event) "
-                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
-      const std::string event_key = EncodeEventKey(e.event);
-      const std::string details = EncodeEventDetails(e.event);
-      status = Done(insert.Bind(1, target_id)
-                        .BindBlob(2, event_key.data(), event_key.size())
-                        .Bind(3, e.seq != 0 ? e.seq : NextSeq())
-                        .Bind(4, ToUnixMillis(EventTime(e.event)))
-                        .Bind(5, static_cast<std::int64_t>(e.source))
-                        .BindBlob(6, details.data(), details.size()));
-    }
+    // Stored as any write stores a pair: the folded entries keep their seq, derived ones get one.
+    std::size_t next_entry = 0;
+    status = WritePair(db, target, target_id, /*is_new=*/false, &blob, folded.history, [&] {
+      const std::int64_t seq = folded.history[next_entry++].seq;
+      return seq != 0 ? seq : NextSeq();
+    });
     if (!status.ok()) break;
     for (const auto& [key, pair] : held) changed.pairs[key] = {};  // gone (or replaced below)
     changed.pairs[target] = {target_id, std::move(folded.state)};
@@ -456,7 +446,6 @@ StoreStatus SqliteStore::ApplyLink(SqliteDb& db, const UserLink& link, PairIds::
     return status;
   }
   db.Run("RELEASE link");
-  (void)pair_ids;  // a merge reuses the ids of the pairs it folds
   // Publish: every (channel, id) of the group may read differently now.
   for (const auto& [key, pair] : changed.pairs) {
     if (pair.pair_id == 0) {

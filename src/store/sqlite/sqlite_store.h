@@ -191,8 +191,7 @@ class SqliteStore final : public TenantStore, public PairStore {
                          BatchWrites& written);
   // A link (in group_commit.cc): merges the user's pairs on every channel of the scope, updates
   // user_links, and notes in `written` every cache key whose reads it changed.
-  StoreStatus ApplyLink(SqliteDb& db, const UserLink& link, PairIds::Batch& pair_ids,
-                        BatchWrites& written);
+  StoreStatus ApplyLink(SqliteDb& db, const UserLink& link, BatchWrites& written);
   void Enqueue(Write write);
   // `commit_time`: how long the COMMIT statement took.
   bool CommitAndPublish(SqliteDb& db, const BatchWrites& written,
