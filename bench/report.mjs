@@ -139,7 +139,7 @@ line(tlsOnly ? "# Benchmark: HTTPS status GET" : "# Benchmarks");
 line();
 line(
   `Written by \`${machine.command}\` from one run on ${machine.date}. Every figure is **median** ` +
-    `(min–max) over ${machine.rounds} rounds (sections 1 and 6: ${Math.max(machine.rounds, 5)}); the contenders of each comparison were measured ` +
+    `(min–max) over ${machine.rounds} rounds (section 1: ${Math.max(machine.rounds, 5)}; section 6: ${tls?.rounds ?? "–"} of ${tls?.duration ?? "–"} s); the contenders of each comparison were measured ` +
     `alternately (A B A B …) in the same run, so their ratio is what to read: these machines are ` +
     `shared and noisy, absolute numbers move between runs. "Other CPU %" is the CPU time that ` +
     `processes other than the measured server and its load generator took during a ` +
@@ -176,7 +176,7 @@ table(
       "settings",
       `load generators pinned to CPU 0, each server to CPU 1 (taskset); callgate \`--threads 1\`, ` +
         `nginx 1 worker with access_log off; ${machine.connections} keep-alive connections, ` +
-        `${machine.warmup} s warmup then ${machine.duration} s measured; all on 127.0.0.1`,
+        `${machine.warmup} s warmup then ${tlsOnly ? tls?.duration : machine.duration} s measured; all on 127.0.0.1`,
     ],
   ],
 );
@@ -229,7 +229,9 @@ const httpsSection = () => {
   line();
   line(
     `Section 1 over TLS: the same \`wrk -t1 -c${machine.connections} --latency\` runs, URL and ` +
-      `body, keep-alive (each connection's handshake happens once, in the warmup), against ` +
+      `body, keep-alive (each connection's handshake happens once, in the ${machine.warmup} s ` +
+      `warmup), ${tls?.rounds} rounds of ${tls?.duration} s alternating (shorter and more than ` +
+      `elsewhere: the host's speed drifts over tens of seconds, see bench/run.sh), against ` +
       `\`callgate serve --tls-cert … --tls-key …\` and nginx (\`listen … ssl\`, 1 worker) with ` +
       `the same certificate (${tls?.certificate ?? "–"}) and callgate's protocol and cipher ` +
       `lists; both negotiated ${tls?.negotiated ?? "–"} with wrk (checked before measuring).`,

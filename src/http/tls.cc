@@ -119,7 +119,9 @@ Result<TlsContext, std::string> MakeTlsContext(const std::string& cert_file,
   const std::string mismatch =
       "the TLS key file " + key_file + " is not the private key of the certificate in " + cert_file;
   context->use_private_key(asio::buffer(*key_pem), asio::ssl::context::pem, ec);
-  if (ec && ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == X509_R_KEY_VALUES_MISMATCH) {
+  const auto reason = static_cast<unsigned long>(ec.value());
+  if (ec && ERR_GET_LIB(reason) == ERR_LIB_X509 &&
+      ERR_GET_REASON(reason) == X509_R_KEY_VALUES_MISMATCH) {
     return mismatch;
   }
   if (ec) {
