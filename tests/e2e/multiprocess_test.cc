@@ -1,146 +1,55 @@
-// Two real `callgate serve` processes on one data directory: enforcement must hold across
-// processes (SQLite's write lock serialises their pair updates), so concurrent reservations and
-// call authorisations split between both never exceed a limit. Tenants come from the admin CLI,
-// the permission from a signed webhook to one process. Both stop cleanly on SIGTERM.
-#include <fcntl.h>
+// Two real `callgate serve` processes on one store — one SQLite data directory, or one Redis
+// Cluster (the cluster suite, with CALLGATE_TEST_REDIS_CLUSTER naming its seeds): enforcement must
+// hold across processes, so concurrent reservations and call authorisations split between both
+// never exceed a limit; a webhook applied through one is read through the other at once; a key
+// revoked through the admin CLI is refused by both on their next request. Tenants come from the
+// admin CLI, the permission from a signed webhook to one process. Both stop cleanly on SIGTERM.
 #include <gtest/gtest.h>
-#include <poll.h>
-#include <signal.h>
 #include <simdjson.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <unistd.h>
+#include <stdlib.h>
 
 #include <chrono>
-#include <fstream>
-#include <iterator>
+#include <random>
 #include <sstream>
 
+#include "child_process.h"
 #include "meta_payloads.h"
 #include "test_server.h"
 
 namespace callgate::testing {
 namespace {
 
-constexpr char kBinary[] = CALLGATE_BINARY;
 constexpr char kSecret[] = "s";
 const meta::Business kBiz{"106540352242922", "15550783881"};
 const meta::Business kBizSb{"106540352242924", "15550783883"};
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 std::string ChannelPath(const std::string& channel) {
   return "/api/v1/whatsapp/subaccounts/sub-mp/channels/" + channel;
 }
 
-// A child process running the callgate binary. Its stdout is a pipe we read from; its stderr
-// goes to a file, shown if a test fails. It dies with the test process (PR_SET_PDEATHSIG).
-class Child {
- public:
-  Child(const std::vector<std::string>& args, const std::string& stderr_path) {
-    int out[2];
-    if (pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
-    // Everything the child needs is built before fork: after it, only async-signal-safe calls.
-    std::vector<std::string> argv_storage{kBinary};
-    argv_storage.insert(argv_storage.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (std::string& arg : argv_storage) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    const int err = ::open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    const pid_t parent = ::getpid();
-    pid_ = ::fork();
-    if (pid_ < 0) throw std::runtime_error("fork");
-    if (pid_ == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent) ::_exit(127);
-      ::dup2(out[1], STDOUT_FILENO);
-      if (err >= 0) ::dup2(err, STDERR_FILENO);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    ::close(out[1]);
-    if (err >= 0) ::close(err);
-    out_ = out[0];
-  }
-  ~Child() {
-    Kill(SIGKILL);
-    if (out_ >= 0) ::close(out_);
-  }
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
+// Where the processes keep their state.
+enum class Backend { kSqlite, kRedisCluster };
 
-  pid_t pid() const { return pid_; }
-
-  // The next line of the child's stdout, or nullopt at EOF or after `timeout`.
-  std::optional<std::string> ReadLine(std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-      if (const auto nl = buffer_.find('\n'); nl != std::string::npos) {
-        std::string line = buffer_.substr(0, nl);
-        buffer_.erase(0, nl + 1);
-        return line;
-      }
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return std::nullopt;
-      pollfd pfd{out_, POLLIN, 0};
-      if (::poll(&pfd, 1, static_cast<int>(left.count())) <= 0) continue;
-      char chunk[512];
-      const ssize_t n = ::read(out_, chunk, sizeof chunk);
-      if (n <= 0) return std::nullopt;
-      buffer_.append(chunk, static_cast<std::size_t>(n));
-    }
-  }
-  // Everything the child wrote to stdout until it closed it.
-  std::string ReadAll() {
-    std::string all = buffer_;
-    buffer_.clear();
-    char chunk[512];
-    ssize_t n;
-    while ((n = ::read(out_, chunk, sizeof chunk)) > 0) all.append(chunk, n);
-    return all;
-  }
-
-  // Waits for the child to exit; its wait status, or nullopt on timeout.
-  std::optional<int> Wait(std::chrono::milliseconds timeout) {
-    if (exited_) return status_;
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-      const pid_t done = ::waitpid(pid_, &status_, WNOHANG);
-      if (done == pid_) {
-        exited_ = true;
-        return status_;
-      }
-      if (done < 0 || std::chrono::steady_clock::now() >= deadline) return std::nullopt;
-      // Polling a child's exit, not waiting for time to pass in the service.
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-  }
-
-  void Kill(int signal) {
-    if (exited_ || pid_ <= 0) return;
-    ::kill(pid_, signal);
-    if (signal == SIGKILL) Wait(std::chrono::seconds(10));
-  }
-
- private:
-  pid_t pid_ = -1;
-  int out_ = -1;
-  std::string buffer_;
-  bool exited_ = false;
-  int status_ = 0;
-};
-
-class MultiprocessTest : public ::testing::Test {
+class MultiprocessTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
     char dir_template[] = "/tmp/callgate-mp-XXXXXX";
     ASSERT_NE(::mkdtemp(dir_template), nullptr);
     dir_ = dir_template;
-    data_dir_ = dir_ + "/data";
+    switch (GetParam()) {
+      case Backend::kSqlite:
+        store_args_ = {"--data-dir", dir_ + "/data"};
+        break;
+      case Backend::kRedisCluster: {
+        const char* seeds = std::getenv("CALLGATE_TEST_REDIS_CLUSTER");
+        ASSERT_NE(seeds, nullptr) << "CALLGATE_TEST_REDIS_CLUSTER names no cluster "
+                                     "(ctest starts one: scripts/redis-cluster.sh)";
+        // A key prefix of its own, so runs on one cluster never see each other's state.
+        store_args_ = {"--redis-cluster", seeds, "--redis-key-prefix",
+                       "mp" + std::to_string(std::random_device{}()) + ":"};
+        break;
+      }
+    }
 
     Admin({"account", "create", "acct-mp"});
     Admin({"subaccount", "create", "sub-mp", "--account", "acct-mp"});
@@ -156,9 +65,8 @@ class MultiprocessTest : public ::testing::Test {
     for (int i = 0; i < 2; ++i) {
       const std::string log = dir_ + "/serve-" + std::to_string(i) + ".log";
       servers_.push_back(std::make_unique<Child>(
-          std::vector<std::string>{"serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir_,
-                                   "--threads", "2", "--meta-app-secret", kSecret, "--log-format",
-                                   "json", "--access-log", "on"},
+          Args({"serve", "--listen", "127.0.0.1:0", "--threads", "2", "--meta-app-secret", kSecret,
+                "--log-format", "json", "--access-log", "on"}),
           log));
       logs_.push_back(log);
       const auto line = servers_.back()->ReadLine(std::chrono::seconds(20));
@@ -183,14 +91,21 @@ class MultiprocessTest : public ::testing::Test {
     std::filesystem::remove_all(dir_, ec);
   }
 
-  // Runs `callgate admin --data-dir DIR args...` to completion; its stdout.
+  // `command` (serve or admin), then the store's flags, then `args`.
+  std::vector<std::string> Args(std::vector<std::string> args) const {
+    args.insert(args.begin() + 1, store_args_.begin(), store_args_.end());
+    return args;
+  }
+
+  // Runs `callgate admin <store flags> args...` to completion; its stdout.
   std::string Admin(std::vector<std::string> args) {
-    args.insert(args.begin(), {"admin", "--data-dir", data_dir_});
-    Child admin(args, dir_ + "/admin.log");
+    const std::string what = args[0] + " " + args[1];
+    args.insert(args.begin(), "admin");
+    Child admin(Args(std::move(args)), dir_ + "/admin.log");
     std::string out = admin.ReadAll();
     const auto status = admin.Wait(std::chrono::seconds(20));
     EXPECT_TRUE(status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
-        << "admin " << args[3] << " " << args[4] << " failed\n"
+        << "admin " << what << " failed\n"
         << ReadFile(dir_ + "/admin.log");
     return out;
   }
@@ -232,14 +147,14 @@ class MultiprocessTest : public ::testing::Test {
   }
 
   std::string dir_;
-  std::string data_dir_;
+  std::vector<std::string> store_args_;  // --data-dir DIR, or --redis-cluster SEEDS …
   std::string key_;
   std::vector<std::unique_ptr<Child>> servers_;
   std::vector<std::string> logs_;
   std::vector<unsigned short> ports_;
 };
 
-TEST_F(MultiprocessTest, TwoProcessesOnOneDataDirectoryNeverExceedALimit) {
+TEST_P(MultiprocessTest, TwoProcessesOnOneStoreNeverExceedALimit) {
   const std::string user = "6591000001";
   const Instant now = std::chrono::time_point_cast<Millis>(std::chrono::system_clock::now());
 
@@ -258,11 +173,11 @@ TEST_F(MultiprocessTest, TwoProcessesOnOneDataDirectoryNeverExceedALimit) {
     ASSERT_NE(StatusBody(port, "chan-mp", user).find(R"("status":"permanent")"), std::string::npos);
   }
 
-  // 200 call authorisations, 8 connections per process, all at once: exactly 100 succeed.
+  // 250 call authorisations, 8 connections per process, all at once: exactly 100 succeed.
   const std::vector<Reply> calls =
-      FireConcurrently(ports_, 8, 200, ChannelPath("chan-mp") + "/calls", Auth(),
+      FireConcurrently(ports_, 8, 250, ChannelPath("chan-mp") + "/calls", Auth(),
                        R"({"destination":"+)" + user + R"("})");
-  EXPECT_EQ(Tally(calls), (std::map<std::string, int>{{"201", 100}, {"429/1056", 100}}));
+  EXPECT_EQ(Tally(calls), (std::map<std::string, int>{{"201", 100}, {"429/1056", 150}}));
   for (const unsigned short port : ports_) {
     EXPECT_NE(StatusBody(port, "chan-mp", user)
                   .find(R"("timePeriod":"PT24H","maxAllowed":100,"currentUsage":100,)"),
@@ -287,6 +202,28 @@ TEST_F(MultiprocessTest, TwoProcessesOnOneDataDirectoryNeverExceedALimit) {
         << "server " << i << " wait status " << *status;
   }
 }
+
+TEST_P(MultiprocessTest, AKeyRevokedThroughTheAdminCliIsRefusedByBothOnTheirNextRequest) {
+  // Both serve the key, and have read tenants since it was made.
+  for (const unsigned short port : ports_) StatusBody(port, "chan-mp", "6591000002");
+  const std::string list = Admin({"key", "list", "--account", "acct-mp"});
+  const std::string key_id = list.substr(0, list.find(' '));
+  ASSERT_FALSE(key_id.empty()) << list;
+  Admin({"key", "revoke", key_id});
+  // The admin command has returned: the very next request to either process is refused.
+  for (const unsigned short port : ports_) {
+    HttpClient client(port);
+    const Reply reply =
+        client.Get(ChannelPath("chan-mp") + "/callPermissions?destination=%2B6591000002", Auth());
+    EXPECT_EQ(reply.status, 401) << "port " << port << ": " << reply.body;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, MultiprocessTest,
+                         ::testing::Values(Backend::kSqlite, Backend::kRedisCluster),
+                         [](const ::testing::TestParamInfo<Backend>& info) {
+                           return info.param == Backend::kSqlite ? "Sqlite" : "RedisCluster";
+                         });
 
 }  // namespace
 }  // namespace callgate::testing
