@@ -53,7 +53,7 @@ PairKeys KeysOf(std::string_view prefix, const PairKey& key) {
   base += '{';
   base += Tag(text);
   base += "}:";
-  return {base + "p", base + "h", base + "i"};
+  return {base + "p", base + "h", base + "i", base + "c"};
 }
 
 std::string LinksKey(std::string_view prefix, std::string_view scope) {

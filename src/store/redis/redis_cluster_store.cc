@@ -98,6 +98,7 @@ Result<std::unique_ptr<RedisClusterStore>, std::string> RedisClusterStore::Open(
   if (!store->PollOnce()) return std::string("cannot read the tenants from the Redis cluster");
   store->poller_ = std::thread([s = store.get()] { s->PollLoop(); });
   store->linker_ = std::thread([s = store.get()] { s->LinkLoop(); });
+  store->timer_ = std::thread([s = store.get()] { s->TimerLoop(); });
   return store;
 }
 
@@ -106,6 +107,12 @@ RedisClusterStore::~RedisClusterStore() {
     std::unique_lock lock(mu_);
     idle_cv_.wait(lock, [this] { return in_flight_ == 0; });
   }
+  {
+    std::lock_guard lock(timer_mu_);
+    timer_stopping_ = true;
+  }
+  timer_cv_.notify_all();
+  if (timer_.joinable()) timer_.join();
   {
     std::lock_guard lock(link_mu_);
     link_stopping_ = true;
@@ -305,7 +312,8 @@ void RedisClusterStore::Attempt(const std::string& slot_key, std::shared_ptr<Op>
                                        : std::string(),
                                    std::to_string(NowMicrosSinceSeqEpoch()),
                                    std::to_string(WallMillis()),
-                                   std::to_string(kIdempotencyRetention.count())};
+                                   std::to_string(kIdempotencyRetention.count()),
+                                   process_id_};
   if (changed) {
     args.reserve(args.size() + 3 * history.size());
     for (const HistoryEntry& entry : history) {
@@ -315,7 +323,8 @@ void RedisClusterStore::Attempt(const std::string& slot_key, std::shared_ptr<Op>
     }
   }
   client_->RunScript(
-      redis_scripts::CommitPair(), {keys.pair, keys.history, keys.records}, std::move(args),
+      redis_scripts::CommitPair(), {keys.pair, keys.history, keys.records, keys.claim},
+      std::move(args),
       changed ? redis::Durability::kReplica : redis::Durability::kNone,
       [this, slot_key, op, changed, new_token = std::move(new_token),
        next = std::move(next)](redis::CommandResult result) mutable {
@@ -338,6 +347,19 @@ void RedisClusterStore::OnConflict(const std::string& slot_key, std::shared_ptr<
   conflicts_.fetch_add(1, std::memory_order_relaxed);
   if (++op->attempts >= options_.max_attempts) {
     return Finish(slot_key, op, StoreError::kUnavailable, true);
+  }
+  if (Integer(reply, 5) == 1) {
+    // Another process lost to us and claimed the pair: let it through, then run again on what it
+    // wrote (read afresh: its commit is not in this reply).
+    const auto delay = std::chrono::milliseconds(1 << std::min(op->attempts, 4));
+    return After(delay, [this, slot_key, op]() mutable {
+      {
+        std::lock_guard lock(mu_);
+        slots_[slot_key].known = false;
+      }
+      PairKey target = op->key;
+      Load(slot_key, std::move(op), std::move(target), 0);
+    });
   }
   const std::string& token = Text(reply, 1);
   const std::string& tombstone = Text(reply, 3);
@@ -387,6 +409,34 @@ void RedisClusterStore::Finish(const std::string& slot_key, const std::shared_pt
     }
   }
   Start(slot_key);
+}
+
+void RedisClusterStore::After(std::chrono::milliseconds delay, std::function<void()> fn) {
+  std::lock_guard lock(timer_mu_);
+  timers_.push_back({std::chrono::steady_clock::now() + delay, std::move(fn)});
+  std::push_heap(timers_.begin(), timers_.end(), std::greater<>());
+  timer_cv_.notify_one();
+}
+
+void RedisClusterStore::TimerLoop() {
+  std::unique_lock lock(timer_mu_);
+  for (;;) {
+    if (timers_.empty()) {
+      if (timer_stopping_) return;
+      timer_cv_.wait(lock);
+      continue;
+    }
+    if (timer_cv_.wait_until(lock, timers_.front().at) != std::cv_status::timeout &&
+        std::chrono::steady_clock::now() < timers_.front().at) {
+      continue;  // woken early: the earliest may have changed
+    }
+    std::pop_heap(timers_.begin(), timers_.end(), std::greater<>());
+    std::function<void()> fn = std::move(timers_.back().fn);
+    timers_.pop_back();
+    lock.unlock();
+    fn();
+    lock.lock();
+  }
 }
 
 // --- Reads -----------------------------------------------------------------------------------
