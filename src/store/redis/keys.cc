@@ -53,7 +53,7 @@ PairKeys KeysOf(std::string_view prefix, const PairKey& key) {
   base += '{';
   base += Tag(text);
   base += "}:";
-  return {base + "p", base + "h", base + "i"};
+  return {base + "p", base + "h", base + "i", base + "c"};
 }
 
 std::string LinksKey(std::string_view prefix, std::string_view scope) {
@@ -68,8 +68,8 @@ std::string LinksKey(std::string_view prefix, std::string_view scope) {
 
 TenantKeys TenantKeysOf(std::string_view prefix) {
   const std::string base = std::string(prefix) + "{tenants}:";
-  return {base + "a", base + "s",   base + "c",    base + "n",    base + "cb",
-          base + "k", base + "r",   base + "gen",  base + "seen", base + "probe"};
+  return {base + "a", base + "s", base + "c",   base + "n",    base + "cb",
+          base + "k", base + "r", base + "gen", base + "seen", base + "probe"};
 }
 
 std::string HistoryRest(const HistoryEntry& entry) {

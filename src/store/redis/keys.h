@@ -19,11 +19,12 @@ namespace callgate::redis_keys {
 std::string Tag(std::string_view text);
 
 struct PairKeys {
-  std::string pair;     // hash: s state, v version token, q last seq, z trimmed horizon,
-                        // t tombstone (the canonical user the pair was merged into)
+  std::string pair;     // string: version token, last seq, trimmed horizon and encoded state,
+                        // or a tombstone naming the canonical id (layout: scripts.cc)
   std::string history;  // hash: packed event key -> PackHistoryValue
   std::string records;  // hash: idempotency key -> PackRecord; expires kIdempotencyRetention
                         // after its last record
+  std::string claim;    // string, 100 ms: the process that lost a commit and goes next
 };
 PairKeys KeysOf(std::string_view prefix, const PairKey& key);
 

@@ -14,11 +14,13 @@
 // Updates. Operations on one pair are queued per process: one in flight, the next starting from
 // the state and token the previous commit produced, so only other processes' commits make a
 // commit retry; a conflict answers with the current token, state and record, so a retry costs
-// one round trip; retries are bounded (then kUnavailable). A refused mutation decided on a cached
-// state is confirmed by the same script in check-only mode, so nothing is decided on stale state.
-// Every write waits for a replica (Durability::kReplica); any client failure is kUnavailable, and
-// a write whose outcome is unknown is never re-sent by the store (callers' ids make their own
-// retries safe).
+// one round trip; retries are bounded (then kUnavailable). So that one process's fast stream of
+// commits cannot starve another's (the winner is always a step ahead), a loser claims the pair
+// for 100 ms: others' commits are refused meanwhile and retry after a short back-off. A refused
+// mutation decided on a cached state is confirmed by the same script in check-only mode, so nothing
+// is decided on stale state. Every write waits for a replica (Durability::kReplica); any client
+// failure is kUnavailable, and a write whose outcome is unknown is never re-sent by the store
+// (callers' ids make their own retries safe).
 //
 // Reads. LoadPair reads the pair and, in parallel on the scope's link map, the id's link: one
 // round trip unless the id is an alias (then the canonical pair is read too).
@@ -139,6 +141,9 @@ class RedisClusterStore final : public TenantStore, public PairStore {
   void Attempt(const std::string& slot_key, std::shared_ptr<Op> op, std::string seen_record,
                bool fresh);
   void OnConflict(const std::string& slot_key, std::shared_ptr<Op> op, const redis::Reply& reply);
+  // Runs `fn` on the timer thread after `delay` (a retry backing off from another's claim).
+  void After(std::chrono::milliseconds delay, std::function<void()> fn);
+  void TimerLoop();
   void Finish(const std::string& slot_key, const std::shared_ptr<Op>& op, StoreStatus status,
               bool forget);
   // Reads a pair (mode "s") or a pair and its history ("h") by any of its user's ids, following
@@ -179,6 +184,7 @@ class RedisClusterStore final : public TenantStore, public PairStore {
   std::unordered_map<std::string, Slot> slots_;  // by channel + '\x1f' + user id, as given
   std::size_t in_flight_ = 0;                    // slots with an operation running
   std::atomic<std::uint64_t> conflicts_{0};
+  std::atomic<std::uint64_t> next_op_{0};
 
   std::mutex scopes_mu_;
   std::unordered_map<std::string, std::pair<std::string, LimitsProfile>> scopes_;  // channel ->
@@ -191,6 +197,17 @@ class RedisClusterStore final : public TenantStore, public PairStore {
   std::condition_variable stop_cv_;
   bool stopping_ = false;
   std::thread poller_;
+
+  struct Timed {
+    std::chrono::steady_clock::time_point at;
+    std::function<void()> fn;
+    bool operator>(const Timed& other) const { return at > other.at; }
+  };
+  std::mutex timer_mu_;
+  std::condition_variable timer_cv_;
+  std::vector<Timed> timers_;  // a min-heap by time
+  bool timer_stopping_ = false;
+  std::thread timer_;
 
   std::mutex link_mu_;
   std::condition_variable link_cv_;

@@ -1,69 +1,97 @@
 #include "store/redis/scripts.h"
 
+#include <string>
+
 namespace callgate::redis_scripts {
+
+namespace {
+
+// How every script reads and writes the pair key: one string, so a state of any size stays one
+// allocation (a hash holding a value over 64 bytes leaves the compact listpack encoding):
+//   "D" token(8) last-seq(7, big-endian) trimmed-horizon(6; -2^47: none) encoded-state
+//   "T" token(8) canonical-id                       (a tombstone: merged into that user's pair)
+constexpr char kPairCodec[] = R"lua(
+local NONE = -140737488355328
+local function parse(raw)
+  if not raw then return '', '', '', 0, NONE end
+  local tok = string.sub(raw, 2, 9)
+  if string.sub(raw, 1, 1) == 'T' then return tok, '', string.sub(raw, 10), 0, NONE end
+  return tok, string.sub(raw, 23), '', struct.unpack('>i7', raw, 10), struct.unpack('>i6', raw, 17)
+end
+local function data(tok, q, z, state)
+  return 'D' .. tok .. struct.pack('>i7', q) .. struct.pack('>i6', z) .. state
+end
+)lua";
+
+}  // namespace
 
 // KEYS: pair, history, records. ARGV: mode ("s" state, "h" and its history, "a" and its history
 // and every record), idempotency key ("" for none).
 // Returns {token, state, tombstone, record[, {history field, value, ...}[, {record key, value,
 // ...}]]}, "" for what is absent; a tombstone comes without history or records.
 const redis::Script& ReadPair() {
-  static const redis::Script script(R"lua(
-local cur = redis.call('HMGET', KEYS[1], 'v', 's', 't')
+  static const redis::Script script(std::string(kPairCodec) + R"lua(
+local tok, state, tomb = parse(redis.call('GET', KEYS[1]))
 local rec = ''
 if ARGV[2] ~= '' then rec = redis.call('HGET', KEYS[3], ARGV[2]) or '' end
-local out = {cur[1] or '', cur[2] or '', cur[3] or '', rec}
-if ARGV[1] ~= 's' and not cur[3] then out[5] = redis.call('HGETALL', KEYS[2]) end
-if ARGV[1] == 'a' and not cur[3] then out[6] = redis.call('HGETALL', KEYS[3]) end
+local out = {tok, state, tomb, rec}
+if ARGV[1] ~= 's' and tomb == '' then out[5] = redis.call('HGETALL', KEYS[2]) end
+if ARGV[1] == 'a' and tomb == '' then out[6] = redis.call('HGETALL', KEYS[3]) end
 return out
 )lua");
   return script;
 }
 
-// KEYS: pair, history, records.
+// KEYS: pair, history, records, claim.
 // ARGV: 1 expected token ("" = the pair does not exist), 2 idempotency key (""), 3 the record the
-// mutation saw under it (""), 4 "1" to write, "0" only to check, 5 new token, 6 new state,
-// 7 new record (""), 8 the state's horizon in ms ("" none), 9 now in µs since the seq epoch (the
-// floor of new seqs), 10 now in ms, 11 record retention in ms, then per history entry: packed
-// event key, time in ms, the rest of its value (source byte, details).
-// Returns {1} when committed (or checked), else {0, token, state, tombstone, record}: what the
-// pair holds now, so that the retry needs no other read.
+// mutation saw under it (""), 4 "1" to write, "0" only to check, 5 new token (8 bytes), 6 new
+// state, 7 new record (""), 8 the state's horizon in ms ("" none), 9 now in µs since the seq epoch
+// (the floor of new seqs), 10 now in ms, 11 record retention in ms, 12 the committing operation
+// (its claim), then per history entry: packed event key, time in ms, the rest of its value (source
+// byte, details). Returns {1} when committed (or checked), else {0, token, state, tombstone,
+// record, blocked}: what the pair holds now, so that the retry needs no other read. Fairness: an
+// operation that loses a version check claims the pair for 100 ms (unless someone else holds it);
+// while a claim holds, other operations' writes are refused with blocked = 1 (they back off), so
+// the loser gets through on its retry instead of losing to the same fast writer again and again.
 const redis::Script& CommitPair() {
-  static const redis::Script script(R"lua(
-local P, H, I = KEYS[1], KEYS[2], KEYS[3]
-local cur = redis.call('HMGET', P, 'v', 's', 't', 'q', 'z')
-local tok = cur[1] or ''
+  static const redis::Script script(std::string(kPairCodec) + R"lua(
+local P, H, I, C = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local tok, state, tomb, q, z = parse(redis.call('GET', P))
 local rec = ''
 if ARGV[2] ~= '' then rec = redis.call('HGET', I, ARGV[2]) or '' end
-if tok ~= ARGV[1] or rec ~= ARGV[3] or cur[3] then
-  return {0, tok, cur[2] or '', cur[3] or '', rec}
+local claim = false
+if ARGV[4] == '1' then claim = redis.call('GET', C) end
+local blocked = claim and claim ~= ARGV[12]
+if blocked or tok ~= ARGV[1] or rec ~= ARGV[3] or tomb ~= '' then
+  if ARGV[4] == '1' and not claim then redis.call('SET', C, ARGV[12], 'PX', 100) end
+  return {0, tok, state, tomb, rec, blocked and 1 or 0}
 end
 if ARGV[4] ~= '1' then return {1} end
-local q = tonumber(cur[4] or '0')
 local floor = tonumber(ARGV[9])
-for i = 12, #ARGV, 3 do
+for i = 13, #ARGV, 3 do
   local k, at = ARGV[i], tonumber(ARGV[i + 1])
   local old = redis.call('HGET', H, k)
   if not old then
     q = math.max(q + 1, floor)
-    redis.call('HSET', H, k, struct.pack('>i6i7', at, q) .. ARGV[i + 2])
+    redis.call('HSET', H, k, struct.pack('>i6', at) .. struct.pack('>i7', q) .. ARGV[i + 2])
   else
     local old_at, old_seq = struct.unpack('>i6i7', old)
     if at < old_at then
-      redis.call('HSET', H, k, struct.pack('>i6i7', at, old_seq) .. ARGV[i + 2])
+      redis.call('HSET', H, k, struct.pack('>i6', at) .. struct.pack('>i7', old_seq) .. ARGV[i + 2])
     end
   end
 end
-redis.call('HSET', P, 's', ARGV[6], 'v', ARGV[5], 'q', string.format('%.0f', q))
 if ARGV[8] ~= '' then
   local horizon = tonumber(ARGV[8])
-  if not cur[5] or horizon > tonumber(cur[5]) + 3600000 then
+  if horizon > z + 3600000 then
     local all = redis.call('HGETALL', H)
     for j = 1, #all, 2 do
       if struct.unpack('>i6', all[j + 1]) < horizon then redis.call('HDEL', H, all[j]) end
     end
-    redis.call('HSET', P, 'z', ARGV[8])
+    z = horizon
   end
 end
+redis.call('SET', P, data(ARGV[5], q, z, ARGV[6]))
 if ARGV[2] ~= '' and ARGV[7] ~= '' then
   redis.call('HSET', I, ARGV[2], ARGV[7])
   redis.call('PEXPIRE', I, ARGV[11])
@@ -75,6 +103,7 @@ if ARGV[2] ~= '' and ARGV[7] ~= '' then
     end
   end
 end
+if claim == ARGV[12] then redis.call('DEL', C) end
 return {1}
 )lua");
   return script;
@@ -86,14 +115,12 @@ return {1}
 // The history becomes exactly the entries given; a record replaces one under its key only if it
 // is older. Returns as CommitPair.
 const redis::Script& ReplacePair() {
-  static const redis::Script script(R"lua(
+  static const redis::Script script(std::string(kPairCodec) + R"lua(
 local P, H, I = KEYS[1], KEYS[2], KEYS[3]
-local cur = redis.call('HMGET', P, 'v', 's', 't', 'q')
-local tok = cur[1] or ''
-if tok ~= ARGV[1] or cur[3] then return {0, tok, cur[2] or '', cur[3] or '', ''} end
+local tok, state, tomb, q, z = parse(redis.call('GET', P))
+if tok ~= ARGV[1] or tomb ~= '' then return {0, tok, state, tomb, '', 0} end
 local n = tonumber(ARGV[6])
 local first = 7 + 2 * n
-local q = tonumber(cur[4] or '0')
 for i = first, #ARGV, 4 do
   if ARGV[i + 2] ~= '' then q = math.max(q, tonumber(ARGV[i + 2])) end
 end
@@ -107,7 +134,8 @@ for i = first, #ARGV, 4 do
     q = math.max(q + 1, floor)
     seq = q
   end
-  redis.call('HSET', H, ARGV[i], struct.pack('>i6i7', tonumber(ARGV[i + 1]), seq) .. ARGV[i + 3])
+  redis.call('HSET', H, ARGV[i],
+             struct.pack('>i6', tonumber(ARGV[i + 1])) .. struct.pack('>i7', seq) .. ARGV[i + 3])
 end
 for i = 7, 6 + 2 * n, 2 do
   local old = redis.call('HGET', I, ARGV[i])
@@ -116,7 +144,7 @@ for i = 7, 6 + 2 * n, 2 do
   end
 end
 if n > 0 then redis.call('PEXPIRE', I, ARGV[5]) end
-redis.call('HSET', P, 's', ARGV[3], 'v', ARGV[2], 'q', string.format('%.0f', q))
+redis.call('SET', P, data(ARGV[2], q, z, ARGV[3]))
 return {1}
 )lua");
   return script;
@@ -125,12 +153,11 @@ return {1}
 // KEYS: pair, history, records. ARGV: 1 expected token ("" = absent), 2 new token, 3 the
 // canonical id. The pair's data goes (a merge folded it into the canonical pair first).
 const redis::Script& TombstonePair() {
-  static const redis::Script script(R"lua(
-local cur = redis.call('HMGET', KEYS[1], 'v', 's', 't')
-local tok = cur[1] or ''
-if tok ~= ARGV[1] then return {0, tok, cur[2] or '', cur[3] or '', ''} end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
-redis.call('HSET', KEYS[1], 'v', ARGV[2], 't', ARGV[3])
+  static const redis::Script script(std::string(kPairCodec) + R"lua(
+local tok, state, tomb = parse(redis.call('GET', KEYS[1]))
+if tok ~= ARGV[1] then return {0, tok, state, tomb, '', 0} end
+redis.call('DEL', KEYS[2], KEYS[3])
+redis.call('SET', KEYS[1], 'T' .. ARGV[2] .. ARGV[3])
 return {1}
 )lua");
   return script;
@@ -219,7 +246,8 @@ return 1
 // when something it refers to is missing, {2} when the id is taken.
 const redis::Script& TenantWrite() {
   static const redis::Script script(R"lua(
-local A, S, C, N, CB, K, R, G = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local A, S, C, N = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local CB, K, R, G = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local op = ARGV[1]
 local function has(key, field) return redis.call('HEXISTS', key, field) == 1 end
 if op == 'account' then
