@@ -1,7 +1,8 @@
 // callgate: the command line, and the only place that wires concrete pieces together.
-//   callgate serve [--listen ADDR:PORT] [--data-dir DIR] [--threads N] [--demo]
+//   callgate serve [--listen ADDR:PORT] [--data-dir DIR | --redis-cluster SEEDS] [--threads N]
+//   [--demo]
 //                  [--tls-cert FILE --tls-key FILE] ...   (SIGHUP reloads the certificate)
-//   callgate admin [--data-dir DIR] account|subaccount|channel|key|list ...
+//   callgate admin [--data-dir DIR | --redis-cluster SEEDS] account|subaccount|channel|key|list ...
 //   callgate --version
 // Every serve/admin flag can also come from a CALLGATE_* environment variable.
 #include <CLI/CLI.hpp>
@@ -98,6 +99,21 @@ int Serve(ServiceConfig config) {
   return 0;
 }
 
+// The flags that choose a store, and its settings beyond --data-dir: serve's and admin's.
+void AddStoreFlags(CLI::App& command, StoreConfig& store) {
+  command
+      .add_option("--redis-cluster", store.redis_cluster,
+                  "Keep all state in this Redis Cluster: seed nodes, HOST:PORT[,HOST:PORT...] "
+                  "(default: none, the embedded store in --data-dir)")
+      ->envname("CALLGATE_REDIS_CLUSTER");
+  command
+      .add_option("--redis-key-prefix", store.redis_key_prefix,
+                  "With --redis-cluster: every key starts with this, so deployments can share a "
+                  "cluster")
+      ->envname("CALLGATE_REDIS_KEY_PREFIX")
+      ->capture_default_str();
+}
+
 // `callgate serve`: its flags, bound to a ServiceConfig whose defaults they show. Durations and
 // sizes in the config's own units are converted after parsing.
 struct ServeCli {
@@ -118,6 +134,7 @@ void AddServe(CLI::App& app, ServeCli& cli) {
   serve->add_option("--data-dir", cli.config.store.data_dir, "Directory of the embedded store")
       ->envname("CALLGATE_DATA_DIR")
       ->capture_default_str();
+  AddStoreFlags(*serve, cli.config.store);
   serve->add_option("--listen", cli.listen, "Address to listen on, HOST:PORT (port 0: any)")
       ->envname("CALLGATE_LISTEN")
       ->capture_default_str();
@@ -254,6 +271,7 @@ void AddAdmin(CLI::App& app, AdminCli& cli) {
   admin->add_option("--data-dir", cli.store.data_dir, "Directory of the embedded store")
       ->envname("CALLGATE_DATA_DIR")
       ->capture_default_str();
+  AddStoreFlags(*admin, cli.store);
   admin->require_subcommand(1);
 
   CLI::App* account_cmd = admin->add_subcommand("account", "Accounts")->require_subcommand(1);
@@ -299,7 +317,9 @@ void AddAdmin(CLI::App& app, AdminCli& cli) {
 }
 
 int RunAdmin(const AdminCli& cli) {
-  auto stores = Stores::Open(cli.store);
+  StoreConfig config = cli.store;
+  config.serving = false;
+  auto stores = Stores::Open(config);
   if (!stores) {
     std::cerr << "error: " << stores.error() << "\n";
     return 1;

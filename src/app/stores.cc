@@ -10,6 +10,21 @@ namespace callgate {
 Result<std::unique_ptr<Stores>, std::string> Stores::Open(
     const StoreConfig& config, std::function<void(const CommitStats&)> commit_observer) {
   std::unique_ptr<Stores> stores(new Stores());
+  if (!config.redis_cluster.empty()) {
+    auto seeds = redis::ParseEndpoints(config.redis_cluster);
+    if (!seeds) return "--redis-cluster: " + seeds.error();
+    auto redis = RedisClusterStore::Open(
+        {.seeds = std::move(*seeds),
+         .key_prefix = config.redis_key_prefix,
+         .report_seen = config.serving,
+         .warn = [](const std::string& line) { LogNotice(LogLevel::kWarn, line); }});
+    if (!redis) return "Redis Cluster at " + config.redis_cluster + ": " + redis.error();
+    stores->redis_ = std::move(*redis);
+    stores->pairs_ = stores->redis_.get();
+    stores->tenants_ = stores->redis_.get();
+    stores->description_ = "Redis Cluster at " + config.redis_cluster;
+    return stores;
+  }
   std::error_code ec;
   std::filesystem::create_directories(config.data_dir, ec);
   if (ec) return "cannot create data directory " + config.data_dir + ": " + ec.message();

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "store/pair_store.h"
+#include "store/redis/redis_cluster_store.h"
 #include "store/sqlite/sqlite_store.h"
 #include "tenants/tenant_store.h"
 
@@ -17,6 +18,13 @@ namespace callgate {
 struct StoreConfig {
   std::string data_dir = "./data";                               // holds callgate.db
   std::size_t cache_bytes = SqliteStore::Options{}.cache_bytes;  // pair-state cache; 0: off
+  // Seeds of a Redis Cluster, "HOST:PORT[,HOST:PORT…]": when set, every piece of state lives
+  // there and data_dir and cache_bytes are not used.
+  std::string redis_cluster;
+  std::string redis_key_prefix = RedisStoreOptions{}.key_prefix;  // every key starts with it
+  // Whether this process serves (and so reports which tenant changes it has seen, so that an
+  // admin command returns once every server honours it); false for the admin CLI.
+  bool serving = true;
 };
 
 class Stores {
@@ -31,13 +39,14 @@ class Stores {
   SqliteStore* sqlite() { return sqlite_.get(); }
   // Why the store takes no writes now (empty if it does): said at start, and by admin writes.
   std::string read_only_reason() const;
-  // What the log says is served: "data directory DIR".
+  // What the log says is served: "data directory DIR" or "Redis Cluster at SEEDS".
   const std::string& description() const { return description_; }
 
  private:
   Stores() = default;
 
   std::unique_ptr<SqliteStore> sqlite_;
+  std::unique_ptr<RedisClusterStore> redis_;
   PairStore* pairs_ = nullptr;
   TenantStore* tenants_ = nullptr;
   std::string description_;
