@@ -256,11 +256,28 @@ TEST_F(BatchE2eTest, AnotherMethodIs405WithAllowPost) {
   EXPECT_EQ(reply.headers.at("Allow"), "POST");
 }
 
-TEST_F(BatchE2eTest, ABodyOverMaxBodyIs413) {
-  std::string body = R"({"destinations":[")" + std::string(1 << 20, '1') + R"("]})";
-  const Reply reply = Post(body);
+TEST_F(BatchE2eTest, AThousandOfTheLongestIdsFitTheDefaultBodyLimit) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 1000; ++i) {
+    const std::string n = std::to_string(i);
+    ids.push_back("US.ENT." + std::string(128 - n.size(), '1') + n);
+  }
+  const std::vector<std::string> items = Items(PostLists({}, ids));
+  ASSERT_EQ(items.size(), 1000u);
+  EXPECT_EQ(std::string_view(Parse(items[999])["status"]), "not_granted");
+}
+
+TEST(BatchE2eLimitsTest, ABodyOverMaxBodyIs413With1010) {
+  TestServer server({}, {.body_limit = 8192});
+  const std::string key = server.AddTenant("acct-t", "sub-t", "chan-t", kPnid);
+  HttpClient client(server.port());
+  const std::string body = R"({"destinations":)" + Array(QuotedAll(Numbers(1000))) + "}";
+  ASSERT_GT(body.size(), 8192u);
+  const Reply reply =
+      client.Send(http::verb::post, BatchPath(), {{"Authorization", "Bearer " + key}}, body);
   EXPECT_EQ(reply.status, 413);
-  EXPECT_EQ(Code(reply), 1010);
+  EXPECT_EQ(reply.content_type, "application/json");
+  EXPECT_NE(reply.body.find("\"code\":1010"), std::string::npos) << reply.body;
 }
 
 }  // namespace
