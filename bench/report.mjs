@@ -1,16 +1,18 @@
 // Turns the results of bench/run.sh into docs/benchmarks.md and the data files of the latency
 // chart (bench/latency.gp draws them); with `tls` (bench/run.sh tls), the HTTPS comparison alone
-// into OUT.md, and its ratio as one line on standard output.
-//   node bench/report.mjs RESULTS_DIR OUT.md PLOT_DIR [tls]
+// into OUT.md, and its ratio as one line on standard output; with `batch` (bench/run.sh batch), the
+// batch status lookup alone (section 7), likewise.
+//   node bench/report.mjs RESULTS_DIR OUT.md PLOT_DIR [tls|batch]
 import fs from "node:fs";
 import path from "node:path";
 
 const [resultsDir, outMd, plotDir, mode] = process.argv.slice(2);
-if (!resultsDir || !outMd || !plotDir || (mode !== undefined && mode !== "tls")) {
-  console.error("usage: node bench/report.mjs RESULTS_DIR OUT.md PLOT_DIR [tls]");
+if (!resultsDir || !outMd || !plotDir || (mode !== undefined && mode !== "tls" && mode !== "batch")) {
+  console.error("usage: node bench/report.mjs RESULTS_DIR OUT.md PLOT_DIR [tls|batch]");
   process.exit(2);
 }
 const tlsOnly = mode === "tls";
+const batchOnly = mode === "batch";
 
 const read = (name) => {
   const file = path.join(resultsDir, name);
@@ -90,6 +92,9 @@ const s5p = rounds("s5-prism");
 const s6c = rounds("s6-callgate");
 const s6n = rounds("s6-nginx");
 const tls = read("tls.json");
+const s7g = rounds("s7-get");
+const s7b = rounds("s7-batch");
+const batch = read("batch.json");
 
 const rps = (rs) => pick(rs, (r) => r.rps);
 const okps = (rs) => pick(rs, (r) => r.ok_per_s);
@@ -135,7 +140,7 @@ const table = (header, rows) => {
   line();
 };
 
-line(tlsOnly ? "# Benchmark: HTTPS status GET" : "# Benchmarks");
+line(tlsOnly ? "# Benchmark: HTTPS status GET" : batchOnly ? "# Benchmark: batch status lookup" : "# Benchmarks");
 line();
 line(
   `Written by \`${machine.command}\` from one run on ${machine.date}. Every figure is **median** ` +
@@ -161,25 +166,71 @@ table(
       "other work on the machine",
       `${machine.busy_at_start} % of both cores busy before the measurements, ` +
         `${elapsed?.busy_at_end ?? "–"} % after (1 s samples, harness idle); during the runs ` +
-        `other processes took ${noise([s1c, s1n, s2c, s2n, s2ci, s2ni, s2qc, s2qn, s31k, s31m, s31mn, s4f, s4r, s4w, s4r1, s5c, s5p, s6c, s6n].flat())} % of one core, median (max) ` +
+        `other processes took ${noise([s1c, s1n, s2c, s2n, s2ci, s2ni, s2qc, s2qn, s31k, s31m, s31mn, s4f, s4r, s4w, s4r1, s5c, s5p, s6c, s6n, s7g, s7b].flat())} % of one core, median (max) ` +
         "— the \"other CPU %\" columns below give it per contender; " +
         `${elapsed?.redone ?? 0} measurement(s) were redone because other work disturbed them`,
     ],
     ["callgate", `commit ${machine.commit}, Release build (${machine.cxx})`],
     [
       "contenders",
-      tlsOnly
+      batchOnly
+        ? `wrk ${machine.wrk}, the status GET against the batch POST of the same server`
+        : tlsOnly
         ? `nginx ${machine.nginx}, wrk ${machine.wrk}; ${tls?.openssl ?? "OpenSSL"} for both servers and wrk`
         : `nginx ${machine.nginx}, Prism ${machine.prism} on Node ${machine.node}, wrk ${machine.wrk}`,
     ],
     [
       "settings",
       `load generators pinned to CPU 0, each server to CPU 1 (taskset); callgate \`--threads 1\`, ` +
-        `nginx 1 worker with access_log off; ${machine.connections} keep-alive connections, ` +
-        `${machine.warmup} s warmup then ${tlsOnly ? tls?.duration : machine.duration} s measured; all on 127.0.0.1`,
+        `${batchOnly ? "" : "nginx 1 worker with access_log off; "}${machine.connections} keep-alive connections, ` +
+        `${machine.warmup} s warmup then ${tlsOnly ? tls?.duration : batchOnly ? batch?.duration : machine.duration} s measured; all on 127.0.0.1`,
     ],
   ],
 );
+
+// Section 7, alone with `batch`: users looked up per second in batches vs status GETs per second.
+if (batchOnly) {
+  const items = batch?.items ?? 1000;
+  const users = rps(s7b).map((x) => x * items);
+  const ratios = pairedRatios(users, rps(s7g));
+  const batchRatio = median(ratios);
+  line("## Target");
+  line();
+  table(
+    ["target", "measured", "verdict"],
+    [[`users looked up per second in batches of ${items} ≥ 10 × status GETs per second`, `${fmt(batchRatio, 1)} ×`, verdict(batchRatio >= 10)]],
+  );
+  line("## 7. Batch status lookup vs status GET");
+  line();
+  line(
+    `The same \`wrk -t1 -c${machine.connections} --latency\` runs against one callgate ` +
+      `(\`--threads 1\`, the 1k-pair store), ${batch?.rounds} rounds of ${batch?.duration} s ` +
+      `alternating: section 1's status GET (one URL, the status pair) and ` +
+      `\`POST …/callPermissions/batch\` with one fixed body naming ${items} distinct stored ` +
+      `destinations (${fmt(batch?.request_bytes)} bytes; the answer ${fmt(batch?.response_bytes)} bytes, ` +
+      `every item a status, checked before measuring).`,
+  );
+  line();
+  table(
+    ["", "req/s", "users/s", "p50 ms", "p99 ms", "non-2xx", "server CPU %", "other CPU %", "stolen %"],
+    [
+      ["status GET", mmm(rps(s7g)), mmm(rps(s7g)), mmm(lat(s7g, "p50")), mmm(lat(s7g, "p99")), non2xx(s7g), cpu(s7g), noise(s7g), stolen(s7g)],
+      [`batch of ${items}`, mmm(rps(s7b)), mmm(users), mmm(lat(s7b, "p50")), mmm(lat(s7b, "p99")), non2xx(s7b), cpu(s7b), noise(s7b), stolen(s7b)],
+      ["batch users/s ÷ GET/s", "", mmm(ratios, 1), "", "", "", "", "", ""],
+    ],
+  );
+  line("(The ratio row is per round: the batch's users per second over the GET's rate in the same round.)");
+  line();
+  fs.mkdirSync(path.dirname(outMd), { recursive: true });
+  fs.writeFileSync(outMd, L.join("\n"));
+  const s = sorted(ratios);
+  console.log(
+    `batch status lookup, users/s in batches of ${items} / status GET/s: ${fmt(batchRatio, 1)} ` +
+      `(median of ${s.length} rounds, ${fmt(s[0], 1)}–${fmt(s[s.length - 1], 1)}); ` +
+      `${fmt(median(users))} users/s vs ${fmt(median(rps(s7g)))} GET/s`,
+  );
+  process.exit(0);
+}
 
 const httpsTarget = [
   "HTTPS GET throughput ≥ 0.9 × nginx HTTPS",

@@ -3,6 +3,8 @@
 #
 #   bench/run.sh        every section; writes docs/benchmarks.md and docs/bench-latency.png
 #   bench/run.sh tls    only the HTTPS comparison (section 6); writes docs/benchmarks-tls.md
+#   bench/run.sh batch  only the batch status lookup (section 7): users looked up per second in
+#                       batches of 1000 vs status GETs per second; writes docs/benchmarks-batch.md
 #
 # Installs what is missing (Debian: wrk, nginx, gnuplot, jq, openssl, the build deps; npm: Prism
 # into bench/node_modules), builds callgate and the bench tools in Release (build-bench/), seeds
@@ -16,6 +18,7 @@
 #
 # Knobs (environment): BENCH_ROUNDS (3; section 1 takes at least 5), BENCH_DURATION (10 s each),
 # BENCH_TLS_ROUNDS (15) and BENCH_TLS_DURATION (3 s) for section 6,
+# BENCH_BATCH_ROUNDS (10) and BENCH_BATCH_DURATION (3 s) for section 7,
 # BENCH_WARMUP (2 s before each), BENCH_PAIRS (1000000), BENCH_OUT (docs), BENCH_QUIET_WAIT
 # (120 s: how long to wait for other work on the machine to finish before measuring),
 # BENCH_RETRIES (6: measurements that may be redone because other work disturbed them).
@@ -27,8 +30,8 @@ ROOT=$PWD
 export CALLGATE_ACCESS_LOG=${CALLGATE_ACCESS_LOG:-off}
 
 MODE=${1:-all}
-[[ $MODE == all || $MODE == tls ]] || {
-  echo "usage: bench/run.sh [tls]" >&2
+[[ $MODE == all || $MODE == tls || $MODE == batch ]] || {
+  echo "usage: bench/run.sh [tls|batch]" >&2
   exit 2
 }
 ROUNDS=${BENCH_ROUNDS:-3}
@@ -221,14 +224,15 @@ retrying() {
 run_wrk() { retrying wrk_once "$@"; }
 run_load() { retrying load_once "$@"; }
 
-# wrk_once RESULT SERVER_PID URL KEY [TARGETS_FILE]: a warmup, then the measured run into
-# $RES/RESULT.json.
+# wrk_once RESULT SERVER_PID URL KEY [TARGETS_FILE] [BODY_FILE]: a warmup, then the measured run
+# into $RES/RESULT.json. With BODY_FILE, every request POSTs it (JSON) to URL.
 wrk_once() {
-  local result=$1 pid=$2 url=$3 key=$4 targets=${5:-}
+  local result=$1 pid=$2 url=$3 key=$4 targets=${5:-} body=${6:-}
   local args=(-t1 -c"$CONNECTIONS" --latency -s "$ROOT/bench/wrk/bench.lua" -H "Authorization: Bearer $key")
   noise_start "$pid"
-  WRK_TARGETS=$targets timeout $((WARMUP + 30)) "${LOAD_CPU[@]}" wrk "${args[@]}" -d"${WARMUP}s" "$url" >/dev/null
-  WRK_TARGETS=$targets WRK_JSON=$RES/$result.json timeout $((DURATION + 30)) "${LOAD_CPU[@]}" \
+  WRK_TARGETS=$targets WRK_BODY=$body timeout $((WARMUP + 30)) "${LOAD_CPU[@]}" wrk "${args[@]}" \
+    -d"${WARMUP}s" "$url" >/dev/null
+  WRK_TARGETS=$targets WRK_BODY=$body WRK_JSON=$RES/$result.json timeout $((DURATION + 30)) "${LOAD_CPU[@]}" \
     wrk "${args[@]}" -d"${DURATION}s" "$url" >"$RES/$result.txt"
   noise_end "$pid" "$result"
   log "  $result: $(jq -r '"\(.rps|floor) req/s, p50 \(.latency_ms.p50) ms, p99 \(.latency_ms.p99) ms, non-2xx \(.non_2xx), other CPU \(.other_cpu_pct) %, stolen \(.stolen_pct) %"' "$RES/$result.json")"
@@ -302,7 +306,7 @@ jq -n --arg nproc "$(nproc)" \
   '$ARGS.named' >"$RES/machine.json"
 
 # --- stores --------------------------------------------------------------------------------
-# `tls` needs only the small store (the status pair).
+# `tls` and `batch` need only the small store (the status pair, and 1000 others for a batch).
 if [[ $MODE == all ]]; then log "seeding 1 thousand and $PAIRS pairs"; else log "seeding 1 thousand pairs"; fi
 KEY_SMALL=$(create_tenants "$WORK/data-1k")
 "$SEED" seed --db "$WORK/data-1k/callgate.db" --channel "$CHANNEL" --pairs 1000 \
@@ -393,6 +397,11 @@ report() {
     --argjson redone $((${BENCH_RETRIES:-6} - RETRIES_LEFT)) \
     '$ARGS.named' >"$RES/elapsed.json"
   mkdir -p "$OUT"
+  if [[ $1 == batch ]]; then
+    log "$(node bench/report.mjs "$RES" "$OUT/benchmarks-batch.md" "$WORK/plot" batch)"
+    log "wrote $OUT/benchmarks-batch.md"
+    return
+  fi
   if [[ $1 == tls ]]; then
     # report.mjs prints the ratio's line too.
     log "$(node bench/report.mjs "$RES" "$OUT/benchmarks-tls.md" "$WORK/plot" tls)"
@@ -404,7 +413,39 @@ report() {
   log "wrote $OUT/benchmarks.md and $OUT/bench-latency.png"
 }
 
+# --- 7. batch status lookup: users per second in batches of 1000 vs status GETs per second ------
+# The GET is section 1's (one URL, the status pair); the batch POSTs one fixed body naming 1000
+# distinct stored destinations of the same store, so both read pairs the cache holds. Same wrk
+# settings; short alternating rounds, as in section 6, so each pair of runs sees the same host.
+BATCH_ROUNDS=${BENCH_BATCH_ROUNDS:-10}
+BATCH_DURATION=${BENCH_BATCH_DURATION:-3}
+batch_section() {
+  local DURATION=$BATCH_DURATION  # what wrk_once reads
+  local batch_body=$WORK/batch-body.json batch_url="http://127.0.0.1:$SMALL_PORT$API/callPermissions/batch"
+  local answer r
+  sed -n 's|.*?destination=%2B|+|p' "$WORK/targets-1k.txt" | sort -u | head -1000 | jq -R . |
+    jq -cs '{destinations: .}' >"$batch_body"
+  [[ $(jq '.destinations | length' "$batch_body") == 1000 ]] || die "fewer than 1000 stored destinations"
+  answer=$(curl -sS --fail -H "Authorization: Bearer $KEY_SMALL" -H 'Content-Type: application/json' \
+    --data-binary "@$batch_body" "$batch_url")
+  jq -e '(.results | length) == 1000 and all(.results[]; has("status"))' <<<"$answer" >/dev/null ||
+    die "the batch is not answered with 1000 statuses"
+  jq -n --argjson items 1000 --argjson request_bytes "$(wc -c <"$batch_body")" \
+    --argjson response_bytes "${#answer}" --argjson rounds "$BATCH_ROUNDS" \
+    --argjson duration "$DURATION" '$ARGS.named' >"$RES/batch.json"
+  log "7. batch status lookup (1000 users a POST) vs status GET, $BATCH_ROUNDS rounds of $DURATION s"
+  for r in $(seq "$BATCH_ROUNDS"); do
+    run_wrk "s7-get-r$r" "$SMALL_PID" "http://127.0.0.1:$SMALL_PORT$STATUS_PATH" "$KEY_SMALL"
+    run_wrk "s7-batch-r$r" "$SMALL_PID" "$batch_url" "$KEY_SMALL" "" "$batch_body"
+  done
+}
+
 GET_ROUNDS=$((ROUNDS > 5 ? ROUNDS : 5))
+if [[ $MODE == batch ]]; then
+  batch_section
+  report batch
+  exit 0
+fi
 if [[ $MODE == tls ]]; then
   https_section
   report tls

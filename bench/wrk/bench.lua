@@ -1,9 +1,20 @@
 -- wrk script for the callgate benchmarks.
 --   WRK_TARGETS=FILE  each request GETs a random line of FILE (a request path); without it wrk
 --                     sends its one static request (the fast path, as for nginx and Prism)
+--   WRK_BODY=FILE     every request POSTs FILE's contents as application/json (the batch status
+--                     lookup of `bench/run.sh batch`); the URL's path is the target
 --   WRK_JSON=FILE     done() writes the run's figures there as one JSON object, with a
 --                     latency curve: [percentile, ms] pairs at p = 1 - 10^-x, x = 0, 0.05, ... 5
 local targets_file = os.getenv("WRK_TARGETS")
+local body_file = os.getenv("WRK_BODY")
+
+if body_file and #body_file > 0 then
+  local f = assert(io.open(body_file, "rb"))
+  wrk.method = "POST"
+  wrk.body = f:read("*a")
+  wrk.headers["Content-Type"] = "application/json"
+  f:close()
+end
 
 if targets_file and #targets_file > 0 then
   local requests = {}

@@ -82,8 +82,6 @@ std::string RenderStatus(const StatusView& view, std::string_view id_name,
   return body;
 }
 
-namespace {
-
 // The status body for `view`. Polled pairs, and the many destinations never asked, repeat the
 // same view, so each thread keeps the last body it rendered (rendering was 6k of a status read's
 // 28k instructions under callgrind). A memo of a pure function: it owns nothing that can go
@@ -101,8 +99,6 @@ const std::string& StatusBody(const StatusView& view) {
   }
   return last.body;
 }
-
-}  // namespace
 
 NamedUser NamedUserOf(std::string_view query) {
   return {QueryParam(query, "destination"), QueryParam(query, "channelUserId")};
@@ -143,6 +139,9 @@ Route MatchRoute(const Segments& seg, http::verb method) {
   if (seg.size() == 9 && seg[7] == "callPermissions" && seg[8] == "history") {
     return Route::kHistory;
   }
+  if (seg.size() == 9 && seg[7] == "callPermissions" && seg[8] == "batch") {
+    return Route::kStatusBatch;
+  }
   if (seg.size() == 8 && seg[7] == "callPermissionRequests") return Route::kPermissionRequest;
   if (seg.size() == 8 && seg[7] == "calls") return Route::kCall;
   return Route::kUnmatched;
@@ -154,6 +153,7 @@ std::string_view AllowedMethods(Route route) {
     case Route::kWebhookVerify:
     case Route::kWebhook:
       return "GET, POST";
+    case Route::kStatusBatch:
     case Route::kPermissionRequest:
     case Route::kCall:
       return "POST";
@@ -170,6 +170,7 @@ bool Allows(Route route, http::verb method) {
     case Route::kWebhookVerify:
       return true;  // GET
     case Route::kWebhook:
+    case Route::kStatusBatch:
     case Route::kPermissionRequest:
     case Route::kCall:
       return method == http::verb::post;
@@ -259,6 +260,8 @@ void Api::Handle(HttpRequest&& request, Respond respond, Endpoints endpoints) {
       return answer(GetCallPermissions(request, seg[4], seg[6], target.query, now));
     case Route::kHistory:
       return answer(GetHistory(request, seg[4], seg[6], target.query, now));
+    case Route::kStatusBatch:
+      return answer(GetStatusBatch(request, seg[4], seg[6], now));
     case Route::kPermissionRequest:
     case Route::kCall:
       return Reserve(route == Route::kCall, request, seg[4], seg[6], now,
@@ -285,20 +288,34 @@ Result<const Account*, ApiError> Api::Authenticate(
   return account;
 }
 
+Result<const Subaccount*, ApiError> Api::OwnedSubaccount(
+    const HttpRequest& request, const std::shared_ptr<const TenantSnapshot>& tenants,
+    std::string_view subaccount_id, Instant now) {
+  auto account = Authenticate(request, tenants, now);
+  if (!account) return account.error();
+  const Subaccount* sub = tenants->FindSubaccount(std::string(subaccount_id));
+  if (!sub || sub->account_id != (*account)->id) return ApiError::kSubaccountNotOwned;
+  return sub;
+}
+
+const Channel* Api::OwnedChannel(const TenantSnapshot& tenants, const Subaccount& sub,
+                                 std::string_view channel_id) {
+  const Channel* channel = tenants.FindChannel(std::string(channel_id));
+  return channel && channel->subaccount_id == sub.id ? channel : nullptr;
+}
+
 Result<PairRef, ApiError> Api::ResolvePair(const HttpRequest& request,
                                            std::string_view subaccount_id,
                                            std::string_view channel_id, const NamedUser& named,
                                            Instant now, std::optional<ApiError> body_error) {
   std::shared_ptr<const TenantSnapshot> tenants = stores_.tenants.Current();
-  auto account = Authenticate(request, tenants, now);
-  if (!account) return account.error();
-  const Subaccount* sub = tenants->FindSubaccount(std::string(subaccount_id));
-  if (!sub || sub->account_id != (*account)->id) return ApiError::kSubaccountNotOwned;
+  auto sub = OwnedSubaccount(request, tenants, subaccount_id, now);
+  if (!sub) return sub.error();
   if (body_error) return *body_error;
   auto user = NormalizeUser(named.destination, named.channel_user_id);
   if (!user) return ErrorOf(user.error());
-  const Channel* channel = tenants->FindChannel(std::string(channel_id));
-  if (!channel || channel->subaccount_id != sub->id) return ApiError::kChannelNotFound;
+  const Channel* channel = OwnedChannel(*tenants, **sub, channel_id);
+  if (!channel) return ApiError::kChannelNotFound;
   return PairRef{{channel->id, std::move(*user)}, channel->limits};
 }
 

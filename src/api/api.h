@@ -90,6 +90,14 @@ class Api {
   Result<const Account*, ApiError> Authenticate(
       const HttpRequest& request, const std::shared_ptr<const TenantSnapshot>& tenants,
       Instant now);
+  // The subaccount a request on a pair endpoint names, once the key authenticated and its
+  // account owns the subaccount; found in `tenants`, which must outlive its use.
+  Result<const Subaccount*, ApiError> OwnedSubaccount(
+      const HttpRequest& request, const std::shared_ptr<const TenantSnapshot>& tenants,
+      std::string_view subaccount_id, Instant now);
+  // The channel `channel_id` if `sub` has it, else nullptr (404/1300).
+  static const Channel* OwnedChannel(const TenantSnapshot& tenants, const Subaccount& sub,
+                                     std::string_view channel_id);
   // The pair a request on a pair endpoint names, once its shared checks passed.
   Result<PairRef, ApiError> ResolvePair(const HttpRequest& request, std::string_view subaccount_id,
                                         std::string_view channel_id, const NamedUser& user,
@@ -99,6 +107,9 @@ class Api {
                                   std::string_view channel_id, std::string_view query, Instant now);
   HttpResponse GetHistory(const HttpRequest& request, std::string_view subaccount_id,
                           std::string_view channel_id, std::string_view query, Instant now);
+  // POST .../callPermissions/batch (api/batch.cc): many users' status bodies in one answer.
+  HttpResponse GetStatusBatch(const HttpRequest& request, std::string_view subaccount_id,
+                              std::string_view channel_id, Instant now);
   // POST .../callPermissionRequests and .../calls (api/reserve.cc).
   void Reserve(bool is_call, const HttpRequest& request, std::string_view subaccount_id,
                std::string_view channel_id, Instant now, Respond respond);
@@ -125,6 +136,10 @@ class Api {
 // `id_name`/`id_value`, if given, lead the object (e.g. "requestId").
 std::string RenderStatus(const StatusView& view, std::string_view id_name = {},
                          std::string_view id_value = {});
+
+// The status GET's body for `view`: RenderStatus(view), kept per thread for the next view that
+// equals it (api.cc). Valid until the thread's next call.
+const std::string& StatusBody(const StatusView& view);
 
 // A 200/201 JSON response.
 HttpResponse JsonResponse(boost::beast::http::status status, std::string body);

@@ -49,6 +49,12 @@ ErrorDescription Describe(ApiError error) {
       return {http::status::request_header_fields_too_large, 1010, "Request headers too large"};
     case ApiError::kMalformedRequest:
       return {http::status::bad_request, 1000, "Malformed request"};
+    case ApiError::kBatchEmpty:
+      return {http::status::bad_request, 1000,
+              "Missing required parameter: destinations or channelUserIds (1 to 1000 items)"};
+    case ApiError::kBatchTooLarge:
+      return {http::status::bad_request, 1010,
+              "Too many items: at most 1000 destinations and channelUserIds together"};
     case ApiError::kPermanentPermissionExists:
       return {http::status::conflict, 1052, "A permanent call permission already exists"};
     case ApiError::kRequestLimitReached:

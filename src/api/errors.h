@@ -31,6 +31,9 @@ enum class ApiError {
   kBodyTooLarge,
   kHeadersTooLarge,
   kMalformedRequest,  // unparseable HTTP or JSON body
+  // POST .../callPermissions/batch (api/batch.h).
+  kBatchEmpty,     // no destinations and no channelUserIds
+  kBatchTooLarge,  // more than kMaxBatchItems of them together
   // Enforcement endpoints (docs/rules.md §6, decisions).
   kPermanentPermissionExists,
   kRequestLimitReached,

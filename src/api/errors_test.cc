@@ -54,6 +54,8 @@ const Expected kExpected[] = {
     {ApiError::kBodyTooLarge, http::status::payload_too_large, 1010},
     {ApiError::kHeadersTooLarge, http::status::request_header_fields_too_large, 1010},
     {ApiError::kMalformedRequest, http::status::bad_request, 1000},
+    {ApiError::kBatchEmpty, http::status::bad_request, 1000},
+    {ApiError::kBatchTooLarge, http::status::bad_request, 1010},
     {ApiError::kPermanentPermissionExists, http::status::conflict, 1052},
     {ApiError::kRequestLimitReached, http::status::too_many_requests, 1053},
     {ApiError::kNoLivePermission, http::status::forbidden, 1055},

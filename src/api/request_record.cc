@@ -24,6 +24,9 @@ std::string_view RouteTemplate(Route route) {
     case Route::kHistory:
       return "/api/v1/whatsapp/subaccounts/{subAccountId}/channels/{channelId}/callPermissions/"
              "history";
+    case Route::kStatusBatch:
+      return "/api/v1/whatsapp/subaccounts/{subAccountId}/channels/{channelId}/callPermissions/"
+             "batch";
     case Route::kPermissionRequest:
       return "/api/v1/whatsapp/subaccounts/{subAccountId}/channels/{channelId}/"
              "callPermissionRequests";

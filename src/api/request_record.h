@@ -25,6 +25,7 @@ enum class Route : std::uint8_t {
   kWebhook,        // POST /webhooks/whatsapp
   kStatus,
   kHistory,
+  kStatusBatch,  // POST .../callPermissions/batch
   kPermissionRequest,
   kCall,
   kUnmatched,  // no endpoint has this path

@@ -10,6 +10,8 @@ const DOC_ID = 'openapi.json';
 const JSON_MEDIA = 'application/json';
 // Operations whose success body is the 8x8 status body (the reservations lead it with their id).
 const STATUS_BODY_OPERATIONS = ['get-call-permission-status', 'reserve-call-permission-request', 'authorize-call'];
+// The batch status operation: each item that is a status body is checked as the status GET's.
+const BATCH_STATUS_OPERATION = 'get-call-permission-status-batch';
 const PERMISSION_STATUSES = ['temporary', 'permanent', 'not_granted'];
 const ACTION_NAMES = ['send_call_permission_request', 'start_call'];
 
@@ -248,6 +250,10 @@ export function loadContract(openapiPath) {
       if (status >= 400) problems.push(...errorProblems(parsed, where, schemaValid));
       else if (schemaValid && STATUS_BODY_OPERATIONS.includes(op.operation.operationId)) {
         problems.push(...permissionProblems(parsed));
+      } else if (schemaValid && op.operation.operationId === BATCH_STATUS_OPERATION) {
+        parsed.results.forEach((item, i) => {
+          if ('status' in item) problems.push(...permissionProblems(item).map((p) => `results[${i}]: ${p}`));
+        });
       }
       return { outcome: problems.length ? 'fail' : 'pass', problems };
     }
