@@ -7,10 +7,10 @@
 set -euo pipefail
 
 packages=(g++ cmake make libboost-dev libphonenumber-dev libsimdjson-dev libcli11-dev libssl-dev
-  libsqlite3-dev libabsl-dev prometheus-cpp-dev)
+  libsqlite3-dev libabsl-dev prometheus-cpp-dev libhiredis-dev)
 case "${1:-}" in
-  test) packages+=(libgtest-dev clang-format curl dpkg-dev file openssl) ;;
-  bench) packages+=(wrk nginx gnuplot-nox curl openssl) ;;
+  test) packages+=(libgtest-dev clang-format curl dpkg-dev file openssl redis-server) ;;
+  bench) packages+=(wrk nginx gnuplot-nox curl openssl redis-server) ;;
 esac
 
 missing=()

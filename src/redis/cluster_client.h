@@ -95,6 +95,22 @@ class ClusterClient {
                         Durability durability);
   CommandResult RunScriptSync(const Script& script, std::vector<std::string> keys,
                               std::vector<std::string> args, Durability durability);
+
+  // What the client has met so far, for metrics, logs and tests. Counters only grow.
+  struct Stats {
+    std::uint64_t moved = 0;             // MOVED replies followed
+    std::uint64_t asked = 0;             // ASK replies followed
+    std::uint64_t retries = 0;           // resends after a refusal (TRYAGAIN, …) or an outage
+    std::uint64_t script_loads = 0;      // SCRIPT LOADs after NOSCRIPT
+    std::uint64_t map_refreshes = 0;     // CLUSTER SLOTS reads
+    std::uint64_t connections_lost = 0;  // connections closed by an error or a stall
+  };
+  virtual Stats stats() const { return {}; }
+
+ protected:
+  // True on the thread that runs callbacks, where blocking on a reply would deadlock: RunSync
+  // refuses to run there.
+  virtual bool OnCallbackThread() const { return false; }
 };
 
 // The hash slot Redis gives `key` (CRC16-XMODEM of its {hash tag} if it has one, mod 16384).

@@ -1,5 +1,7 @@
 // The store contracts (TenantStore and PairStore), run against every backend: what any caller may
 // rely on, whichever store is wired in. A backend passes this suite or it is not a store.
+// store_tests runs it on MemoryStore and SqliteStore; store_redis_tests compiles it again with
+// CALLGATE_STORE_CONTRACT_REDIS, on RedisClusterStore alone (it needs a cluster: CMakeLists.txt).
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -14,16 +16,26 @@
 #include <tuple>
 #include <vector>
 
-#include "store/memory/memory_store.h"
 #include "store/pair_store.h"
-#include "store/sqlite/sqlite_store.h"
 #include "store/store_test_util.h"
+#ifdef CALLGATE_STORE_CONTRACT_REDIS
+#include "store/redis/redis_test_env.h"
+#else
+#include "store/memory/memory_store.h"
+#include "store/sqlite/sqlite_store.h"
+#endif
 
 namespace callgate {
 namespace {
 
 constexpr LimitsProfile kProfile = LimitsProfile::kProduction;
 
+#ifdef CALLGATE_STORE_CONTRACT_REDIS
+// The cluster the test fixture started, under a fresh key prefix per test.
+struct RedisBackend {
+  std::unique_ptr<RedisClusterStore> Open() { return OpenTestRedisStore(); }
+};
+#else
 struct MemoryBackend {
   std::unique_ptr<MemoryStore> Open() { return std::make_unique<MemoryStore>(); }
 };
@@ -40,6 +52,7 @@ struct SqliteBackend {
   }
   TempDir dir;
 };
+#endif
 
 template <class Backend>
 class StoreContractTest : public ::testing::Test {
@@ -69,12 +82,20 @@ class StoreContractTest : public ::testing::Test {
 struct BackendNames {
   template <class T>
   static std::string GetName(int) {
+#ifdef CALLGATE_STORE_CONTRACT_REDIS
+    return "RedisCluster";
+#else
     if constexpr (std::is_same_v<T, MemoryBackend>) return "Memory";
     return "Sqlite";
+#endif
   }
 };
 
+#ifdef CALLGATE_STORE_CONTRACT_REDIS
+using Backends = ::testing::Types<RedisBackend>;
+#else
 using Backends = ::testing::Types<MemoryBackend, SqliteBackend>;
+#endif
 TYPED_TEST_SUITE(StoreContractTest, Backends, BackendNames);
 
 // A canonical, sorted rendering of a snapshot: equal snapshots render equally, and a failed

@@ -1,0 +1,541 @@
+// RedisClusterStore's life cycle, pair updates (the per-pair queue and the version-checked commit)
+// and pair reads; links (links.cc) and tenants (tenants.cc) live beside it. Thread-safe: slots_
+// is guarded by mu_; an operation in flight is touched by one thread at a time (its slot's queue
+// runs one operation at once).
+#include "store/redis/redis_cluster_store.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "store/codec.h"
+#include "store/redis/keys.h"
+#include "store/redis/reply_util.h"
+#include "store/redis/scripts.h"
+
+namespace callgate {
+
+using redis_reply::Integer;
+using redis_reply::Pending;
+using redis_reply::Text;
+
+namespace {
+
+// History seqs count µs from 2025-01-01, as SqliteStore's do: increasing per pair (the script
+// keeps them above the pair's last one) and across pairs roughly in time order, so a merge can
+// keep every entry's seq.
+constexpr std::int64_t kSeqEpochMicros = 1'735'689'600'000'000;
+constexpr std::size_t kMaxIdleSlots = 65536;  // cached pair hints kept between operations
+constexpr int kMaxHops = 8;                   // tombstones and links followed by one read
+
+std::int64_t NowMicrosSinceSeqEpoch() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+             .count() -
+         kSeqEpochMicros;
+}
+
+std::int64_t WallMillis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string SlotKey(const PairKey& key) { return key.channel_id + '\x1f' + key.user.text(); }
+
+}  // namespace
+
+// One queued update.
+struct RedisClusterStore::Op {
+  PairKey key;  // as the caller named it
+  std::string idempotency_key;
+  IdempotentMutation mutation;
+  UpdateDone done;
+  int attempts = 0;
+};
+
+// The queue of one pair (as named by its caller) and what its last operation learnt: the pair it
+// resolved to, and the token and state there. Only a hint: every commit checks the token.
+struct RedisClusterStore::Slot {
+  std::deque<std::shared_ptr<Op>> ops;  // the front one runs
+  bool running = false;
+  bool known = false;
+  std::optional<PairKey> resolved;
+  std::string token;  // "" when the pair did not exist
+  PairState state;
+};
+
+struct RedisClusterStore::Resolved {
+  PairKey key;
+  std::string token;
+  PairState state;
+  std::vector<HistoryEntry> history;  // mode "h"
+};
+
+RedisClusterStore::RedisClusterStore(RedisStoreOptions options)
+    : options_(std::move(options)), rng_(std::random_device{}()) {
+  if (!options_.warn) {
+    options_.warn = [](const std::string& line) {
+      std::fprintf(stderr, "callgate: %s\n", line.c_str());
+    };
+  }
+}
+
+Result<std::unique_ptr<RedisClusterStore>, std::string> RedisClusterStore::Open(
+    RedisStoreOptions options) {
+  redis::ClientOptions client_options;
+  client_options.seeds = options.seeds;
+  client_options.command_timeout = options.command_timeout;
+  client_options.replica_timeout = options.replica_timeout;
+  auto client = redis::ClusterClient::Connect(std::move(client_options));
+  if (!client) return client.error();
+  std::unique_ptr<RedisClusterStore> store(new RedisClusterStore(std::move(options)));
+  store->client_ = std::move(*client);
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (const char c : store->NewToken()) {
+    store->process_id_ += kHex[(c >> 4) & 0xf];
+    store->process_id_ += kHex[c & 0xf];
+  }
+  if (!store->PollOnce()) return std::string("cannot read the tenants from the Redis cluster");
+  store->poller_ = std::thread([s = store.get()] { s->PollLoop(); });
+  store->linker_ = std::thread([s = store.get()] { s->LinkLoop(); });
+  store->timer_ = std::thread([s = store.get()] { s->TimerLoop(); });
+  return store;
+}
+
+RedisClusterStore::~RedisClusterStore() {
+  {
+    std::unique_lock lock(mu_);
+    idle_cv_.wait(lock, [this] { return in_flight_ == 0; });
+  }
+  {
+    std::lock_guard lock(timer_mu_);
+    timer_stopping_ = true;
+  }
+  timer_cv_.notify_all();
+  if (timer_.joinable()) timer_.join();
+  {
+    std::lock_guard lock(link_mu_);
+    link_stopping_ = true;
+  }
+  link_cv_.notify_all();
+  if (linker_.joinable()) linker_.join();
+  {
+    std::lock_guard lock(stop_mu_);
+    stopping_ = true;
+  }
+  stop_cv_.notify_all();
+  if (poller_.joinable()) poller_.join();
+  if (client_ && options_.report_seen) {
+    // Gone: writers of tenant changes need not wait for this process.
+    (void)client_->RunSync(redis_keys::TenantKeysOf(options_.key_prefix).seen,
+                           {"HDEL", redis_keys::TenantKeysOf(options_.key_prefix).seen,
+                            process_id_},
+                           redis::Durability::kNone);
+  }
+  client_.reset();  // its I/O thread ends: no callback runs after this
+}
+
+std::string RedisClusterStore::NewToken() {
+  std::lock_guard lock(rng_mu_);
+  const std::uint64_t bits = rng_();
+  std::string token(8, '\0');
+  for (int i = 0; i < 8; ++i) token[i] = static_cast<char>(bits >> (8 * i));
+  return token;
+}
+
+std::string RedisClusterStore::ScopeOf(const std::string& channel_id) {
+  std::lock_guard lock(scopes_mu_);
+  const auto it = scopes_.find(channel_id);
+  return it == scopes_.end() ? "#" + channel_id : it->second.first;
+}
+
+LimitsProfile RedisClusterStore::LimitsOf(const std::string& channel_id) {
+  std::lock_guard lock(scopes_mu_);
+  const auto it = scopes_.find(channel_id);
+  return it == scopes_.end() ? LimitsProfile{} : it->second.second;
+}
+
+StoreStatus RedisClusterStore::ProbeWrite() {
+  const std::string probe = redis_keys::TenantKeysOf(options_.key_prefix).probe;
+  auto result = client_->RunSync(probe, {"SET", probe, std::to_string(WallMillis())},
+                                 redis::Durability::kReplica);
+  if (!result) return StoreError::kUnavailable;
+  return Ok{};
+}
+
+// --- Updates ---------------------------------------------------------------------------------
+
+void RedisClusterStore::UpdateIdempotent(const PairKey& key, std::string idempotency_key,
+                                         IdempotentMutation mutation, UpdateDone done) {
+  auto op = std::make_shared<Op>(
+      Op{key, std::move(idempotency_key), std::move(mutation), std::move(done)});
+  const std::string slot_key = SlotKey(key);
+  {
+    std::lock_guard lock(mu_);
+    Slot& slot = slots_[slot_key];
+    slot.ops.push_back(std::move(op));
+    if (slot.running) return;  // runs when the ones before it are done
+    slot.running = true;
+    ++in_flight_;
+  }
+  Start(slot_key);
+}
+
+void RedisClusterStore::Start(const std::string& slot_key) {
+  std::shared_ptr<Op> op;
+  bool known;
+  {
+    std::lock_guard lock(mu_);
+    Slot& slot = slots_[slot_key];
+    op = slot.ops.front();
+    known = slot.known;
+  }
+  if (known) return Attempt(slot_key, std::move(op), std::string(), /*fresh=*/false);
+  PairKey target = op->key;
+  Load(slot_key, std::move(op), std::move(target), 0);
+}
+
+// Reads `target` (its token, state, tombstone and the op's record) and, in parallel, the link of
+// its id: one round trip. Follows a tombstone, or the link of an id without a pair of its own.
+void RedisClusterStore::Load(const std::string& slot_key, std::shared_ptr<Op> op, PairKey target,
+                             int hops) {
+  struct Join {
+    std::mutex mu;
+    int remaining = 2;
+    std::optional<redis::CommandResult> pair, link;
+  };
+  auto join = std::make_shared<Join>();
+  auto arrive = [this, slot_key, op, target, hops, join]() {
+    // Both replies are in.
+    if (!join->pair->ok() || !join->link->ok()) return Finish(slot_key, op, StoreError::kUnavailable, true);
+    const redis::Reply& pair = join->pair->value();
+    const redis::Reply& link = join->link->value();
+    std::string linked = link.type == redis::Reply::Type::kString ? link.str : std::string();
+    if (linked.starts_with('!')) {
+      linked.erase(0, 1);
+      PostCompletion(target.channel_id, linked);  // a link was interrupted: finish it
+    }
+    const std::string& token = Text(pair, 0);
+    const std::string& tombstone = Text(pair, 2);
+    std::optional<PairKey> next;
+    if (!tombstone.empty()) {
+      next = PairKey{target.channel_id, UserId::FromText(tombstone)};
+    } else if (token.empty() && !linked.empty() && linked != target.user.text()) {
+      next = PairKey{target.channel_id, UserId::FromText(linked)};
+    }
+    if (next) {
+      if (hops >= kMaxHops) return Finish(slot_key, op, StoreError::kUnavailable, true);
+      return Load(slot_key, op, std::move(*next), hops + 1);
+    }
+    PairState state;
+    if (!token.empty() && !Text(pair, 1).empty()) {
+      auto decoded = DecodePairState(Text(pair, 1));
+      if (!decoded) return Finish(slot_key, op, StoreError::kInvalid, true);
+      state = std::move(*decoded);
+    }
+    {
+      std::lock_guard lock(mu_);
+      Slot& slot = slots_[slot_key];
+      slot.known = true;
+      slot.resolved = target;
+      slot.token = token;
+      slot.state = std::move(state);
+    }
+    Attempt(slot_key, op, Text(pair, 3), /*fresh=*/true);
+  };
+  auto collect = [join, arrive](bool is_pair) {
+    return [join, arrive, is_pair](redis::CommandResult result) {
+      bool last;
+      {
+        std::lock_guard lock(join->mu);
+        (is_pair ? join->pair : join->link) = std::move(result);
+        last = --join->remaining == 0;
+      }
+      if (last) arrive();
+    };
+  };
+  const redis_keys::PairKeys keys = redis_keys::KeysOf(options_.key_prefix, target);
+  const std::string links = redis_keys::LinksKey(options_.key_prefix, ScopeOf(target.channel_id));
+  client_->RunScript(redis_scripts::ReadPair(), {keys.pair, keys.history, keys.records},
+                     {"s", op->idempotency_key}, redis::Durability::kNone, collect(true));
+  client_->Run(links, {"HGET", links, "a:" + target.user.text()}, redis::Durability::kNone,
+               collect(false));
+}
+
+// Runs the mutation on the slot's state and commits what it changed. `seen_record`: the op's
+// record as read with that state ("" for none, or not read: the script checks it either way).
+// `fresh`: the state was just read, so a refusal needs no check.
+void RedisClusterStore::Attempt(const std::string& slot_key, std::shared_ptr<Op> op,
+                                std::string seen_record, bool fresh) {
+  PairState state;
+  std::string token;
+  std::optional<PairKey> target;
+  {
+    std::lock_guard lock(mu_);
+    const Slot& slot = slots_[slot_key];
+    state = slot.state;
+    token = slot.token;
+    target = slot.resolved;
+  }
+  std::optional<IdempotencyRecord> found;
+  if (!op->idempotency_key.empty() && !seen_record.empty()) {
+    found = redis_keys::UnpackRecord(seen_record);
+    if (!found) return Finish(slot_key, op, StoreError::kInvalid, true);
+  }
+  PairState next = state;
+  std::vector<HistoryEntry> history;
+  std::optional<IdempotencyRecord> record = found;
+  const bool write = op->mutation(next, history, record);
+  const bool new_record = write && !op->idempotency_key.empty() && record && record != found;
+  const bool changed = write && (next != state || !history.empty() || new_record);
+  if (changed) {
+    for (const HistoryEntry& entry : history) {
+      // Stored under the key derived from the event, so an entry must carry that key.
+      if (entry.event_key != EventKey(entry.event)) {
+        return Finish(slot_key, op, StoreError::kInvalid, false);
+      }
+    }
+  } else if (fresh) {
+    return Finish(slot_key, op, Ok{}, false);  // decided on what was just read
+  }
+  const redis_keys::PairKeys keys = redis_keys::KeysOf(options_.key_prefix, *target);
+  std::string new_token = changed ? NewToken() : std::string();
+  std::vector<std::string> args = {token,
+                                   op->idempotency_key,
+                                   seen_record,
+                                   changed ? "1" : "0",
+                                   new_token,
+                                   changed ? EncodePairState(next) : std::string(),
+                                   new_record ? redis_keys::PackRecord(*record) : std::string(),
+                                   next.base.horizon
+                                       ? std::to_string(ToUnixMillis(*next.base.horizon))
+                                       : std::string(),
+                                   std::to_string(NowMicrosSinceSeqEpoch()),
+                                   std::to_string(WallMillis()),
+                                   std::to_string(kIdempotencyRetention.count()),
+                                   process_id_};
+  if (changed) {
+    args.reserve(args.size() + 3 * history.size());
+    for (const HistoryEntry& entry : history) {
+      args.push_back(EncodeEventKey(entry.event));
+      args.push_back(std::to_string(ToUnixMillis(EventTime(entry.event))));
+      args.push_back(redis_keys::HistoryRest(entry));
+    }
+  }
+  client_->RunScript(
+      redis_scripts::CommitPair(), {keys.pair, keys.history, keys.records, keys.claim},
+      std::move(args),
+      changed ? redis::Durability::kReplica : redis::Durability::kNone,
+      [this, slot_key, op, changed, new_token = std::move(new_token),
+       next = std::move(next)](redis::CommandResult result) mutable {
+        if (!result) return Finish(slot_key, op, StoreError::kUnavailable, true);
+        if (Integer(*result, 0) != 1) return OnConflict(slot_key, op, *result);
+        if (changed) {
+          std::lock_guard lock(mu_);
+          Slot& slot = slots_[slot_key];
+          slot.token = std::move(new_token);
+          slot.state = std::move(next);
+        }
+        Finish(slot_key, op, Ok{}, false);
+      });
+}
+
+// The pair changed since the state the mutation ran on: run it again on what the script returned
+// (or resolve again, if the pair became a tombstone).
+void RedisClusterStore::OnConflict(const std::string& slot_key, std::shared_ptr<Op> op,
+                                   const redis::Reply& reply) {
+  conflicts_.fetch_add(1, std::memory_order_relaxed);
+  if (++op->attempts >= options_.max_attempts) {
+    return Finish(slot_key, op, StoreError::kUnavailable, true);
+  }
+  if (Integer(reply, 5) == 1) {
+    // Another process lost to us and claimed the pair: let it through, then run again on what it
+    // wrote (read afresh: its commit is not in this reply).
+    const auto delay = std::chrono::milliseconds(1 << std::min(op->attempts, 4));
+    return After(delay, [this, slot_key, op]() mutable {
+      {
+        std::lock_guard lock(mu_);
+        slots_[slot_key].known = false;
+      }
+      PairKey target = op->key;
+      Load(slot_key, std::move(op), std::move(target), 0);
+    });
+  }
+  const std::string& token = Text(reply, 1);
+  const std::string& tombstone = Text(reply, 3);
+  if (!tombstone.empty() || token.empty()) {
+    {
+      std::lock_guard lock(mu_);
+      slots_[slot_key].known = false;
+    }
+    PairKey target = op->key;
+    return Load(slot_key, std::move(op), std::move(target), 0);
+  }
+  PairState state;
+  if (!Text(reply, 2).empty()) {
+    auto decoded = DecodePairState(Text(reply, 2));
+    if (!decoded) return Finish(slot_key, op, StoreError::kInvalid, true);
+    state = std::move(*decoded);
+  }
+  {
+    std::lock_guard lock(mu_);
+    Slot& slot = slots_[slot_key];
+    slot.token = token;
+    slot.state = std::move(state);
+  }
+  Attempt(slot_key, std::move(op), Text(reply, 4), /*fresh=*/true);
+}
+
+// Answers the op, then starts the next one of its slot. `forget`: what the slot knows of the pair
+// may be wrong (an error, an unknown outcome).
+void RedisClusterStore::Finish(const std::string& slot_key, const std::shared_ptr<Op>& op,
+                               StoreStatus status, bool forget) {
+  op->done(status);
+  {
+    std::lock_guard lock(mu_);
+    Slot& slot = slots_[slot_key];
+    if (forget) slot.known = false;
+    slot.ops.pop_front();
+    if (!slot.ops.empty()) {
+      // The next one starts below, outside the lock.
+    } else {
+      slot.running = false;
+      if (slots_.size() > kMaxIdleSlots) {
+        std::erase_if(slots_, [](const auto& kv) { return !kv.second.running; });
+      }
+      --in_flight_;
+      idle_cv_.notify_all();
+      return;
+    }
+  }
+  Start(slot_key);
+}
+
+void RedisClusterStore::After(std::chrono::milliseconds delay, std::function<void()> fn) {
+  std::lock_guard lock(timer_mu_);
+  timers_.push_back({std::chrono::steady_clock::now() + delay, std::move(fn)});
+  std::push_heap(timers_.begin(), timers_.end(), std::greater<>());
+  timer_cv_.notify_one();
+}
+
+void RedisClusterStore::TimerLoop() {
+  std::unique_lock lock(timer_mu_);
+  for (;;) {
+    if (timers_.empty()) {
+      if (timer_stopping_) return;
+      timer_cv_.wait(lock);
+      continue;
+    }
+    if (timer_cv_.wait_until(lock, timers_.front().at) != std::cv_status::timeout &&
+        std::chrono::steady_clock::now() < timers_.front().at) {
+      continue;  // woken early: the earliest may have changed
+    }
+    std::pop_heap(timers_.begin(), timers_.end(), std::greater<>());
+    std::function<void()> fn = std::move(timers_.back().fn);
+    timers_.pop_back();
+    lock.unlock();
+    fn();
+    lock.lock();
+  }
+}
+
+// --- Reads -----------------------------------------------------------------------------------
+
+StoreResult<RedisClusterStore::Resolved> RedisClusterStore::ReadResolved(const PairKey& key,
+                                                                         const char* mode) {
+  PairKey target = key;
+  bool completed = false;
+  for (int hops = 0; hops <= kMaxHops; ++hops) {
+    const redis_keys::PairKeys keys = redis_keys::KeysOf(options_.key_prefix, target);
+    const std::string links =
+        redis_keys::LinksKey(options_.key_prefix, ScopeOf(target.channel_id));
+    Pending pair_read, link_read;
+    client_->RunScript(redis_scripts::ReadPair(), {keys.pair, keys.history, keys.records},
+                       {mode, ""}, redis::Durability::kNone, pair_read.Callback());
+    client_->Run(links, {"HGET", links, "a:" + target.user.text()}, redis::Durability::kNone,
+                 link_read.Callback());
+    redis::CommandResult pair = pair_read.Get();
+    redis::CommandResult link = link_read.Get();
+    if (!pair || !link) return StoreError::kUnavailable;
+    std::string linked = link->type == redis::Reply::Type::kString ? link->str : std::string();
+    if (linked.starts_with('!')) {
+      linked.erase(0, 1);
+      if (!completed) {
+        // An interrupted link: finished here, before anything is read through it.
+        if (auto status = CompleteLink(target.channel_id, linked); !status.ok()) {
+          return status.error();
+        }
+        completed = true;
+        --hops;
+        continue;
+      }
+    }
+    const std::string& token = Text(*pair, 0);
+    const std::string& tombstone = Text(*pair, 2);
+    if (!tombstone.empty()) {
+      target.user = UserId::FromText(tombstone);
+      continue;
+    }
+    if (token.empty() && !linked.empty() && linked != target.user.text()) {
+      target.user = UserId::FromText(linked);
+      continue;
+    }
+    Resolved out{target, token, PairState{}, {}};
+    if (!token.empty() && !Text(*pair, 1).empty()) {
+      auto state = DecodePairState(Text(*pair, 1));
+      if (!state) return StoreError::kInvalid;
+      out.state = std::move(*state);
+    }
+    if (mode[0] != 's' && pair->elements.size() > 4) {
+      const auto& fields = pair->elements[4].elements;
+      for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
+        auto entry = redis_keys::DecodeHistory(fields[i].str, fields[i + 1].str);
+        if (!entry) return StoreError::kInvalid;
+        out.history.push_back(std::move(*entry));
+      }
+    }
+    return out;
+  }
+  return StoreError::kUnavailable;  // a cycle of links: never written by this store
+}
+
+StoreResult<PairState> RedisClusterStore::LoadPair(const PairKey& key) {
+  auto read = ReadResolved(key, "s");
+  if (!read) return read.error();
+  return std::move(read->state);
+}
+
+StoreResult<std::vector<HistoryEntry>> RedisClusterStore::LoadHistory(const PairKey& key,
+                                                                      std::int64_t before_seq,
+                                                                      int limit) {
+  auto read = ReadResolved(key, "h");
+  if (!read) return read.error();
+  std::vector<HistoryEntry>& all = read->history;
+  std::erase_if(all, [&](const HistoryEntry& e) { return before_seq != 0 && e.seq >= before_seq; });
+  std::sort(all.begin(), all.end(),
+            [](const HistoryEntry& a, const HistoryEntry& b) { return a.seq > b.seq; });
+  if (static_cast<int>(all.size()) > std::max(limit, 0)) all.resize(std::max(limit, 0));
+  return std::move(all);
+}
+
+StoreResult<std::vector<HistoryEntry>> RedisClusterStore::LoadHistoryUntil(const PairKey& key,
+                                                                           Instant until,
+                                                                           int count) {
+  auto read = ReadResolved(key, "h");
+  if (!read) return read.error();
+  std::vector<HistoryEntry>& out = read->history;
+  std::erase_if(out, [&](const HistoryEntry& e) { return EventTime(e.event) > until; });
+  std::sort(out.begin(), out.end(), [](const HistoryEntry& a, const HistoryEntry& b) {
+    return EventTime(a.event) > EventTime(b.event);
+  });
+  // Keep `count`, and every entry at the time of the last one kept.
+  std::size_t keep = std::min(out.size(), static_cast<std::size_t>(std::max(count, 0)));
+  while (keep > 0 && keep < out.size() &&
+         EventTime(out[keep].event) == EventTime(out[keep - 1].event)) {
+    ++keep;
+  }
+  out.resize(keep);
+  return std::move(out);
+}
+
+}  // namespace callgate
