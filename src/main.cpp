@@ -32,7 +32,6 @@ int Serve(ServiceConfig config) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   const std::string address = config.server.address;
-  const std::string data_dir = config.data_dir;
   const int threads = config.server.threads;
   const std::size_t max_connections = config.server.max_connections;
   const std::string tls_cert_file = config.server.tls_cert_file;
@@ -55,14 +54,14 @@ int Serve(ServiceConfig config) {
               << "/callPermissions?destination=%2B6500000000'\n";
   }
   std::cout.flush();
-  if (const std::string& reason = (*service)->store().read_only_reason(); !reason.empty()) {
+  if (const std::string reason = (*service)->stores().read_only_reason(); !reason.empty()) {
     LogNotice(LogLevel::kWarn, reason +
                                    ": serving reads only, every write fails (500) until it can be "
                                    "written (checked once a second)");
   }
-  LogNotice(LogLevel::kInfo, "serving " + data_dir + " with " + std::to_string(threads) +
-                                 " thread(s), up to " + std::to_string(max_connections) +
-                                 " connections");
+  LogNotice(LogLevel::kInfo, "serving the " + (*service)->stores().description() + " with " +
+                                 std::to_string(threads) + " thread(s), up to " +
+                                 std::to_string(max_connections) + " connections");
   if (!tls_cert_file.empty()) {
     LogNotice(LogLevel::kInfo, "TLS certificate from " + tls_cert_file + ": " +
                                    (*service)->tls_certificate().description);
@@ -107,7 +106,7 @@ struct ServeCli {
   int idle_timeout = static_cast<int>(config.server.idle_timeout.count());
   int call_hold = static_cast<int>(
       std::chrono::duration_cast<std::chrono::seconds>(config.api.call_hold).count());
-  std::size_t cache_mb = config.cache_bytes >> 20;
+  std::size_t cache_mb = config.store.cache_bytes >> 20;
   std::string metrics_listen;  // empty: no metrics listener
   std::string log_format = "text";
   std::string access_log = config.access_log ? "on" : "off";
@@ -116,7 +115,7 @@ struct ServeCli {
 
 void AddServe(CLI::App& app, ServeCli& cli) {
   CLI::App* serve = cli.command = app.add_subcommand("serve", "Run the HTTP service");
-  serve->add_option("--data-dir", cli.config.data_dir, "Directory of the embedded store")
+  serve->add_option("--data-dir", cli.config.store.data_dir, "Directory of the embedded store")
       ->envname("CALLGATE_DATA_DIR")
       ->capture_default_str();
   serve->add_option("--listen", cli.listen, "Address to listen on, HOST:PORT (port 0: any)")
@@ -228,7 +227,7 @@ bool Finish(ServeCli& cli) {
   }
   cli.config.server.idle_timeout = std::chrono::seconds(cli.idle_timeout);
   cli.config.api.call_hold = std::chrono::seconds(cli.call_hold);
-  cli.config.cache_bytes = cli.cache_mb << 20;
+  cli.config.store.cache_bytes = cli.cache_mb << 20;
   if (!cli.metrics_listen.empty()) {
     // One thread and a few connections: Prometheus scrapes over one connection at a time.
     ServerOptions metrics{.threads = 1, .max_connections = 64};
@@ -243,7 +242,7 @@ bool Finish(ServeCli& cli) {
 
 // `callgate admin`: its subcommands and their arguments.
 struct AdminCli {
-  std::string data_dir = ServiceConfig{}.data_dir;
+  StoreConfig store;
   std::string id, account, subaccount, phone_number_id, callback = "disabled",
                                                         limits = "production";
   CLI::App *account_create, *account_list, *sub_create, *sub_list, *ch_create, *ch_callback,
@@ -252,7 +251,7 @@ struct AdminCli {
 
 void AddAdmin(CLI::App& app, AdminCli& cli) {
   CLI::App* admin = app.add_subcommand("admin", "Manage tenants in the embedded store");
-  admin->add_option("--data-dir", cli.data_dir, "Directory of the embedded store")
+  admin->add_option("--data-dir", cli.store.data_dir, "Directory of the embedded store")
       ->envname("CALLGATE_DATA_DIR")
       ->capture_default_str();
   admin->require_subcommand(1);
@@ -300,19 +299,19 @@ void AddAdmin(CLI::App& app, AdminCli& cli) {
 }
 
 int RunAdmin(const AdminCli& cli) {
-  auto store = OpenStore(cli.data_dir, ServiceConfig{}.cache_bytes);
-  if (!store) {
-    std::cerr << "error: " << store.error() << "\n";
+  auto stores = Stores::Open(cli.store);
+  if (!stores) {
+    std::cerr << "error: " << stores.error() << "\n";
     return 1;
   }
   const bool writes = cli.account_create->parsed() || cli.sub_create->parsed() ||
                       cli.ch_create->parsed() || cli.ch_callback->parsed() ||
                       cli.key_create->parsed() || cli.key_revoke->parsed();
-  if (const std::string& reason = (*store)->read_only_reason(); writes && !reason.empty()) {
+  if (const std::string reason = (*stores)->read_only_reason(); writes && !reason.empty()) {
     std::cerr << "error: " << reason << ": the store is read-only, nothing was changed\n";
     return 1;
   }
-  const AdminContext ctx{**store, SystemNow(), std::cout, std::cerr};
+  const AdminContext ctx{(*stores)->tenants(), SystemNow(), std::cout, std::cerr};
   if (cli.account_create->parsed()) return CreateAccount(ctx, cli.id);
   if (cli.account_list->parsed()) return List(ctx, "accounts");
   if (cli.sub_create->parsed()) return CreateSubaccount(ctx, cli.id, cli.account);

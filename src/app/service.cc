@@ -1,7 +1,6 @@
 #include "app/service.h"
 
 #include <charconv>
-#include <filesystem>
 #include <sstream>
 #include <thread>
 
@@ -34,22 +33,6 @@ bool ParseListen(std::string_view listen, ServerOptions& server) {
   return true;
 }
 
-Result<std::unique_ptr<SqliteStore>, std::string> OpenStore(
-    const std::string& data_dir, std::size_t cache_bytes,
-    std::function<void(const CommitStats&)> commit_observer) {
-  std::error_code ec;
-  std::filesystem::create_directories(data_dir, ec);
-  if (ec) return "cannot create data directory " + data_dir + ": " + ec.message();
-  // A commit's responses reach the server threads together (HttpServer::ResponseBatch). A store
-  // opened read-only says on standard error when it can write again.
-  return SqliteStore::Open(
-      {.path = data_dir + "/callgate.db",
-       .cache_bytes = cache_bytes,
-       .completion_scope = HttpServer::ResponseBatch::Run,
-       .notice = [](const std::string& line) { LogNotice(LogLevel::kInfo, line); },
-       .commit_observer = std::move(commit_observer)});
-}
-
 Result<std::unique_ptr<Service>, std::string> Service::Start(ServiceConfig config, Clock clock) {
   // Each connection holds a descriptor: allow as many as the hard limit lets (the default
   // max_connections is counted from it).
@@ -57,20 +40,21 @@ Result<std::unique_ptr<Service>, std::string> Service::Start(ServiceConfig confi
   std::unique_ptr<Service> service(new Service());
   service->metrics_ = std::make_unique<Metrics>();
   Metrics& metrics = *service->metrics_;
-  auto store = OpenStore(config.data_dir, config.cache_bytes, metrics.CommitObserver());
-  if (!store) return store.error();
-  service->store_ = std::move(*store);
+  auto stores = Stores::Open(config.store, metrics.CommitObserver());
+  if (!stores) return stores.error();
+  service->stores_ = std::move(*stores);
+  Stores& store = *service->stores_;
   if (config.demo) {
     std::ostringstream out, err;
-    service->demo_key_ = EnsureDemoTenant({*service->store_, clock(), out, err});
+    service->demo_key_ = EnsureDemoTenant({store.tenants(), clock(), out, err});
     if (!service->demo_key_) return "cannot create the demo tenant: " + err.str();
   }
-  service->tenants_ = std::make_unique<TenantDirectory>(*service->store_);
-  if (!service->tenants_->Start()) return "cannot read tenants from " + config.data_dir;
+  service->tenants_ = std::make_unique<TenantDirectory>(store.tenants());
+  if (!service->tenants_->Start()) return "cannot read tenants from the " + store.description();
   metrics.Instrument(config.api);
   if (config.access_log) config.api.observers.push_back(AccessLog());
   service->api_ =
-      std::make_unique<Api>(ApiStores{*service->store_, *service->store_, *service->tenants_},
+      std::make_unique<Api>(ApiStores{store.pairs(), store.tenants(), *service->tenants_},
                             std::move(clock), std::move(config.api));
   Api& api = *service->api_;
   service->server_ = std::make_unique<HttpServer>(
@@ -81,7 +65,10 @@ Result<std::unique_ptr<Service>, std::string> Service::Start(ServiceConfig confi
   if (!port) return port.error();
   metrics.SetSources(
       {.connections = [&server = *service->server_] { return server.connection_stats(); },
-       .pair_cache = [&store = *service->store_] { return store.cache_stats(); }});
+       .pair_cache =
+           [sqlite = store.sqlite()] {
+             return sqlite ? sqlite->cache_stats() : PairCacheStats{};
+           }});
   if (config.metrics_server) {
     service->metrics_server_ = std::make_unique<HttpServer>(
         *config.metrics_server,
@@ -102,7 +89,7 @@ Service::~Service() {
   server_.reset();
   api_.reset();
   tenants_.reset();
-  store_.reset();
+  stores_.reset();
   metrics_.reset();
 }
 

@@ -1,8 +1,8 @@
-// Service: the whole callgate service wired together — the SQLite store in a data directory,
-// the tenant directory, the API and the HTTP server — and every serve setting's default, each in
-// the options struct of the part it configures. `callgate serve` (main.cpp) and the end-to-end
-// tests both start the service through Service::Start, so they run the same wiring.
-// Start, Run and Stop may be called from different threads; Stop is thread-safe.
+// Service: the whole callgate service wired together — the store (app/stores.h: SQLite in a data
+// directory, or a Redis Cluster), the tenant directory, the API and the HTTP server — and every
+// serve setting's default, each in the options struct of the part it configures. `callgate serve`
+// (main.cpp) and the end-to-end tests both start the service through Service::Start, so they run
+// the same wiring. Start, Run and Stop may be called from different threads; Stop is thread-safe.
 #pragma once
 
 #include <memory>
@@ -10,19 +10,18 @@
 #include <string>
 
 #include "api/api.h"
+#include "app/stores.h"
 #include "http/server.h"
 #include "metrics/metrics.h"
-#include "store/sqlite/sqlite_store.h"
 #include "tenants/directory.h"
 
 namespace callgate {
 
 struct ServiceConfig {
-  std::string data_dir = "./data";  // holds callgate.db
-  ServerOptions server;             // address, threads, limits, timeouts
-  ApiOptions api;                   // rate limit, webhook secrets, call hold
-  std::size_t cache_bytes = SqliteStore::Options{}.cache_bytes;  // pair-state cache; 0: off
-  bool demo = false;  // create the demo tenant and a fresh key
+  StoreConfig store;     // which store, and its settings
+  ServerOptions server;  // address, threads, limits, timeouts
+  ApiOptions api;        // rate limit, webhook secrets, call hold
+  bool demo = false;     // create the demo tenant and a fresh key
   // A second listener that serves GET /metrics alone (--metrics-listen); none if unset.
   std::optional<ServerOptions> metrics_server;
   // One line per answered request on standard error (api/access_log.h). The format of every line
@@ -36,11 +35,6 @@ Instant SystemNow();
 // "HOST:PORT" or "[v6 host]:PORT" into `server` (address and port); false if malformed.
 bool ParseListen(std::string_view listen, ServerOptions& server);
 
-// Opens (creating if needed) the data directory and its SQLite store. Error: a readable reason.
-Result<std::unique_ptr<SqliteStore>, std::string> OpenStore(
-    const std::string& data_dir, std::size_t cache_bytes,
-    std::function<void(const CommitStats&)> commit_observer = {});
-
 class Service {
  public:
   // Opens the store, creates the demo tenant if asked, loads tenants and binds the server.
@@ -53,7 +47,7 @@ class Service {
   unsigned short metrics_port() const { return metrics_server_ ? metrics_server_->port() : 0; }
   // The demo tenant's fresh key, when config.demo.
   const std::optional<std::string>& demo_key() const { return demo_key_; }
-  SqliteStore& store() { return *store_; }
+  Stores& stores() { return *stores_; }
   // With TLS: the certificate served, and its reload from the same files (SIGHUP).
   TlsCertificate tls_certificate() const { return server_->tls_certificate(); }
   Result<TlsCertificate, std::string> ReloadTls() { return server_->ReloadTls(); }
@@ -66,7 +60,7 @@ class Service {
   Service() = default;
 
   std::unique_ptr<Metrics> metrics_;  // told of commits by the store's writer: outlives the store
-  std::unique_ptr<SqliteStore> store_;
+  std::unique_ptr<Stores> stores_;
   std::unique_ptr<TenantDirectory> tenants_;
   std::unique_ptr<Api> api_;
   std::unique_ptr<HttpServer> server_;

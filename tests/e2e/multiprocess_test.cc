@@ -81,6 +81,11 @@ class MultiprocessTest : public ::testing::TestWithParam<Backend> {
 
   void TearDown() override {
     if (HasFailure()) std::cerr << Logs();
+    // SIGTERM first: a server killed outright would lose its queued access lines.
+    for (const auto& server : servers_) {
+      server->Kill(SIGTERM);
+      server->Wait(std::chrono::seconds(20));
+    }
     servers_.clear();  // SIGKILL whatever is still running
     // The servers' logs join the e2e run's, for the log check (tests/logs/log_check.mjs).
     if (const char* e2e_log = std::getenv("CALLGATE_E2E_LOG")) {

@@ -55,10 +55,9 @@ class TestServer {
     server_options.threads = 2;
     if (metrics_server) metrics_server->port = 0;
     ConfigureE2eLog();
-    auto service = Service::Start({.data_dir = dir_.string(),
+    auto service = Service::Start({.store = {.data_dir = dir_.string(), .cache_bytes = cache_bytes},
                                    .server = std::move(server_options),
                                    .api = std::move(api_options),
-                                   .cache_bytes = cache_bytes,
                                    .metrics_server = std::move(metrics_server),
                                    .access_log = true},
                                   [this] { return Now(); });
@@ -77,7 +76,7 @@ class TestServer {
   void SetNow(Instant t) { now_ms_ = ToUnixMillis(t); }
   unsigned short port() const { return service_->port(); }
   unsigned short metrics_port() const { return service_->metrics_port(); }
-  SqliteStore& store() { return service_->store(); }
+  SqliteStore& store() { return *service_->stores().sqlite(); }
   std::filesystem::path db_path() const { return dir_ / "callgate.db"; }
 
   // Creates account, subaccount and channel (ids as given) and returns a fresh key.
