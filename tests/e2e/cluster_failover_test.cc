@@ -27,6 +27,8 @@
 #include "child_process.h"
 #include "cluster_control.h"
 #include "meta_payloads.h"
+#include "redis/cluster_client.h"
+#include "store/redis/keys.h"
 #include "test_server.h"
 
 namespace callgate::testing {
@@ -37,6 +39,7 @@ using std::chrono::milliseconds;
 
 constexpr char kSecret[] = "s";
 const meta::Business kBiz{"106540352242930", "15550783890"};
+constexpr char kChannel[] = "chan-fo";
 constexpr char kChannelPath[] = "/api/v1/whatsapp/subaccounts/sub-fo/channels/chan-fo";
 constexpr int kDailyCalls = 100;  // start_call, PT24H, production limits
 
@@ -48,7 +51,15 @@ constexpr double kHotShare = 0.3;
 constexpr int kConnectionsPerProcess = 3;
 constexpr int kRequestsPerSecond = 1500;  // at most, over all connections
 
+// The i-th candidate user: digits of a Singapore mobile number.
 std::string User(int i) { return std::to_string(6591100000LL + i); }
+
+// The hash slot of the user's pair in the store's key layout (store/redis/keys.h): which shard a
+// user's writes go to. SetUp checks the key exists, so a change of layout fails loudly.
+std::string PairKeyOf(const std::string& prefix, const std::string& user) {
+  return redis_keys::KeysOf(prefix, PairKey{kChannel, UserId::Phone("+" + user)}).pair;
+}
+int PairSlot(const std::string& user) { return redis::HashSlot(PairKeyOf("", user)); }
 
 // What became of one call authorisation.
 struct Outcome {
@@ -133,12 +144,14 @@ class LoadConnection {
 // connection, at most kRequestsPerSecond in all, until Stop(); every outcome recorded.
 class ReservationLoad {
  public:
-  ReservationLoad(const std::vector<unsigned short>& ports, std::string key) : key_(key) {
+  ReservationLoad(const std::vector<unsigned short>& ports, std::string key,
+                  const std::vector<std::string>& users)
+      : key_(key) {
     const int threads = static_cast<int>(ports.size()) * kConnectionsPerProcess;
     const auto interval = std::chrono::microseconds(1'000'000LL * threads / kRequestsPerSecond);
     outcomes_.resize(threads);
     for (int t = 0; t < threads; ++t) {
-      workers_.emplace_back([this, t, interval, port = ports[t % ports.size()]] {
+      workers_.emplace_back([this, t, interval, &users, port = ports[t % ports.size()]] {
         LoadConnection connection(port);
         std::mt19937 rng(static_cast<unsigned>(t) * 7919u + 1);
         std::uniform_real_distribution<double> share(0, 1);
@@ -150,7 +163,7 @@ class ReservationLoad {
           Outcome outcome{.user = user, .sent = Clock::now()};
           std::tie(outcome.status, outcome.code) =
               connection.Post(kChannelPath + std::string("/calls"), "Bearer " + key_,
-                              R"({"destination":"+)" + User(user) + R"("})");
+                              R"({"destination":"+)" + users[user] + R"("})");
           outcome.answered = Clock::now();
           outcomes_[t].push_back(outcome);
           if (Acknowledged(outcome)) {
@@ -214,6 +227,8 @@ class ClusterFailoverTest : public ::testing::Test {
     dir_ = dir_template;
     // A key prefix of its own: no test sees another's (or another run's) state.
     prefix_ = "fo" + std::to_string(std::random_device{}()) + ":";
+    users_ = ChooseUsers();
+    ASSERT_EQ(users_.size(), static_cast<std::size_t>(kUsers));
 
     Admin({"account", "create", "acct-fo"});
     Admin({"subaccount", "create", "sub-fo", "--account", "acct-fo"});
@@ -245,7 +260,7 @@ class ClusterFailoverTest : public ::testing::Test {
       std::vector<meta::Item> grants;
       for (int i = first; i < std::min(kUsers, first + 50); ++i) {
         meta::PermissionReply grant{
-            .wamid = "wamid.fo-" + prefix_ + std::to_string(i), .from = User(i), .at = now};
+            .wamid = "wamid.fo-" + prefix_ + std::to_string(i), .from = users_[i], .at = now};
         grant.is_permanent = true;
         grants.push_back(grant);
       }
@@ -255,6 +270,23 @@ class ClusterFailoverTest : public ::testing::Test {
       ASSERT_NE(reply.body.find("\"applied\":" + std::to_string(grants.size())), std::string::npos)
           << reply.body;
     }
+    const std::string key = PairKeyOf(prefix_, users_[0]);
+    ASSERT_EQ(cluster_->Cli(cluster_->ports()[0], "-c EXISTS '" + key + "'").out, "1")
+        << "no key " << key << ": has the store's key layout (store/redis/keys.h) changed?";
+  }
+
+  // The users the load spreads over, hot ones first; a test may choose its own.
+  virtual std::vector<std::string> ChooseUsers() {
+    std::vector<std::string> users;
+    for (int i = 0; i < kUsers; ++i) users.push_back(User(i));
+    return users;
+  }
+
+  // Which users' pairs the master serves.
+  std::vector<bool> OnShard(const ClusterNode& master) const {
+    std::vector<bool> on(kUsers);
+    for (int i = 0; i < kUsers; ++i) on[i] = master.OwnsSlot(PairSlot(users_[i]));
+    return on;
   }
 
   void TearDown() override {
@@ -306,9 +338,9 @@ class ClusterFailoverTest : public ::testing::Test {
     ClusterControl::WaitFor(std::chrono::seconds(5), [&] {
       try {
         HttpClient client(port);
-        reply =
-            client.Get(std::string(kChannelPath) + "/callPermissions?destination=%2B" + User(user),
-                       {{"Authorization", "Bearer " + key_}});
+        reply = client.Get(
+            std::string(kChannelPath) + "/callPermissions?destination=%2B" + users_[user],
+            {{"Authorization", "Bearer " + key_}});
       } catch (const std::exception& e) {
         reply = {-1, "", e.what(), {}};
       }
@@ -385,6 +417,7 @@ class ClusterFailoverTest : public ::testing::Test {
   std::string dir_;
   std::string prefix_;
   std::string key_;
+  std::vector<std::string> users_;
   std::vector<std::unique_ptr<Child>> servers_;
   std::vector<std::string> logs_;
   std::vector<unsigned short> ports_;
@@ -393,7 +426,7 @@ class ClusterFailoverTest : public ::testing::Test {
 };
 
 TEST_F(ClusterFailoverTest, ACoordinatedFailoverUnderLoadLosesNothingAndExceedsNoLimit) {
-  ReservationLoad load(ports_, key_);
+  ReservationLoad load(ports_, key_, users_);
   ASSERT_TRUE(load.WaitForAckAfter(Clock::now(), std::chrono::seconds(5)));
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // load before the failover
 
@@ -412,11 +445,13 @@ TEST_F(ClusterFailoverTest, ACoordinatedFailoverUnderLoadLosesNothingAndExceedsN
 }
 
 TEST_F(ClusterFailoverTest, AKilledMasterUnderLoadIsReplacedWithinNodeTimeoutPlusTwoSeconds) {
-  ReservationLoad load(ports_, key_);
+  ReservationLoad load(ports_, key_, users_);
   ASSERT_TRUE(load.WaitForAckAfter(Clock::now(), std::chrono::seconds(5)));
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
 
   const ClusterNode master = cluster_->Masters().at(1);
+  const std::vector<bool> on_shard = OnShard(master);
+  ASSERT_GT(std::count(on_shard.begin(), on_shard.end(), true), 0);
   killed_.push_back(cluster_->Kill(master.port));
   const auto kill = Clock::now();
   // Load through the outage and past the promised resumption, then some more.
@@ -429,62 +464,104 @@ TEST_F(ClusterFailoverTest, AKilledMasterUnderLoadIsReplacedWithinNodeTimeoutPlu
   ASSERT_EQ(cluster_->WaitHealthy(std::chrono::seconds(30)), "");
   EXPECT_EQ(cluster_->Info(master.port, "role"), "slave");
 
-  // The users of the killed shard: those whose requests sent after the kill failed or waited
-  // long. Unavailability: from the first such request to the first 201 to one of them after it.
-  std::vector<bool> affected(kUsers);
-  std::optional<Clock::time_point> first_failure;
+  // Unavailability of the killed shard: from the first of its requests sent after the kill that
+  // failed or stalled to the first 201 to one of its users after the kill.
+  std::optional<Clock::time_point> first_failure, resumed;
   for (const Outcome& o : outcomes) {
-    if (o.sent < kill) continue;
-    if (Unknown(o) || o.answered - o.sent >= node_timeout_ / 2) {
-      affected[o.user] = true;
-      if (!first_failure || o.sent < *first_failure) first_failure = o.sent;
+    if (!on_shard[o.user] || o.sent < kill) continue;
+    if ((Unknown(o) || o.answered - o.sent >= node_timeout_ / 2) &&
+        (!first_failure || o.sent < *first_failure)) {
+      first_failure = o.sent;
     }
+    if (Acknowledged(o) && (!resumed || o.answered < *resumed)) resumed = o.answered;
   }
-  ASSERT_TRUE(first_failure) << "killing a master disturbed nothing: was the load on it?";
-  std::optional<Clock::time_point> resumed;
-  for (const Outcome& o : outcomes) {
-    if (affected[o.user] && Acknowledged(o) && o.sent >= *first_failure &&
-        (!resumed || o.answered < *resumed)) {
-      resumed = o.answered;
-    }
-  }
+  ASSERT_TRUE(first_failure) << "killing a master disturbed none of its users' requests";
   ASSERT_TRUE(resumed) << "no authorisation on the killed shard was acknowledged again";
   std::cout << std::fixed << std::setprecision(3)
             << "  failover unavailability: " << Seconds(*resumed - *first_failure)
             << " s (first failure to first success after); kill to resumption "
             << Seconds(*resumed - kill) << " s; node timeout " << Seconds(node_timeout_) << " s\n";
   EXPECT_LE(*resumed - kill, promised) << "service resumed later than node timeout + 2 s";
+  // The other shards served throughout.
+  EXPECT_TRUE(std::any_of(outcomes.begin(), outcomes.end(), [&](const Outcome& o) {
+    return !on_shard[o.user] && o.sent >= kill && o.answered < *resumed && Acknowledged(o);
+  })) << "the other shards stopped too";
   ExpectNothingAcknowledgedLostAndNoLimitExceeded(outcomes);
 }
 
-TEST_F(ClusterFailoverTest, ReshardingAHundredSlotsUnderLoadLosesNothingAndExceedsNoLimit) {
-  ReservationLoad load(ports_, key_);
+// The load aims at the slots the resharding moves: redis-cli moves the source's lowest slots
+// first, so a quarter of the users (hot ones among them) have their pairs there.
+class ReshardTest : public ClusterFailoverTest {
+ protected:
+  static constexpr int kSlotsMoved = 100;
+
+  std::vector<std::string> ChooseUsers() override {
+    source_ = cluster_->Masters().at(0);
+    moving_.assign(16384, false);
+    int left = kSlotsMoved;
+    for (const auto& [first, last] : source_.slots) {
+      for (int slot = first; slot <= last && left > 0; ++slot, --left) moving_[slot] = true;
+    }
+    std::vector<std::string> moving, staying;
+    for (int i = 0; moving.size() < kUsers / 4 || staying.size() < kUsers - kUsers / 4; ++i) {
+      const std::string user = User(i);
+      auto& group = moving_[PairSlot(user)] ? moving : staying;
+      if (group.size() < (&group == &moving ? kUsers / 4 : kUsers - kUsers / 4)) {
+        group.push_back(user);
+      }
+    }
+    // Hot users first: half of them on moving slots.
+    std::vector<std::string> users;
+    for (int i = 0; i < kHotUsers / 2; ++i) users.push_back(moving[i]), users.push_back(staying[i]);
+    users.insert(users.end(), moving.begin() + kHotUsers / 2, moving.end());
+    users.insert(users.end(), staying.begin() + kHotUsers / 2, staying.end());
+    return users;
+  }
+
+  ClusterNode source_;
+  std::vector<bool> moving_;
+};
+
+TEST_F(ReshardTest, ReshardingAHundredSlotsUnderLoadLosesNothingAndExceedsNoLimit) {
+  ReservationLoad load(ports_, key_, users_);
   ASSERT_TRUE(load.WaitForAckAfter(Clock::now(), std::chrono::seconds(5)));
   std::this_thread::sleep_for(std::chrono::milliseconds(1000));
 
   const std::vector<ClusterNode> masters = cluster_->Masters();
-  const CommandOutput reshard = cluster_->Reshard(masters[0].id, masters[1].id, 100);
+  ASSERT_EQ(masters.at(0).id, source_.id) << "the masters changed since the users were chosen";
+  const CommandOutput reshard = cluster_->Reshard(masters[0].id, masters[1].id, kSlotsMoved);
   ASSERT_EQ(reshard.exit_code, 0) << reshard.out;
   const auto moved = Clock::now();
   std::this_thread::sleep_for(std::chrono::milliseconds(1000));
   const std::vector<Outcome> outcomes = load.Stop();
 
-  std::vector<ClusterNode> after;
-  for (const ClusterNode& node : cluster_->Masters()) after.push_back(node);
+  const std::vector<ClusterNode> after = cluster_->Masters();
   ASSERT_EQ(after.size(), 3u);
-  EXPECT_EQ(after[0].SlotCount(), masters[0].SlotCount() - 100);
-  EXPECT_EQ(after[1].SlotCount(), masters[1].SlotCount() + 100);
-  EXPECT_TRUE(FirstAckAfter(outcomes, moved)) << "nothing acknowledged after the resharding";
+  EXPECT_EQ(after[0].SlotCount(), masters[0].SlotCount() - kSlotsMoved);
+  EXPECT_EQ(after[1].SlotCount(), masters[1].SlotCount() + kSlotsMoved);
+  // The moved users' pairs now live on the target, and their authorisations go on there.
+  const std::vector<bool> on_target = OnShard(after[1]);
+  int moved_users = 0;
+  for (int i = 0; i < kUsers; ++i) {
+    if (!moving_[PairSlot(users_[i])]) continue;
+    ++moved_users;
+    EXPECT_TRUE(on_target[i]) << "user " << i << " did not move";
+  }
+  EXPECT_EQ(moved_users, kUsers / 4);
+  EXPECT_TRUE(std::any_of(outcomes.begin(), outcomes.end(), [&](const Outcome& o) {
+    return moving_[PairSlot(users_[o.user])] && o.sent >= moved && Acknowledged(o);
+  })) << "nothing acknowledged on the moved slots after the resharding";
   ExpectNothingAcknowledgedLostAndNoLimitExceeded(outcomes);
 }
 
 TEST_F(ClusterFailoverTest, ALaggingReplicaNeverLetsAnUnreplicatedWriteBeAcknowledged) {
-  ReservationLoad load(ports_, key_);
+  ReservationLoad load(ports_, key_, users_);
   ASSERT_TRUE(load.WaitForAckAfter(Clock::now(), std::chrono::seconds(5)));
   std::this_thread::sleep_for(std::chrono::milliseconds(1000));
 
   // The replica stops acknowledging: its master's writes can be applied but not replicated.
   const ClusterNode master = cluster_->Masters().at(2);
+  const std::vector<bool> on_shard = OnShard(master);
   const auto replica = cluster_->ReplicaOf(master.id);
   ASSERT_TRUE(replica);
   const pid_t replica_pid = cluster_->Stop(replica->port);
@@ -508,24 +585,27 @@ TEST_F(ClusterFailoverTest, ALaggingReplicaNeverLetsAnUnreplicatedWriteBeAcknowl
   killed_.clear();
   ASSERT_EQ(cluster_->WaitHealthy(std::chrono::seconds(30)), "");
 
-  // The stopped replica's shard: the users answered 500 while it lagged. None of them may have
-  // had an authorisation acknowledged in that time (WAIT found no replica).
-  std::vector<bool> on_shard(kUsers);
-  int refused_writes = 0;
+  // While the replica lagged, its shard's writes were answered 500, never 201 (WAIT found no
+  // replica); the other shards went on acknowledging.
+  int refused = 0, acked_elsewhere = 0;
   for (const Outcome& o : outcomes) {
-    if (o.sent >= lagging && o.answered <= kill && o.status == 500) {
-      on_shard[o.user] = true;
-      ++refused_writes;
+    if (o.sent < lagging || o.sent >= kill) continue;
+    if (on_shard[o.user]) {
+      EXPECT_FALSE(Acknowledged(o))
+          << "user " << o.user << " got a 201 from a master whose "
+          << "replica was stopped, " << Seconds(o.sent - lagging) << " s after the stop";
+      refused += o.status == 500;
+    } else {
+      acked_elsewhere += Acknowledged(o);
     }
   }
-  EXPECT_GT(refused_writes, 0) << "no write reached the lagging replica's shard";
-  for (const Outcome& o : outcomes) {
-    EXPECT_FALSE(on_shard[o.user] && o.sent >= lagging && o.sent < kill && Acknowledged(o))
-        << "user " << o.user << " on the lagging shard got a 201 while its replica was stopped";
-  }
-  std::cout << "  " << refused_writes << " writes answered 500 while the replica lagged; "
-            << std::count(on_shard.begin(), on_shard.end(), true) << " users on its shard\n";
-  EXPECT_TRUE(FirstAckAfter(outcomes, promoted)) << "nothing acknowledged after the takeover";
+  std::cout << "  while the replica lagged: " << refused << " writes to its shard answered 500, "
+            << acked_elsewhere << " acknowledged on the others\n";
+  EXPECT_GT(refused, 0) << "no write reached the lagging replica's shard";
+  EXPECT_GT(acked_elsewhere, 0);
+  EXPECT_TRUE(std::any_of(outcomes.begin(), outcomes.end(), [&](const Outcome& o) {
+    return on_shard[o.user] && o.sent >= promoted && Acknowledged(o);
+  })) << "nothing acknowledged on the shard after the takeover";
   // Everything acknowledged was on a replica, so it survived the takeover by a lagging one.
   ExpectNothingAcknowledgedLostAndNoLimitExceeded(outcomes);
 }
