@@ -85,7 +85,7 @@ BODY=$(curl -sS --fail -H "Authorization: Bearer $KEY" "http://127.0.0.1:$CG_CLU
 memory_per_pair() {  # memory_per_pair RESULT WHAT
   local port bytes=0 keys=0 sum
   for port in $(masters); do
-    sum=$(redis-cli -p "$port" --scan --pattern "$PREFIX*" --count 1000 |
+    sum=$(redis-cli -p "$port" --scan --pattern "$PREFIX*" |
       awk '{print "MEMORY USAGE", $0, "SAMPLES", 0}' | redis-cli -p "$port" |
       awk '{n++; s += $1} END {printf "%d %d\n", n, s}')
     keys=$((keys + ${sum% *}))
@@ -109,7 +109,7 @@ rb_once() {
   noise_start "$REDIS_PIDS"
   rps=$(timeout $((DURATION * 5 + 60)) "${LOAD_CPU[@]}" redis-benchmark --cluster -h 127.0.0.1 \
     -p "$CLUSTER_PORT" -t "$test" -c "$CONNECTIONS" -P 1 -n "$n" -r 100000 --csv 2>/dev/null |
-    awk -F'"' 'NR > 1 && $2 != "" {print $4; exit}')
+    awk -F'"' -v test="${test^^}" '$2 == test {print $4; exit}')
   [[ -n $rps ]] || die "redis-benchmark -t $test printed no rate"
   jq -n --argjson rps "$rps" --argjson n "$n" '{rps: $rps, requests: $n, duration_s: ($n / $rps)}' \
     >"$RES/$result.json"

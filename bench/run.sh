@@ -64,9 +64,7 @@ log "installing what is missing"
 scripts/deps.sh bench
 extra=()
 # libgtest-dev: the root CMakeLists needs GTest to configure; jq reads the results.
-cluster_packages=()
-[[ $MODE == cluster ]] && cluster_packages=(redis-server redis-tools)
-for p in libgtest-dev jq "${cluster_packages[@]}"; do
+for p in libgtest-dev jq; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || extra+=("$p")
 done
 if ((${#extra[@]})); then
