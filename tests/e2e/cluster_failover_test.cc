@@ -46,7 +46,7 @@ constexpr int kDailyCalls = 100;  // start_call, PT24H, production limits
 // The users: a few hot ones reach their daily limit during a test (so the limit is tested under
 // failover), the rest stay below it (so 201s keep coming, and resumption can be seen).
 constexpr int kUsers = 200;
-constexpr int kHotUsers = 10;
+constexpr int kHotUsers = 6;
 constexpr double kHotShare = 0.3;
 constexpr int kConnectionsPerProcess = 3;
 constexpr int kRequestsPerSecond = 1500;  // at most, over all connections
