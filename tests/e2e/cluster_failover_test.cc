@@ -170,6 +170,7 @@ class ReservationLoad {
             std::lock_guard lock(mu_);
             last_ack_ = outcome.answered;
           }
+          if (Refused(outcome)) ++refused_;
           next += interval;
           if (next > Clock::now()) std::this_thread::sleep_until(next);
         }
@@ -189,6 +190,12 @@ class ReservationLoad {
     return all;
   }
 
+  // Waits until the hot users start reaching their limit (a 429/1056), so that the limit is
+  // tested through the disturbance that follows.
+  bool WaitForRefusal(milliseconds timeout) {
+    return ClusterControl::WaitFor(timeout, [&] { return refused_ > 0; });
+  }
+
   // Waits until some authorisation is acknowledged after `after`: the service answers.
   bool WaitForAckAfter(Clock::time_point after, milliseconds timeout) {
     return ClusterControl::WaitFor(timeout, [&] {
@@ -204,6 +211,7 @@ class ReservationLoad {
   std::vector<std::thread> workers_;
   std::mutex mu_;
   Clock::time_point last_ack_;
+  std::atomic<int> refused_{0};
 };
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
@@ -365,6 +373,20 @@ class ClusterFailoverTest : public ::testing::Test {
     return -1;
   }
 
+  // Once `replica` has taken over from the killed node, starts that node again with its own
+  // config: it rejoins as the replica the new master needs before it takes writes again
+  // (min-replicas-to-write 1). False if the takeover did not happen.
+  bool RestartWhenReplaced(const ClusterNode& replica, Clock::time_point* promoted) {
+    if (!ClusterControl::WaitFor(
+            node_timeout_ * 10, [&] { return cluster_->Info(replica.port, "role") == "master"; })) {
+      return false;
+    }
+    *promoted = Clock::now();
+    const bool restarted = cluster_->Restart(killed_.back());
+    killed_.pop_back();
+    return restarted;
+  }
+
   // The checks every scenario ends with: only 201, 429/1056 and unknown outcomes; for every
   // user, 201s <= currentUsage <= min(100, 201s + unknown). Prints the tally.
   void ExpectNothingAcknowledgedLostAndNoLimitExceeded(const std::vector<Outcome>& outcomes) {
@@ -428,7 +450,7 @@ class ClusterFailoverTest : public ::testing::Test {
 TEST_F(ClusterFailoverTest, ACoordinatedFailoverUnderLoadLosesNothingAndExceedsNoLimit) {
   ReservationLoad load(ports_, key_, users_);
   ASSERT_TRUE(load.WaitForAckAfter(Clock::now(), std::chrono::seconds(5)));
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // load before the failover
+  ASSERT_TRUE(load.WaitForRefusal(std::chrono::seconds(20))) << "no hot user reached the limit";
 
   const ClusterNode master = cluster_->Masters().at(0);
   const auto replica = cluster_->ReplicaOf(master.id);
@@ -447,20 +469,25 @@ TEST_F(ClusterFailoverTest, ACoordinatedFailoverUnderLoadLosesNothingAndExceedsN
 TEST_F(ClusterFailoverTest, AKilledMasterUnderLoadIsReplacedWithinNodeTimeoutPlusTwoSeconds) {
   ReservationLoad load(ports_, key_, users_);
   ASSERT_TRUE(load.WaitForAckAfter(Clock::now(), std::chrono::seconds(5)));
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  ASSERT_TRUE(load.WaitForRefusal(std::chrono::seconds(20))) << "no hot user reached the limit";
 
   const ClusterNode master = cluster_->Masters().at(1);
+  const auto replica = cluster_->ReplicaOf(master.id);
+  ASSERT_TRUE(replica);
   const std::vector<bool> on_shard = OnShard(master);
   ASSERT_GT(std::count(on_shard.begin(), on_shard.end(), true), 0);
   killed_.push_back(cluster_->Kill(master.port));
   const auto kill = Clock::now();
-  // Load through the outage and past the promised resumption, then some more.
+  // The old master comes back with its own config once its replica has taken over (not before:
+  // restarted as a master, it would lose its last second of writes, acknowledged ones included),
+  // and rejoins as the replica of its successor.
+  Clock::time_point promoted;
+  ASSERT_TRUE(RestartWhenReplaced(*replica, &promoted));
+  const auto rejoined = Clock::now();
+  // Load past the promised resumption, and some more.
   const auto promised = node_timeout_ + std::chrono::seconds(2);
-  std::this_thread::sleep_for(promised + std::chrono::seconds(1));
+  std::this_thread::sleep_until(kill + promised + std::chrono::seconds(1));
   const std::vector<Outcome> outcomes = load.Stop();
-  // The old master comes back with its own config and rejoins, as a replica of its successor.
-  ASSERT_TRUE(cluster_->Restart(killed_.back()));
-  killed_.clear();
   ASSERT_EQ(cluster_->WaitHealthy(std::chrono::seconds(30)), "");
   EXPECT_EQ(cluster_->Info(master.port, "role"), "slave");
 
@@ -480,7 +507,9 @@ TEST_F(ClusterFailoverTest, AKilledMasterUnderLoadIsReplacedWithinNodeTimeoutPlu
   std::cout << std::fixed << std::setprecision(3)
             << "  failover unavailability: " << Seconds(*resumed - *first_failure)
             << " s (first failure to first success after); kill to resumption "
-            << Seconds(*resumed - kill) << " s; node timeout " << Seconds(node_timeout_) << " s\n";
+            << Seconds(*resumed - kill) << " s (replica promoted after " << Seconds(promoted - kill)
+            << " s, old master restarted after " << Seconds(rejoined - kill) << " s); node timeout "
+            << Seconds(node_timeout_) << " s\n";
   EXPECT_LE(*resumed - kill, promised) << "service resumed later than node timeout + 2 s";
   // The other shards served throughout.
   EXPECT_TRUE(std::any_of(outcomes.begin(), outcomes.end(), [&](const Outcome& o) {
@@ -525,7 +554,7 @@ class ReshardTest : public ClusterFailoverTest {
 TEST_F(ReshardTest, ReshardingAHundredSlotsUnderLoadLosesNothingAndExceedsNoLimit) {
   ReservationLoad load(ports_, key_, users_);
   ASSERT_TRUE(load.WaitForAckAfter(Clock::now(), std::chrono::seconds(5)));
-  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  ASSERT_TRUE(load.WaitForRefusal(std::chrono::seconds(20))) << "no hot user reached the limit";
 
   const std::vector<ClusterNode> masters = cluster_->Masters();
   ASSERT_EQ(masters.at(0).id, source_.id) << "the masters changed since the users were chosen";
@@ -557,7 +586,7 @@ TEST_F(ReshardTest, ReshardingAHundredSlotsUnderLoadLosesNothingAndExceedsNoLimi
 TEST_F(ClusterFailoverTest, ALaggingReplicaNeverLetsAnUnreplicatedWriteBeAcknowledged) {
   ReservationLoad load(ports_, key_, users_);
   ASSERT_TRUE(load.WaitForAckAfter(Clock::now(), std::chrono::seconds(5)));
-  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  ASSERT_TRUE(load.WaitForRefusal(std::chrono::seconds(20))) << "no hot user reached the limit";
 
   // The replica stops acknowledging: its master's writes can be applied but not replicated.
   const ClusterNode master = cluster_->Masters().at(2);
@@ -575,14 +604,10 @@ TEST_F(ClusterFailoverTest, ALaggingReplicaNeverLetsAnUnreplicatedWriteBeAcknowl
   const auto kill = Clock::now();
   ::kill(replica_pid, SIGCONT);
   stopped_.clear();
-  EXPECT_TRUE(ClusterControl::WaitFor(node_timeout_ * 10, [&] {
-    return cluster_->Info(replica->port, "role") == "master";
-  })) << "the lagging replica did not take over";
-  const auto promoted = Clock::now();
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  Clock::time_point promoted;
+  ASSERT_TRUE(RestartWhenReplaced(*replica, &promoted)) << "the lagging replica did not take over";
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
   const std::vector<Outcome> outcomes = load.Stop();
-  ASSERT_TRUE(cluster_->Restart(killed_.back()));
-  killed_.clear();
   ASSERT_EQ(cluster_->WaitHealthy(std::chrono::seconds(30)), "");
 
   // While the replica lagged, its shard's writes were answered 500, never 201 (WAIT found no
