@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
@@ -74,7 +75,17 @@ struct NodeLaunch {
   std::string executable;
   std::string config_file;
   std::string dir;
+  std::chrono::steady_clock::time_point killed_at;
 };
+
+// Whether `pid` has exited: gone, or a zombie (a daemon's reaper may be slow, or absent).
+inline bool Exited(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return true;
+  const auto paren = line.rfind(')');
+  return paren == std::string::npos || paren + 2 >= line.size() || line[paren + 2] == 'Z';
+}
 
 class ClusterControl {
  public:
@@ -205,7 +216,8 @@ class ClusterControl {
     launch.dir = Trim(Cli(port, "CONFIG GET dir").out.substr(4));
     if (launch.config_file.empty()) throw std::runtime_error("node without a config file");
     ::kill(pid, SIGKILL);
-    WaitFor(std::chrono::seconds(5), [&] { return ::kill(pid, 0) != 0; });
+    launch.killed_at = std::chrono::steady_clock::now();
+    WaitFor(std::chrono::seconds(5), [&] { return Exited(pid); });
     return launch;
   }
   // Starts a killed node again with its own config: it rejoins the cluster (as a replica when

@@ -48,7 +48,7 @@ constexpr int kDailyCalls = 100;  // start_call, PT24H, production limits
 constexpr int kUsers = 200;
 constexpr int kHotUsers = 6;
 constexpr double kHotShare = 0.3;
-constexpr int kConnectionsPerProcess = 3;
+constexpr int kConnectionsPerProcess = 4;
 constexpr int kRequestsPerSecond = 1500;  // at most, over all connections
 
 // The i-th candidate user: digits of a Singapore mobile number.
@@ -477,7 +477,7 @@ TEST_F(ClusterFailoverTest, AKilledMasterUnderLoadIsReplacedWithinNodeTimeoutPlu
   const std::vector<bool> on_shard = OnShard(master);
   ASSERT_GT(std::count(on_shard.begin(), on_shard.end(), true), 0);
   killed_.push_back(cluster_->Kill(master.port));
-  const auto kill = Clock::now();
+  const auto kill = killed_.back().killed_at;
   // The old master comes back with its own config once its replica has taken over (not before:
   // restarted as a master, it would lose its last second of writes, acknowledged ones included),
   // and rejoins as the replica of its successor.
@@ -601,7 +601,7 @@ TEST_F(ClusterFailoverTest, ALaggingReplicaNeverLetsAnUnreplicatedWriteBeAcknowl
 
   // Then its master dies, and the replica — behind by everything written meanwhile — takes over.
   killed_.push_back(cluster_->Kill(master.port));
-  const auto kill = Clock::now();
+  const auto kill = killed_.back().killed_at;
   ::kill(replica_pid, SIGCONT);
   stopped_.clear();
   Clock::time_point promoted;
