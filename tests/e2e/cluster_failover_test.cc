@@ -18,6 +18,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
+#include <cmath>
 #include <iomanip>
 #include <mutex>
 #include <random>
@@ -420,6 +421,29 @@ class ClusterFailoverTest : public ::testing::Test {
     EXPECT_GT(at_limit, 0) << "no user reached the limit: the load was too light to test it";
   }
 
+  // What a shard's users were answered, by the half second in which the requests were sent
+  // (from `origin`): for a failure's message.
+  static std::string Timeline(const std::vector<Outcome>& outcomes, const std::vector<bool>& users,
+                              Clock::time_point origin) {
+    std::map<long, std::map<std::string, int>> buckets;
+    std::map<long, double> slowest;
+    for (const Outcome& o : outcomes) {
+      if (!users[o.user]) continue;
+      const long bucket = static_cast<long>(std::floor(Seconds(o.sent - origin) * 2));
+      ++buckets[bucket][std::to_string(o.status) + (o.code ? "/" + std::to_string(o.code) : "")];
+      slowest[bucket] = std::max(slowest[bucket], Seconds(o.answered - o.sent));
+    }
+    std::ostringstream out;
+    out << std::fixed << std::setprecision(1);
+    for (const auto& [bucket, tally] : buckets) {
+      out << "  sent at " << bucket / 2.0 << " s:";
+      for (const auto& [what, n] : tally) out << " " << what << " ×" << n;
+      out << " (slowest " << std::setprecision(2) << slowest[bucket] << std::setprecision(1)
+          << " s)\n";
+    }
+    return out.str();
+  }
+
   // Time from `start` to the first 201 answered for a request sent after it (nullopt: none).
   static std::optional<Clock::duration> FirstAckAfter(const std::vector<Outcome>& outcomes,
                                                       Clock::time_point start) {
@@ -503,14 +527,16 @@ TEST_F(ClusterFailoverTest, AKilledMasterUnderLoadIsReplacedWithinNodeTimeoutPlu
     if (Acknowledged(o) && (!resumed || o.answered < *resumed)) resumed = o.answered;
   }
   ASSERT_TRUE(first_failure) << "killing a master disturbed none of its users' requests";
-  ASSERT_TRUE(resumed) << "no authorisation on the killed shard was acknowledged again";
+  ASSERT_TRUE(resumed) << "no authorisation on the killed shard was acknowledged again\n"
+                       << Timeline(outcomes, on_shard, kill);
   std::cout << std::fixed << std::setprecision(3)
             << "  failover unavailability: " << Seconds(*resumed - *first_failure)
             << " s (first failure to first success after); kill to resumption "
             << Seconds(*resumed - kill) << " s (replica promoted after " << Seconds(promoted - kill)
             << " s, old master restarted after " << Seconds(rejoined - kill) << " s); node timeout "
             << Seconds(node_timeout_) << " s\n";
-  EXPECT_LE(*resumed - kill, promised) << "service resumed later than node timeout + 2 s";
+  EXPECT_LE(*resumed - kill, promised) << "service resumed later than node timeout + 2 s\n"
+                                       << Timeline(outcomes, on_shard, kill);
   // The other shards served throughout.
   EXPECT_TRUE(std::any_of(outcomes.begin(), outcomes.end(), [&](const Outcome& o) {
     return !on_shard[o.user] && o.sent >= kill && o.answered < *resumed && Acknowledged(o);
@@ -628,9 +654,11 @@ TEST_F(ClusterFailoverTest, ALaggingReplicaNeverLetsAnUnreplicatedWriteBeAcknowl
             << acked_elsewhere << " acknowledged on the others\n";
   EXPECT_GT(refused, 0) << "no write reached the lagging replica's shard";
   EXPECT_GT(acked_elsewhere, 0);
-  EXPECT_TRUE(std::any_of(outcomes.begin(), outcomes.end(), [&](const Outcome& o) {
-    return on_shard[o.user] && o.sent >= promoted && Acknowledged(o);
-  })) << "nothing acknowledged on the shard after the takeover";
+  EXPECT_TRUE(std::any_of(
+      outcomes.begin(), outcomes.end(),
+      [&](const Outcome& o) { return on_shard[o.user] && o.sent >= promoted && Acknowledged(o); }))
+      << "nothing acknowledged on the shard after the takeover\n"
+      << Timeline(outcomes, on_shard, kill);
   // Everything acknowledged was on a replica, so it survived the takeover by a lagging one.
   ExpectNothingAcknowledgedLostAndNoLimitExceeded(outcomes);
 }
