@@ -90,10 +90,16 @@ CONF
     redis-server "$node_dir/redis.conf"
   done
   for port in "${ports[@]}"; do
+    local up=0
     for _ in $(seq 100); do
-      redis-cli -h 127.0.0.1 -p "$port" ping >/dev/null 2>&1 && break
+      redis-cli -h 127.0.0.1 -p "$port" ping >/dev/null 2>&1 && { up=1; break; }
       sleep 0.05
     done
+    if ((!up)); then
+      echo "the node on port $port did not start; its log ($dir/node-$port/redis.log) ends:" >&2
+      tail -n 5 "$dir/node-$port/redis.log" >&2 || true
+      exit 1
+    fi
   done
   local addresses=()
   for port in "${ports[@]}"; do addresses+=("127.0.0.1:$port"); done

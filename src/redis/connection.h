@@ -37,8 +37,10 @@ class ConnectionOwner {
 };
 
 struct ConnectionLimits {
-  std::size_t max_queued = 65536;            // commands unsent + unanswered
-  std::size_t max_reply_bytes = 512u << 20;  // one reply (Redis's own bulk limit)
+  std::size_t max_queued = 65536;  // commands unsent + unanswered
+  // One reply: far beyond anything callgate reads (a pair's state and history), well below
+  // Redis's own 512 MiB bulk limit.
+  std::size_t max_reply_bytes = 64u << 20;
   std::chrono::milliseconds connect_timeout{2000};
   // No byte for this long while commands wait: the node is taken for dead (a stopped process
   // keeps its sockets open). Longer than any WAIT.

@@ -718,12 +718,27 @@ TEST_F(ClusterClientTest, AClosedConnectionIsReopened) {
   const std::string key = "reopen:{o}";
   ASSERT_TRUE(client->RunSync(key, {"SET", key, "1"}, Durability::kNone).ok());
   const Node master = MasterOf(HashSlot(key));
+  const auto refreshes = client->stats().map_refreshes;
   EXPECT_NE(Cli(master.port, {"CLIENT", "KILL", "TYPE", "normal"}), "0");
   std::this_thread::sleep_for(100ms);  // the client reads the close before the next command
   auto get = client->RunSync(key, {"GET", key}, Durability::kNone);
   ASSERT_TRUE(get.ok()) << get.error().message;
   EXPECT_EQ(get->str, "1");
   EXPECT_GE(client->stats().connections_lost, 1u);
+  // A lost connection may mean a changed cluster: the map was read again.
+  EXPECT_GT(client->stats().map_refreshes, refreshes);
+}
+
+TEST_F(ClusterClientTest, TheMapIsReadAgainPeriodically) {
+  ClientOptions options = Options();
+  options.refresh_interval = 200ms;
+  auto client = Client(options);
+  ASSERT_TRUE(client);
+  const auto initial = client->stats().map_refreshes;
+  std::this_thread::sleep_for(1100ms);
+  const auto read = client->stats().map_refreshes - initial;
+  EXPECT_GE(read, 3u);
+  EXPECT_LE(read, 6u);
 }
 
 TEST_F(ClusterClientTest, DestroyingTheClientAnswersEveryPendingCommandOnce) {
