@@ -142,8 +142,11 @@ class ClusterControl {
       const auto at = address.find('@');
       if (colon == std::string::npos) continue;
       node.port = std::atoi(address.substr(colon + 1, at - colon - 1).c_str());
-      node.master = flags.find("master") != std::string::npos;
-      node.failing = flags.find("fail") != std::string::npos;
+      std::stringstream flag_list(flags);
+      for (std::string flag; std::getline(flag_list, flag, ',');) {
+        node.master |= flag == "master";
+        node.failing |= flag == "fail" || flag == "fail?";  // not "nofailover"
+      }
       node.connected = link == "connected";
       std::string range;
       while (fields >> range) {
