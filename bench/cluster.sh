@@ -185,7 +185,7 @@ mkdir -p "$OUT"
   echo "CPU of the servers' side (callgate + the six nodes, or the nodes alone), % of a core:"
   echo "GETs $(summary .server_cpu_pct "$RES"/c-callgate-get-r*.json) vs $(summary .server_cpu_pct "$RES"/c-rb-get-r*.json);"
   echo "writes $(summary .server_cpu_pct "$RES"/c-callgate-calls-r*.json) vs $(summary .server_cpu_pct "$RES"/c-rb-set-r*.json)."
-  echo "Other work on the machine during the measurements: $(summary .other_cpu_pct "$RES"/c-*-r*.json) % of a core."
+  echo "Other work on the machine during the measurements: $(summary .other_cpu_pct "$RES"/c-callgate-*-r*.json "$RES"/c-rb-*-r*.json) % of a core."
   echo
   echo "c. Memory in Redis per pair (\`MEMORY USAGE key SAMPLES 0\` summed over the run's keys, on the masters; target ≤ 1.5 KB):"
   echo
