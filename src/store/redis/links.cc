@@ -70,8 +70,8 @@ void RedisClusterStore::LinkLoop() {
       link_jobs_.pop_front();
     }
     const std::string& channel = job.channels.front();
-    StoreStatus status = job.ids.empty() ? CompleteLink(channel, job.canonical)
-                                         : RunLink(channel, job.ids);
+    StoreStatus status =
+        job.ids.empty() ? CompleteLink(channel, job.canonical) : RunLink(channel, job.ids);
     if (job.ids.empty()) {
       std::lock_guard lock(link_mu_);
       pending_completions_.erase(channel + '\x1f' + job.canonical);
@@ -93,8 +93,8 @@ StoreStatus RedisClusterStore::BeginLinkOnly(const UserLink& link) {
 StoreStatus RedisClusterStore::RunLink(const std::string& channel_id,
                                        const std::vector<std::string>& ids) {
   const std::string links = redis_keys::LinksKey(options_.key_prefix, ScopeOf(channel_id));
-  auto begun = client_->RunScriptSync(redis_scripts::BeginLink(), {links}, ids,
-                                      redis::Durability::kReplica);
+  auto begun =
+      client_->RunScriptSync(redis_scripts::BeginLink(), {links}, ids, redis::Durability::kReplica);
   if (!begun) return StoreError::kUnavailable;
   if (Text(*begun, 1) == "0") return Ok{};  // every id already resolves to the canonical one
   return CompleteLink(channel_id, Text(*begun, 0));
@@ -155,9 +155,9 @@ StoreStatus RedisClusterStore::MergeChannel(const std::string& channel_id, Limit
   auto dump = [&](const std::string& user) -> StoreResult<Dump> {
     const redis_keys::PairKeys keys =
         redis_keys::KeysOf(options_.key_prefix, {channel_id, UserId::FromText(user)});
-    auto read = client_->RunScriptSync(redis_scripts::ReadPair(),
-                                       {keys.pair, keys.history, keys.records}, {"a", ""},
-                                       redis::Durability::kNone);
+    auto read =
+        client_->RunScriptSync(redis_scripts::ReadPair(), {keys.pair, keys.history, keys.records},
+                               {"a", ""}, redis::Durability::kNone);
     if (!read) return StoreError::kUnavailable;
     Dump out{Text(*read, 0), Text(*read, 1), Text(*read, 2), {}, {}};
     if (read->elements.size() > 5) {
@@ -217,10 +217,9 @@ StoreStatus RedisClusterStore::MergeChannel(const std::string& channel_id, Limit
         args.push_back(entry.seq != 0 ? std::to_string(entry.seq) : std::string());
         args.push_back(redis_keys::HistoryRest(entry));
       }
-      auto replaced =
-          client_->RunScriptSync(redis_scripts::ReplacePair(), {keys.pair, keys.history,
-                                                                keys.records},
-                                 std::move(args), redis::Durability::kReplica);
+      auto replaced = client_->RunScriptSync(redis_scripts::ReplacePair(),
+                                             {keys.pair, keys.history, keys.records},
+                                             std::move(args), redis::Durability::kReplica);
       if (!replaced) return StoreError::kUnavailable;
       conflict = Integer(*replaced, 0) != 1;
     }
@@ -228,10 +227,9 @@ StoreStatus RedisClusterStore::MergeChannel(const std::string& channel_id, Limit
       if (held[i].tombstone == canonical) continue;  // already points at it
       const redis_keys::PairKeys keys =
           redis_keys::KeysOf(options_.key_prefix, {channel_id, UserId::FromText(aliases[i])});
-      auto buried = client_->RunScriptSync(redis_scripts::TombstonePair(),
-                                           {keys.pair, keys.history, keys.records},
-                                           {held[i].token, NewToken(), canonical},
-                                           redis::Durability::kReplica);
+      auto buried = client_->RunScriptSync(
+          redis_scripts::TombstonePair(), {keys.pair, keys.history, keys.records},
+          {held[i].token, NewToken(), canonical}, redis::Durability::kReplica);
       if (!buried) return StoreError::kUnavailable;
       conflict = Integer(*buried, 0) != 1;
     }

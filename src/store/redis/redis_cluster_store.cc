@@ -51,6 +51,9 @@ struct RedisClusterStore::Op {
   IdempotentMutation mutation;
   UpdateDone done;
   int attempts = 0;
+  // Who claims the pair after losing a commit: per operation, since two queues of one process
+  // (one id and an alias of it) may contend for one pair too.
+  std::string claimant;
 };
 
 // The queue of one pair (as named by its caller) and what its last operation learnt: the pair it
@@ -127,10 +130,10 @@ RedisClusterStore::~RedisClusterStore() {
   if (poller_.joinable()) poller_.join();
   if (client_ && options_.report_seen) {
     // Gone: writers of tenant changes need not wait for this process.
-    (void)client_->RunSync(redis_keys::TenantKeysOf(options_.key_prefix).seen,
-                           {"HDEL", redis_keys::TenantKeysOf(options_.key_prefix).seen,
-                            process_id_},
-                           redis::Durability::kNone);
+    (void)client_->RunSync(
+        redis_keys::TenantKeysOf(options_.key_prefix).seen,
+        {"HDEL", redis_keys::TenantKeysOf(options_.key_prefix).seen, process_id_},
+        redis::Durability::kNone);
   }
   client_.reset();  // its I/O thread ends: no callback runs after this
 }
@@ -168,7 +171,8 @@ StoreStatus RedisClusterStore::ProbeWrite() {
 void RedisClusterStore::UpdateIdempotent(const PairKey& key, std::string idempotency_key,
                                          IdempotentMutation mutation, UpdateDone done) {
   auto op = std::make_shared<Op>(
-      Op{key, std::move(idempotency_key), std::move(mutation), std::move(done)});
+      Op{key, std::move(idempotency_key), std::move(mutation), std::move(done), 0,
+         process_id_ + ":" + std::to_string(next_op_.fetch_add(1, std::memory_order_relaxed))});
   const std::string slot_key = SlotKey(key);
   {
     std::lock_guard lock(mu_);
@@ -207,7 +211,8 @@ void RedisClusterStore::Load(const std::string& slot_key, std::shared_ptr<Op> op
   auto join = std::make_shared<Join>();
   auto arrive = [this, slot_key, op, target, hops, join]() {
     // Both replies are in.
-    if (!join->pair->ok() || !join->link->ok()) return Finish(slot_key, op, StoreError::kUnavailable, true);
+    if (!join->pair->ok() || !join->link->ok())
+      return Finish(slot_key, op, StoreError::kUnavailable, true);
     const redis::Reply& pair = join->pair->value();
     const redis::Reply& link = join->link->value();
     std::string linked = link.type == redis::Reply::Type::kString ? link.str : std::string();
@@ -300,20 +305,19 @@ void RedisClusterStore::Attempt(const std::string& slot_key, std::shared_ptr<Op>
   }
   const redis_keys::PairKeys keys = redis_keys::KeysOf(options_.key_prefix, *target);
   std::string new_token = changed ? NewToken() : std::string();
-  std::vector<std::string> args = {token,
-                                   op->idempotency_key,
-                                   seen_record,
-                                   changed ? "1" : "0",
-                                   new_token,
-                                   changed ? EncodePairState(next) : std::string(),
-                                   new_record ? redis_keys::PackRecord(*record) : std::string(),
-                                   next.base.horizon
-                                       ? std::to_string(ToUnixMillis(*next.base.horizon))
-                                       : std::string(),
-                                   std::to_string(NowMicrosSinceSeqEpoch()),
-                                   std::to_string(WallMillis()),
-                                   std::to_string(kIdempotencyRetention.count()),
-                                   process_id_};
+  std::vector<std::string> args = {
+      token,
+      op->idempotency_key,
+      seen_record,
+      changed ? "1" : "0",
+      new_token,
+      changed ? EncodePairState(next) : std::string(),
+      new_record ? redis_keys::PackRecord(*record) : std::string(),
+      next.base.horizon ? std::to_string(ToUnixMillis(*next.base.horizon)) : std::string(),
+      std::to_string(NowMicrosSinceSeqEpoch()),
+      std::to_string(WallMillis()),
+      std::to_string(kIdempotencyRetention.count()),
+      op->claimant};
   if (changed) {
     args.reserve(args.size() + 3 * history.size());
     for (const HistoryEntry& entry : history) {
@@ -322,22 +326,21 @@ void RedisClusterStore::Attempt(const std::string& slot_key, std::shared_ptr<Op>
       args.push_back(redis_keys::HistoryRest(entry));
     }
   }
-  client_->RunScript(
-      redis_scripts::CommitPair(), {keys.pair, keys.history, keys.records, keys.claim},
-      std::move(args),
-      changed ? redis::Durability::kReplica : redis::Durability::kNone,
-      [this, slot_key, op, changed, new_token = std::move(new_token),
-       next = std::move(next)](redis::CommandResult result) mutable {
-        if (!result) return Finish(slot_key, op, StoreError::kUnavailable, true);
-        if (Integer(*result, 0) != 1) return OnConflict(slot_key, op, *result);
-        if (changed) {
-          std::lock_guard lock(mu_);
-          Slot& slot = slots_[slot_key];
-          slot.token = std::move(new_token);
-          slot.state = std::move(next);
-        }
-        Finish(slot_key, op, Ok{}, false);
-      });
+  client_->RunScript(redis_scripts::CommitPair(),
+                     {keys.pair, keys.history, keys.records, keys.claim}, std::move(args),
+                     changed ? redis::Durability::kReplica : redis::Durability::kNone,
+                     [this, slot_key, op, changed, new_token = std::move(new_token),
+                      next = std::move(next)](redis::CommandResult result) mutable {
+                       if (!result) return Finish(slot_key, op, StoreError::kUnavailable, true);
+                       if (Integer(*result, 0) != 1) return OnConflict(slot_key, op, *result);
+                       if (changed) {
+                         std::lock_guard lock(mu_);
+                         Slot& slot = slots_[slot_key];
+                         slot.token = std::move(new_token);
+                         slot.state = std::move(next);
+                       }
+                       Finish(slot_key, op, Ok{}, false);
+                     });
 }
 
 // The pair changed since the state the mutation ran on: run it again on what the script returned
@@ -447,8 +450,7 @@ StoreResult<RedisClusterStore::Resolved> RedisClusterStore::ReadResolved(const P
   bool completed = false;
   for (int hops = 0; hops <= kMaxHops; ++hops) {
     const redis_keys::PairKeys keys = redis_keys::KeysOf(options_.key_prefix, target);
-    const std::string links =
-        redis_keys::LinksKey(options_.key_prefix, ScopeOf(target.channel_id));
+    const std::string links = redis_keys::LinksKey(options_.key_prefix, ScopeOf(target.channel_id));
     Pending pair_read, link_read;
     client_->RunScript(redis_scripts::ReadPair(), {keys.pair, keys.history, keys.records},
                        {mode, ""}, redis::Durability::kNone, pair_read.Callback());

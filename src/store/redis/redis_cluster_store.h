@@ -16,11 +16,11 @@
 // commit retry; a conflict answers with the current token, state and record, so a retry costs
 // one round trip; retries are bounded (then kUnavailable). So that one process's fast stream of
 // commits cannot starve another's (the winner is always a step ahead), a loser claims the pair
-// for 100 ms: others' commits are refused meanwhile and retry after a short back-off. A refused mutation decided on a cached
-// state is confirmed by the same script in check-only mode, so nothing is decided on stale state.
-// Every write waits for a replica (Durability::kReplica); any client failure is kUnavailable, and
-// a write whose outcome is unknown is never re-sent by the store (callers' ids make their own
-// retries safe).
+// for 100 ms: others' commits are refused meanwhile and retry after a short back-off. A refused
+// mutation decided on a cached state is confirmed by the same script in check-only mode, so nothing
+// is decided on stale state. Every write waits for a replica (Durability::kReplica); any client
+// failure is kUnavailable, and a write whose outcome is unknown is never re-sent by the store
+// (callers' ids make their own retries safe).
 //
 // Reads. LoadPair reads the pair and, in parallel on the scope's link map, the id's link: one
 // round trip unless the id is an alias (then the canonical pair is read too).
@@ -184,6 +184,7 @@ class RedisClusterStore final : public TenantStore, public PairStore {
   std::unordered_map<std::string, Slot> slots_;  // by channel + '\x1f' + user id, as given
   std::size_t in_flight_ = 0;                    // slots with an operation running
   std::atomic<std::uint64_t> conflicts_{0};
+  std::atomic<std::uint64_t> next_op_{0};
 
   std::mutex scopes_mu_;
   std::unordered_map<std::string, std::pair<std::string, LimitsProfile>> scopes_;  // channel ->

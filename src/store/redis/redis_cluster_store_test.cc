@@ -67,8 +67,7 @@ TEST(RedisClusterStoreTest, TwoProcessesWritingOnePairBothCommitAndLoseNothing) 
   auto history = p.b->LoadHistory(kPair, 0, 100000);
   ASSERT_TRUE(history.ok());
   EXPECT_EQ(history->size(), expected);
-  std::printf("conflicts retried: %llu + %llu\n",
-              static_cast<unsigned long long>(p.a->conflicts()),
+  std::printf("conflicts retried: %llu + %llu\n", static_cast<unsigned long long>(p.a->conflicts()),
               static_cast<unsigned long long>(p.b->conflicts()));
 }
 
@@ -93,11 +92,11 @@ TEST(RedisClusterStoreTest, SixtyFourConcurrentWritersOnOnePairAllFinish) {
   EXPECT_EQ(failures.load(), 0);
   EXPECT_EQ(Load(*p.a, kPair).requests.size(), static_cast<std::size_t>(kWriters * kEach));
   EXPECT_LT(took, std::chrono::seconds(30)) << "no livelock";
-  std::printf("64 writers x %d on one pair: %lld ms, conflicts %llu + %llu\n", kEach,
-              static_cast<long long>(
-                  std::chrono::duration_cast<std::chrono::milliseconds>(took).count()),
-              static_cast<unsigned long long>(p.a->conflicts()),
-              static_cast<unsigned long long>(p.b->conflicts()));
+  std::printf(
+      "64 writers x %d on one pair: %lld ms, conflicts %llu + %llu\n", kEach,
+      static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()),
+      static_cast<unsigned long long>(p.a->conflicts()),
+      static_cast<unsigned long long>(p.b->conflicts()));
 }
 
 TEST(RedisClusterStoreTest, AVersionTokenChangedByAnotherProcessIsDetected) {
@@ -192,7 +191,8 @@ std::vector<Event> ActivePairEvents(int calls) {
     const std::string call =
         "wacid.HBgLMTY1MDM4Nzk0MzkVAgASGCA" + std::to_string(c) + "QjY3RkY0QTk1QkI0Njc0MDgA";
     events.push_back(CallAuthorized{auth, at, at + std::chrono::minutes(5)});
-    events.push_back(CallConnected{call, at + Millis(5000), CallDirection::kBusinessInitiated, auth});
+    events.push_back(
+        CallConnected{call, at + Millis(5000), CallDirection::kBusinessInitiated, auth});
     events.push_back(CallTerminated{call, at + Millis(65000), CallDirection::kBusinessInitiated,
                                     true, at + Millis(6000), auth});
   }
@@ -214,18 +214,18 @@ long long BytesInRedis(RedisClusterStore& store, const PairKey& key,
   EXPECT_EQ(history.ok() ? history->size() : 0, events.size());
   const redis_keys::PairKeys keys = redis_keys::KeysOf(store.key_prefix(), key);
   auto usage = [&](const std::string& k) -> long long {
-    auto r = store.client().RunSync(k, {"MEMORY", "USAGE", k, "SAMPLES", "0"},
-                                    redis::Durability::kNone);
+    auto r =
+        store.client().RunSync(k, {"MEMORY", "USAGE", k, "SAMPLES", "0"}, redis::Durability::kNone);
     EXPECT_TRUE(r.ok());
     return r.ok() ? r->integer : 0;
   };
   const long long pair = usage(keys.pair), entries = usage(keys.history);
   EXPECT_GT(pair, 0);
   EXPECT_GT(entries, 0);
-  std::printf("bytes in Redis for a pair with %zu history entries (state %zu B encoded): "
-              "pair key %lld + history key %lld = %lld\n",
-              events.size(), EncodePairState(Load(store, key)).size(), pair, entries,
-              pair + entries);
+  std::printf(
+      "bytes in Redis for a pair with %zu history entries (state %zu B encoded): "
+      "pair key %lld + history key %lld = %lld\n",
+      events.size(), EncodePairState(Load(store, key)).size(), pair, entries, pair + entries);
   return pair + entries;
 }
 

@@ -46,14 +46,13 @@ return out
 // ARGV: 1 expected token ("" = the pair does not exist), 2 idempotency key (""), 3 the record the
 // mutation saw under it (""), 4 "1" to write, "0" only to check, 5 new token (8 bytes), 6 new
 // state, 7 new record (""), 8 the state's horizon in ms ("" none), 9 now in µs since the seq epoch
-// (the floor of new seqs), 10 now in ms, 11 record retention in ms, 12 the committing process,
-// then per history entry: packed event key, time in ms, the rest of its value (source byte,
-// details).
-// Returns {1} when committed (or checked), else {0, token, state, tombstone, record, blocked}:
-// what the pair holds now, so that the retry needs no other read. Fairness: a writer that loses a
-// version check claims the pair for 100 ms (unless someone else holds it); while a claim holds,
-// other processes' writes are refused with blocked = 1 (they back off), so the loser gets through
-// on its retry instead of losing to the same fast writer again and again.
+// (the floor of new seqs), 10 now in ms, 11 record retention in ms, 12 the committing operation
+// (its claim), then per history entry: packed event key, time in ms, the rest of its value (source
+// byte, details). Returns {1} when committed (or checked), else {0, token, state, tombstone,
+// record, blocked}: what the pair holds now, so that the retry needs no other read. Fairness: an
+// operation that loses a version check claims the pair for 100 ms (unless someone else holds it);
+// while a claim holds, other operations' writes are refused with blocked = 1 (they back off), so
+// the loser gets through on its retry instead of losing to the same fast writer again and again.
 const redis::Script& CommitPair() {
   static const redis::Script script(std::string(kPairCodec) + R"lua(
 local P, H, I, C = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -247,7 +246,8 @@ return 1
 // when something it refers to is missing, {2} when the id is taken.
 const redis::Script& TenantWrite() {
   static const redis::Script script(R"lua(
-local A, S, C, N, CB, K, R, G = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local A, S, C, N = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local CB, K, R, G = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local op = ARGV[1]
 local function has(key, field) return redis.call('HEXISTS', key, field) == 1 end
 if op == 'account' then

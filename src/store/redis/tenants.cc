@@ -69,8 +69,8 @@ bool FromHex(std::string_view hex, Sha256& out) {
 }
 
 std::vector<std::string> KeyList(const redis_keys::TenantKeys& k) {
-  return {k.accounts, k.subaccounts, k.channels,    k.phone_numbers,
-          k.callbacks, k.api_keys,   k.revocations, k.generation};
+  return {k.accounts,  k.subaccounts, k.channels,    k.phone_numbers,
+          k.callbacks, k.api_keys,    k.revocations, k.generation};
 }
 
 // A flat field/value array reply, field by field.
@@ -121,8 +121,8 @@ StoreStatus RedisClusterStore::RevokeApiKey(const std::string& key_id, Instant a
 // generation: what makes an admin command read-your-writes across processes.
 StoreStatus RedisClusterStore::TenantWriteOp(std::vector<std::string> args) {
   const redis_keys::TenantKeys keys = redis_keys::TenantKeysOf(options_.key_prefix);
-  auto result = client_->RunScriptSync(redis_scripts::TenantWrite(), KeyList(keys),
-                                       std::move(args), redis::Durability::kReplica);
+  auto result = client_->RunScriptSync(redis_scripts::TenantWrite(), KeyList(keys), std::move(args),
+                                       redis::Durability::kReplica);
   if (!result) return StoreError::kUnavailable;
   switch (Integer(*result, 0)) {
     case 0:
@@ -203,7 +203,8 @@ StoreResult<TenantSnapshot> RedisClusterStore::LoadTenants() {
   });
   ForEachField(r.elements[2], [&](const std::string& id, const std::string& v) {
     const auto w = Words(v);
-    if (w.size() == 2) snap.subaccounts.emplace(id, Subaccount{id, w[0], FromUnixMillis(ToInt(w[1]))});
+    if (w.size() == 2)
+      snap.subaccounts.emplace(id, Subaccount{id, w[0], FromUnixMillis(ToInt(w[1]))});
   });
   std::unordered_map<std::string, bool> callbacks;
   ForEachField(r.elements[4],
@@ -215,8 +216,9 @@ StoreResult<TenantSnapshot> RedisClusterStore::LoadTenants() {
                w[0],
                w[1],
                callbacks[id],
-               ToInt(w[2]) == static_cast<int>(LimitsProfile::kSandbox) ? LimitsProfile::kSandbox
-                                                                       : LimitsProfile::kProduction,
+               ToInt(w[2]) == static_cast<int>(LimitsProfile::kSandbox)
+                   ? LimitsProfile::kSandbox
+                   : LimitsProfile::kProduction,
                FromUnixMillis(ToInt(w[3]))};
     snap.channel_by_phone_number_id.emplace(ch.phone_number_id, id);
     snap.channels.emplace(id, std::move(ch));
@@ -264,10 +266,10 @@ bool RedisClusterStore::PollOnce() {
   }
   last_poll_ms_.store(SteadyMillis(), std::memory_order_relaxed);
   if (options_.report_seen) {
-    (void)client_->RunSync(keys.seen,
-                           {"HSET", keys.seen, process_id_,
-                            std::to_string(seen) + " " + std::to_string(WallMillis())},
-                           redis::Durability::kNone);
+    (void)client_->RunSync(
+        keys.seen,
+        {"HSET", keys.seen, process_id_, std::to_string(seen) + " " + std::to_string(WallMillis())},
+        redis::Durability::kNone);
   }
   return true;
 }
