@@ -5,6 +5,9 @@
 #   bench/run.sh tls    only the HTTPS comparison (section 6); writes docs/benchmarks-tls.md
 #   bench/run.sh batch  only the batch status lookup (section 7): users looked up per second in
 #                       batches of 1000 vs status GETs per second; writes docs/benchmarks-batch.md
+#   bench/run.sh cluster  callgate on a Redis Cluster vs redis-benchmark on the same cluster,
+#                       bytes per pair, failover unavailability (bench/cluster.sh); writes
+#                       docs/benchmarks-cluster.md
 #
 # Installs what is missing (Debian: wrk, nginx, gnuplot, jq, openssl, the build deps; npm: Prism
 # into bench/node_modules), builds callgate and the bench tools in Release (build-bench/), seeds
@@ -30,8 +33,8 @@ ROOT=$PWD
 export CALLGATE_ACCESS_LOG=${CALLGATE_ACCESS_LOG:-off}
 
 MODE=${1:-all}
-[[ $MODE == all || $MODE == tls || $MODE == batch ]] || {
-  echo "usage: bench/run.sh [tls|batch]" >&2
+[[ $MODE == all || $MODE == tls || $MODE == batch || $MODE == cluster ]] || {
+  echo "usage: bench/run.sh [tls|batch|cluster]" >&2
   exit 2
 }
 ROUNDS=${BENCH_ROUNDS:-3}
@@ -80,8 +83,13 @@ fi
 
 log "building callgate and the bench tools (Release, $BUILD)"
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DCALLGATE_BENCH=ON >/dev/null
-cmake --build "$BUILD" -j"$(nproc)" --target callgate callgate_bench_seed callgate_bench_load \
-  callgate_bench_fsync >/dev/null
+if [[ $MODE == cluster ]]; then
+  # The failover figure is the kill test's own measurement (tests/e2e/cluster_failover_test.cc).
+  cmake --build "$BUILD" -j"$(nproc)" --target callgate cluster_failover_tests >/dev/null
+else
+  cmake --build "$BUILD" -j"$(nproc)" --target callgate callgate_bench_seed callgate_bench_load \
+    callgate_bench_fsync >/dev/null
+fi
 CALLGATE=$BUILD/callgate
 SEED=$BUILD/bench/callgate_bench_seed
 LOAD=$BUILD/bench/callgate_bench_load
@@ -121,12 +129,14 @@ free_port() {  # the first port from $1 up that nothing listens on
   echo "$p"
 }
 
-# start_callgate NAME DATA_DIR [serve flags...]: sets CG_PID and CG_PORT.
+# start_callgate NAME DATA_DIR|- [serve flags...]: sets CG_PID and CG_PORT. With "-", no
+# --data-dir (the flags name the store: --redis-cluster).
 start_callgate() {
   local name=$1 dir=$2
   shift 2
+  [[ $dir == - ]] || set -- --data-dir "$dir" "$@"
   : >"$WORK/$name.out"  # before the background job opens it: the loop below reads it at once
-  "${SERVER_CPU[@]}" "$CALLGATE" serve --listen 127.0.0.1:0 --data-dir "$dir" --threads 1 "$@" \
+  "${SERVER_CPU[@]}" "$CALLGATE" serve --listen 127.0.0.1:0 --threads 1 "$@" \
     >"$WORK/$name.out" 2>"$WORK/$name.err" &
   CG_PID=$!
   disown "$CG_PID"
@@ -161,6 +171,11 @@ tree_cpu() {  # tree_cpu PID: the process and its descendants
   for child in $(pgrep -P "$1"); do total=$((total + $(tree_cpu "$child"))); done
   echo "$total"
 }
+servers_cpu() {  # servers_cpu PID[,PID...]: tree_cpu summed (callgate and the Redis nodes)
+  local total=0 pid
+  for pid in ${1//,/ }; do total=$((total + $(tree_cpu "$pid"))); done
+  echo "$total"
+}
 children_cpu() {  # sets CHILDREN_CPU; no $(…): `times` reports the shell it runs in
   times >"$WORK/times"
   CHILDREN_CPU=$(awk 'NR == 2 {n = 0; for (i = 1; i <= 2; i++) {split($i, a, /[ms]/); n += a[1] * 60 + a[2]}
@@ -173,21 +188,21 @@ spin_cpu() {  # the CPU time of the spinners of section 2 (they only use idle ti
   for pid in "${SPIN_PIDS[@]}"; do total=$((total + $(tree_cpu "$pid"))); done
   echo "$total"
 }
-noise_start() {  # noise_start SERVER_PID
+noise_start() {  # noise_start SERVER_PID[,PID...]
   children_cpu
-  NOISE_START=("$(machine_cpu)" "$(($(tree_cpu "$1") + $(spin_cpu)))" "$CHILDREN_CPU" "$(date +%s%N)"
-    "$(tree_cpu "$1")" "$(server_steal)")
+  NOISE_START=("$(machine_cpu)" "$(($(servers_cpu "$1") + $(spin_cpu)))" "$CHILDREN_CPU" "$(date +%s%N)"
+    "$(servers_cpu "$1")" "$(server_steal)")
 }
-noise_end() {  # noise_end SERVER_PID RESULT: adds other_cpu_pct, server_cpu_pct, stolen_pct
+noise_end() {  # noise_end SERVER_PID[,PID...] RESULT: adds other_cpu_pct, server_cpu_pct, stolen_pct
   local machine server children ns other own stolen
   machine=$(($(machine_cpu) - NOISE_START[0]))
-  server=$(($(tree_cpu "$1") + $(spin_cpu) - NOISE_START[1]))
+  server=$(($(servers_cpu "$1") + $(spin_cpu) - NOISE_START[1]))
   children_cpu
   children=$((CHILDREN_CPU - NOISE_START[2]))
   ns=$(($(date +%s%N) - NOISE_START[3]))
   other=$(jq -n "[0, ($machine - $server - $children) * 1e9 / $ns] | max | . * 10 | round / 10")
   # The server's own CPU use (spinners excluded), warmup included.
-  own=$(jq -n "($(tree_cpu "$1") - ${NOISE_START[4]}) * 1e9 / $ns | . * 10 | round / 10")
+  own=$(jq -n "($(servers_cpu "$1") - ${NOISE_START[4]}) * 1e9 / $ns | . * 10 | round / 10")
   stolen=$(jq -n "($(server_steal) - ${NOISE_START[5]}) * 1e9 / $ns | . * 10 | round / 10")
   jq --argjson other "$other" --argjson own "$own" --argjson stolen "$stolen" \
     '. + {other_cpu_pct: $other, server_cpu_pct: $own, stolen_pct: $stolen}' \
@@ -304,6 +319,12 @@ jq -n --arg nproc "$(nproc)" \
   --argjson rounds "$ROUNDS" --argjson duration "$DURATION" --argjson warmup "$WARMUP" \
   --argjson connections "$CONNECTIONS" \
   '$ARGS.named' >"$RES/machine.json"
+
+if [[ $MODE == cluster ]]; then
+  # shellcheck source=bench/cluster.sh
+  source bench/cluster.sh
+  exit 0
+fi
 
 # --- stores --------------------------------------------------------------------------------
 # `tls` and `batch` need only the small store (the status pair, and 1000 others for a batch).

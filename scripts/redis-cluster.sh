@@ -82,6 +82,10 @@ appendfsync everysec
 save ""
 min-replicas-to-write 1
 min-replicas-max-lag 10
+# A master sends a replica that (re)joins its data at once, not after the default 5 s wait for
+# more replicas: with min-replicas-to-write 1, a shard whose killed master comes back as the new
+# master's replica takes no writes until that sync is done.
+repl-diskless-sync-delay 0
 CONF
     redis-server "$node_dir/redis.conf"
   done

@@ -3,10 +3,13 @@
 --                     sends its one static request (the fast path, as for nginx and Prism)
 --   WRK_BODY=FILE     every request POSTs FILE's contents as application/json (the batch status
 --                     lookup of `bench/run.sh batch`); the URL's path is the target
+--   WRK_CALLS=FILE    (with WRK_CALL_PATH) each request POSTs a call authorisation,
+--                     {"destination":"+<a random line of FILE>"}, to WRK_CALL_PATH
 --   WRK_JSON=FILE     done() writes the run's figures there as one JSON object, with a
 --                     latency curve: [percentile, ms] pairs at p = 1 - 10^-x, x = 0, 0.05, ... 5
 local targets_file = os.getenv("WRK_TARGETS")
 local body_file = os.getenv("WRK_BODY")
+local calls_file = os.getenv("WRK_CALLS")
 
 if body_file and #body_file > 0 then
   local f = assert(io.open(body_file, "rb"))
@@ -16,7 +19,26 @@ if body_file and #body_file > 0 then
   f:close()
 end
 
-if targets_file and #targets_file > 0 then
+if calls_file and #calls_file > 0 then
+  local requests = {}
+
+  function init(args)
+    local path = os.getenv("WRK_CALL_PATH")
+    -- wrk.format takes these headers instead of wrk.headers (the -H ones): copy those in.
+    local headers = {["Content-Type"] = "application/json"}
+    for name, value in pairs(wrk.headers) do headers[name] = value end
+    for line in io.lines(calls_file) do
+      if #line > 0 then
+        requests[#requests + 1] = wrk.format("POST", path, headers, '{"destination":"+' .. line .. '"}')
+      end
+    end
+    math.randomseed(os.time() + math.floor(os.clock() * 1e6))
+  end
+
+  function request()
+    return requests[math.random(#requests)]
+  end
+elseif targets_file and #targets_file > 0 then
   local requests = {}
 
   function init(args)
