@@ -299,6 +299,12 @@ class ClusterFailoverTest : public ::testing::Test {
   }
 
   void TearDown() override {
+    // SIGTERM first: the log writer writes what it has queued before the process exits (a server
+    // killed outright loses those lines, the 500s' among them).
+    for (const auto& server : servers_) {
+      server->Kill(SIGTERM);
+      server->Wait(std::chrono::seconds(20));
+    }
     if (HasFailure()) std::cerr << Logs();
     servers_.clear();
     // Whatever a test did to the cluster, the next one gets it whole (or learns why not).
