@@ -692,20 +692,20 @@ void RedisClusterStore::LoadPairsAsync(std::vector<PairKey> keys, PairsLoaded do
                });
     }
   };
-  auto arrive = [batch, all_in](redis::CommandResult& into) {
-    return [batch, all_in, &into](redis::CommandResult result) {
-      into = std::move(result);
+  auto arrive = [batch, all_in](redis::CommandResult* into) {
+    return [batch, all_in, into](redis::CommandResult result) {
+      *into = std::move(result);
       if (batch->replies.fetch_sub(1, std::memory_order_acq_rel) == 1) all_in();
     };
   };
   for (std::size_t s = 0; s < hmgets.size(); ++s) {
     const std::string routing = hmgets[s][1];
-    client_->Run(routing, std::move(hmgets[s]), redis::Durability::kNone, arrive(batch->links[s]));
+    client_->Run(routing, std::move(hmgets[s]), redis::Durability::kNone, arrive(&batch->links[s]));
   }
   for (std::size_t i = 0; i < n; ++i) {
     const redis_keys::PairKeys keys = redis_keys::KeysOf(options_.key_prefix, batch->keys[i]);
     client_->RunScript(redis_scripts::ReadPair(), {keys.pair, keys.history, keys.records},
-                       {"s", ""}, redis::Durability::kNone, arrive(batch->pairs[i]));
+                       {"s", ""}, redis::Durability::kNone, arrive(&batch->pairs[i]));
   }
 }
 

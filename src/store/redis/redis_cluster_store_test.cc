@@ -188,8 +188,9 @@ TEST(RedisClusterStoreTest, AnAsyncReadCompletesALinkInterruptedAfterItsFirstSte
   std::promise<StoreResult<PairState>> one;
   std::promise<std::vector<StoreResult<PairState>>> many;
   p.b->LoadPairAsync({"ch-1", bsuid}, [&](StoreResult<PairState> state) { one.set_value(state); });
+  // (Not the canonical id: it carries no mark, and reads its own pair until the link completes.)
   p.b->LoadPairsAsync(
-      {{"ch-1", bsuid}, {"ch-1", phone}},
+      {{"ch-1", bsuid}, {"ch-1", bsuid}},
       [&](std::vector<StoreResult<PairState>> states) { many.set_value(std::move(states)); });
   auto one_future = one.get_future();
   auto many_future = many.get_future();
@@ -200,9 +201,9 @@ TEST(RedisClusterStoreTest, AnAsyncReadCompletesALinkInterruptedAfterItsFirstSte
   EXPECT_EQ(by_bsuid->requests.size(), 2u);
   const std::vector<StoreResult<PairState>> states = many_future.get();
   ASSERT_EQ(states.size(), 2u);
-  for (const auto& state : states) {
-    ASSERT_TRUE(state.ok());
-    EXPECT_EQ(*state, *by_bsuid);
+  for (std::size_t i = 0; i < states.size(); ++i) {
+    ASSERT_TRUE(states[i].ok());
+    EXPECT_EQ(*states[i], *by_bsuid) << "batch item " << i;
   }
   std::promise<StoreResult<PairState>> by_phone;
   p.b->LoadPairAsync({"ch-1", phone},
