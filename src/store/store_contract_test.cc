@@ -1125,6 +1125,7 @@ TYPED_TEST(StoreContractTest, ConcurrentAsyncReadsNeverMissAnAcknowledgedWrite) 
   std::atomic<int> issued{0}, stale{0}, failed{0};
   Arrivals arrivals;
   std::thread writer([&] {
+    while (issued.load() == 0) std::this_thread::yield();  // the reads overlap the writes
     for (int i = 0; i < kWrites; ++i) {
       EXPECT_TRUE(
           UpdatePairSync(store, kPair, Request("w" + std::to_string(i), kT0 + Millis(i))).ok());
@@ -1141,7 +1142,7 @@ TYPED_TEST(StoreContractTest, ConcurrentAsyncReadsNeverMissAnAcknowledgedWrite) 
     }
     arrivals.Arrive();
   };
-  while (acknowledged.load() < kWrites) {
+  do {
     // At most ~64 reads in flight, as a bounded pool of connections would keep.
     if (!arrivals.WaitFor(issued.load() - 64)) {
       ADD_FAILURE() << "callbacks missing after 60 s";
@@ -1158,10 +1159,9 @@ TYPED_TEST(StoreContractTest, ConcurrentAsyncReadsNeverMissAnAcknowledgedWrite) 
       arrivals.Arrive();
     });
     std::this_thread::yield();
-  }
+  } while (acknowledged.load() < kWrites);
   writer.join();
   ASSERT_TRUE(arrivals.WaitFor(issued.load())) << "callbacks missing after 60 s";
-  EXPECT_GT(issued.load(), 2);
   EXPECT_EQ(stale.load(), 0);
   EXPECT_EQ(failed.load(), 0);
   EXPECT_EQ(LoadOrFail(store, kPair).requests.size(), static_cast<std::size_t>(kWrites));
