@@ -110,6 +110,7 @@ std::string_view UserField(const UserId& user) {
 
 Api::Api(ApiStores stores, Clock clock, ApiOptions options)
     : stores_(stores),
+      remote_reads_(stores.pairs.ReadsAreRemote()),
       clock_(std::move(clock)),
       options_(std::move(options)),
       observers_(std::make_shared<const Observers>(std::move(options_.observers))),
@@ -257,10 +258,22 @@ void Api::Handle(HttpRequest&& request, Respond respond, Endpoints endpoints) {
     case Route::kWebhook:
       return ReceiveWebhook(request, now, Deferred(std::move(exchange), std::move(respond)));
     case Route::kStatus:
+      if (remote_reads_) {
+        return GetCallPermissionsAsync(request, seg[4], seg[6], target.query, now,
+                                       Deferred(std::move(exchange), std::move(respond)));
+      }
       return answer(GetCallPermissions(request, seg[4], seg[6], target.query, now));
     case Route::kHistory:
+      if (remote_reads_) {
+        return GetHistoryAsync(request, seg[4], seg[6], target.query, now,
+                               Deferred(std::move(exchange), std::move(respond)));
+      }
       return answer(GetHistory(request, seg[4], seg[6], target.query, now));
     case Route::kStatusBatch:
+      if (remote_reads_) {
+        return GetStatusBatchAsync(request, seg[4], seg[6], now,
+                                   Deferred(std::move(exchange), std::move(respond)));
+      }
       return answer(GetStatusBatch(request, seg[4], seg[6], now));
     case Route::kPermissionRequest:
     case Route::kCall:
@@ -327,6 +340,21 @@ HttpResponse Api::GetCallPermissions(const HttpRequest& request, std::string_vie
   auto view = ReadStatus(stores_.pairs, *pair, now);
   if (!view) return StoreFailure("reading a pair's status", view.error(), now);
   return JsonResponse(http::status::ok, StatusBody(*view));
+}
+
+void Api::GetCallPermissionsAsync(const HttpRequest& request, std::string_view subaccount_id,
+                                  std::string_view channel_id, std::string_view query, Instant now,
+                                  Respond respond) {
+  auto pair = ResolvePair(request, subaccount_id, channel_id, NamedUserOf(query), now);
+  if (!pair) return respond(ErrorResponse(pair.error(), now));
+  // Answered on the store's thread, as the GET above answers.
+  ReadStatusAsync(stores_.pairs, *pair, now,
+                  [now, respond = std::move(respond)](StoreResult<StatusView> view) {
+                    if (!view) {
+                      return respond(StoreFailure("reading a pair's status", view.error(), now));
+                    }
+                    respond(JsonResponse(http::status::ok, StatusBody(*view)));
+                  });
 }
 
 HttpResponse Api::Ready(Instant now) {

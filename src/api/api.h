@@ -19,6 +19,7 @@
 #include "http/server.h"
 #include "ingest/signature.h"
 #include "pairs/delivery.h"
+#include "pairs/history.h"
 #include "pairs/status.h"
 #include "store/pair_store.h"
 #include "tenants/directory.h"
@@ -103,13 +104,29 @@ class Api {
                                         std::string_view channel_id, const NamedUser& user,
                                         Instant now,
                                         std::optional<ApiError> body_error = std::nullopt);
+  // The reads come in two forms: answered at once where the store's reads are local, and
+  // answered through `respond` when its reads complete where they cross the network
+  // (PairStore::ReadsAreRemote), so that a server thread never waits on one.
   HttpResponse GetCallPermissions(const HttpRequest& request, std::string_view subaccount_id,
                                   std::string_view channel_id, std::string_view query, Instant now);
+  void GetCallPermissionsAsync(const HttpRequest& request, std::string_view subaccount_id,
+                               std::string_view channel_id, std::string_view query, Instant now,
+                               Respond respond);
+  // GET .../callPermissions/history (api/history.cc): the query, or why it is refused.
+  Result<HistoryQuery, ApiError> HistoryQueryOf(const HttpRequest& request,
+                                                std::string_view subaccount_id,
+                                                std::string_view channel_id, std::string_view query,
+                                                Instant now);
   HttpResponse GetHistory(const HttpRequest& request, std::string_view subaccount_id,
                           std::string_view channel_id, std::string_view query, Instant now);
+  void GetHistoryAsync(const HttpRequest& request, std::string_view subaccount_id,
+                       std::string_view channel_id, std::string_view query, Instant now,
+                       Respond respond);
   // POST .../callPermissions/batch (api/batch.cc): many users' status bodies in one answer.
   HttpResponse GetStatusBatch(const HttpRequest& request, std::string_view subaccount_id,
                               std::string_view channel_id, Instant now);
+  void GetStatusBatchAsync(const HttpRequest& request, std::string_view subaccount_id,
+                           std::string_view channel_id, Instant now, Respond respond);
   // POST .../callPermissionRequests and .../calls (api/reserve.cc).
   void Reserve(bool is_call, const HttpRequest& request, std::string_view subaccount_id,
                std::string_view channel_id, Instant now, Respond respond);
@@ -120,6 +137,7 @@ class Api {
   HttpResponse ServeMetrics(Instant now);
 
   ApiStores stores_;
+  const bool remote_reads_;  // stores_.pairs.ReadsAreRemote(): reads answer asynchronously
   Clock clock_;
   ApiOptions options_;
   std::shared_ptr<const Observers> observers_;  // options_.observers

@@ -45,6 +45,25 @@ void OpenItem(std::string& out, std::string_view field, std::string_view value) 
   AppendJsonString(out, value);
 }
 
+// The rest of an item the GET would refuse: its code and message; no errorId, as the batch
+// itself succeeded.
+void AppendRefusal(std::string& out, DestinationError refusal) {
+  const ErrorDescription error = Describe(ErrorOf(refusal));
+  char code[16];
+  const auto [end, ec] = std::to_chars(code, code + sizeof code, error.code);
+  out.append(",\"code\":").append(code, end).append(",\"message\":");
+  AppendJsonString(out, error.message);
+  out.push_back('}');
+}
+
+// The rest of an item read: the GET's body, byte for byte, its members after the item's id
+// (`{"destination":"…",` then the body without its `{`).
+void AppendStatus(std::string& out, const StatusView& view) {
+  const std::string& status = StatusBody(view);
+  out.push_back(',');
+  out.append(status, 1);
+}
+
 }  // namespace
 
 Result<BatchBody, ApiError> ParseBatchBody(simdjson::dom::parser& parser, const std::string& body) {
@@ -91,23 +110,13 @@ HttpResponse Api::GetStatusBatch(const HttpRequest& request, std::string_view su
     auto user =
         is_destination ? NormalizeUser(given, std::nullopt) : NormalizeUser(std::nullopt, given);
     if (!user) {
-      // The GET's code and message for this value; no errorId: the batch itself succeeded.
-      const ErrorDescription error = Describe(ErrorOf(user.error()));
-      char code[16];
-      const auto [end, ec] = std::to_chars(code, code + sizeof code, error.code);
-      out.append(",\"code\":").append(code, end).append(",\"message\":");
-      AppendJsonString(out, error.message);
-      out.push_back('}');
+      AppendRefusal(out, user.error());  // the GET's code and message for this value
       return Ok{};
     }
     pair.key.user = std::move(*user);
     auto view = ReadStatus(stores_.pairs, pair, now);
     if (!view) return view.error();
-    // The GET's body, byte for byte, its members after the item's id: `{"destination":"…",` then
-    // the body without its `{`.
-    const std::string& status = StatusBody(*view);
-    out.push_back(',');
-    out.append(status, 1);
+    AppendStatus(out, *view);
     return Ok{};
   };
   // Destinations first, then channelUserIds, each in request order.
@@ -123,6 +132,73 @@ HttpResponse Api::GetStatusBatch(const HttpRequest& request, std::string_view su
   }
   out.append("]}");
   return JsonResponse(http::status::ok, std::move(out));
+}
+
+// The same with every user's read in flight at once (PairStore::LoadPairsAsync), answered when
+// the last one is in.
+void Api::GetStatusBatchAsync(const HttpRequest& request, std::string_view subaccount_id,
+                              std::string_view channel_id, Instant now, Respond respond) {
+  std::shared_ptr<const TenantSnapshot> tenants = stores_.tenants.Current();
+  auto sub = OwnedSubaccount(request, tenants, subaccount_id, now);
+  if (!sub) return respond(ErrorResponse(sub.error(), now));
+  thread_local simdjson::dom::parser parser;
+  auto body = ParseBatchBody(parser, request.body());
+  if (!body) return respond(ErrorResponse(body.error(), now));
+  const Channel* channel = OwnedChannel(*tenants, **sub, channel_id);
+  if (!channel) return respond(ErrorResponse(ApiError::kChannelNotFound, now));
+
+  // Each item as given (copied: the parser's document is this thread's) and, once validated,
+  // its user's place among the reads, or its refusal.
+  struct Item {
+    bool is_destination;
+    std::string value;
+    std::optional<DestinationError> refusal;
+  };
+  std::vector<Item> items;
+  items.reserve(body->size());
+  std::vector<PairKey> keys;
+  keys.reserve(body->size());
+  std::optional<std::string> given(std::in_place);
+  auto plan = [&](bool is_destination, std::string_view value) {
+    *given = value;
+    auto user =
+        is_destination ? NormalizeUser(given, std::nullopt) : NormalizeUser(std::nullopt, given);
+    Item& item = items.emplace_back(Item{is_destination, std::string(value), std::nullopt});
+    if (!user) {
+      item.refusal = user.error();
+      return;
+    }
+    keys.push_back({channel->id, std::move(*user)});
+  };
+  // Destinations first, then channelUserIds, each in request order.
+  for (const std::string_view value : body->destinations) plan(true, value);
+  for (const std::string_view value : body->channel_user_ids) plan(false, value);
+
+  stores_.pairs.LoadPairsAsync(
+      std::move(keys), [items = std::move(items), limits = channel->limits, now,
+                        respond = std::move(respond)](std::vector<StoreResult<PairState>> states) {
+        std::string out;
+        out.reserve(16 + items.size() * kItemBytes);
+        out.append("{\"results\":[");
+        std::size_t read = 0;
+        for (std::size_t i = 0; i < items.size(); ++i) {
+          const Item& item = items[i];
+          if (i > 0) out.push_back(',');
+          OpenItem(out, item.is_destination ? "destination" : "channelUserId", item.value);
+          if (item.refusal) {
+            AppendRefusal(out, *item.refusal);
+            continue;
+          }
+          const StoreResult<PairState>& state = states[read++];
+          if (!state) {
+            // As the GET fails, the batch fails.
+            return respond(StoreFailure("reading a batch of statuses", state.error(), now));
+          }
+          AppendStatus(out, View(*state, now, limits));
+        }
+        out.append("]}");
+        respond(JsonResponse(http::status::ok, std::move(out)));
+      });
 }
 
 }  // namespace callgate

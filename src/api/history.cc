@@ -67,29 +67,12 @@ void Details(JsonWriter& json, const Event& event) {
   json.EndObject();
 }
 
-}  // namespace
-
-HttpResponse Api::GetHistory(const HttpRequest& request, std::string_view subaccount_id,
-                             std::string_view channel_id, std::string_view query, Instant now) {
-  const auto limit = PageSize(QueryParam(query, "limit"));
-  const auto cursor_text = QueryParam(query, "cursor");
-  const auto cursor = cursor_text ? DecodeHistoryCursor(*cursor_text) : std::nullopt;
-  const bool bad_paging = !limit || (cursor_text && !cursor);
-  auto pair = ResolvePair(request, subaccount_id, channel_id, NamedUserOf(query), now,
-                          bad_paging ? std::optional(ApiError::kMalformedRequest) : std::nullopt);
-  if (!pair) return ErrorResponse(pair.error(), now);
-
-  auto page = ReadHistory(stores_.pairs, {*pair, *limit, cursor, now});
-  if (!page) return StoreFailure("reading a pair's history", page.error(), now);
-
+// A page as JSON, newest first.
+HttpResponse HistoryResponse(const UserId& user, const HistoryPage& page) {
   std::string body;
   JsonWriter json(body);
-  json.BeginObject()
-      .Key(UserField(pair->key.user))
-      .String(pair->key.user.text())
-      .Key("entries")
-      .BeginArray();
-  for (const HistoryItem& item : page->items) {
+  json.BeginObject().Key(UserField(user)).String(user.text()).Key("entries").BeginArray();
+  for (const HistoryItem& item : page.items) {
     json.BeginObject()
         .Key("time")
         .String(FormatMillis(item.at))
@@ -105,9 +88,50 @@ HttpResponse Api::GetHistory(const HttpRequest& request, std::string_view subacc
     json.EndObject();
   }
   json.EndArray();
-  if (page->next) json.Key("nextCursor").String(EncodeHistoryCursor(*page->next));
+  if (page.next) json.Key("nextCursor").String(EncodeHistoryCursor(*page.next));
   json.EndObject();
   return JsonResponse(http::status::ok, std::move(body));
+}
+
+}  // namespace
+
+Result<HistoryQuery, ApiError> Api::HistoryQueryOf(const HttpRequest& request,
+                                                   std::string_view subaccount_id,
+                                                   std::string_view channel_id,
+                                                   std::string_view query, Instant now) {
+  const auto limit = PageSize(QueryParam(query, "limit"));
+  const auto cursor_text = QueryParam(query, "cursor");
+  const auto cursor = cursor_text ? DecodeHistoryCursor(*cursor_text) : std::nullopt;
+  const bool bad_paging = !limit || (cursor_text && !cursor);
+  auto pair = ResolvePair(request, subaccount_id, channel_id, NamedUserOf(query), now,
+                          bad_paging ? std::optional(ApiError::kMalformedRequest) : std::nullopt);
+  if (!pair) return pair.error();
+  return HistoryQuery{std::move(*pair), *limit, cursor, now};
+}
+
+HttpResponse Api::GetHistory(const HttpRequest& request, std::string_view subaccount_id,
+                             std::string_view channel_id, std::string_view query, Instant now) {
+  auto history = HistoryQueryOf(request, subaccount_id, channel_id, query, now);
+  if (!history) return ErrorResponse(history.error(), now);
+  auto page = ReadHistory(stores_.pairs, *history);
+  if (!page) return StoreFailure("reading a pair's history", page.error(), now);
+  return HistoryResponse(history->pair.key.user, *page);
+}
+
+void Api::GetHistoryAsync(const HttpRequest& request, std::string_view subaccount_id,
+                          std::string_view channel_id, std::string_view query, Instant now,
+                          Respond respond) {
+  auto history = HistoryQueryOf(request, subaccount_id, channel_id, query, now);
+  if (!history) return respond(ErrorResponse(history.error(), now));
+  UserId user = history->pair.key.user;
+  ReadHistoryAsync(
+      stores_.pairs, std::move(*history),
+      [now, user = std::move(user), respond = std::move(respond)](StoreResult<HistoryPage> page) {
+        if (!page) {
+          return respond(StoreFailure("reading a pair's history", page.error(), now));
+        }
+        respond(HistoryResponse(user, *page));
+      });
 }
 
 }  // namespace callgate

@@ -17,7 +17,9 @@ Result<std::unique_ptr<Stores>, std::string> Stores::Open(
         {.seeds = std::move(*seeds),
          .key_prefix = config.redis_key_prefix,
          .report_seen = config.serving,
-         .warn = [](const std::string& line) { LogNotice(LogLevel::kWarn, line); }});
+         .warn = [](const std::string& line) { LogNotice(LogLevel::kWarn, line); },
+         // The answers of one read from a connection reach the server threads together.
+         .completion_scope = HttpServer::ResponseBatch::Run});
     if (!redis) return "Redis Cluster at " + config.redis_cluster + ": " + redis.error();
     stores->redis_ = std::move(*redis);
     stores->pairs_ = stores->redis_.get();

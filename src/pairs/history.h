@@ -51,5 +51,9 @@ struct HistoryPage {
 };
 
 StoreResult<HistoryPage> ReadHistory(PairStore& store, const HistoryQuery& query);
+// The same without blocking (the store's asynchronous reads): `done` runs once, inline or on a
+// store thread. `store` must outlive the read.
+void ReadHistoryAsync(PairStore& store, HistoryQuery query,
+                      std::function<void(StoreResult<HistoryPage>)> done);
 
 }  // namespace callgate

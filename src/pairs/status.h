@@ -18,4 +18,9 @@ struct PairRef {
 // The pair as the status endpoint shows it at `now`.
 StoreResult<StatusView> ReadStatus(PairStore& store, const PairRef& pair, Instant now);
 
+// The same without blocking (PairStore::LoadPairAsync): `done` runs once, inline or on a store
+// thread. For stores whose reads are remote; a local store's blocking read is cheaper.
+using StatusRead = std::function<void(StoreResult<StatusView>)>;
+void ReadStatusAsync(PairStore& store, const PairRef& pair, Instant now, StatusRead done);
+
 }  // namespace callgate

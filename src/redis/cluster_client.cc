@@ -51,6 +51,7 @@ class ClusterClientImpl final : public ClusterClient, private ConnectionOwner {
         rng_(std::random_device{}()) {
     limits_.connect_timeout = options_.command_timeout;
     limits_.replica_timeout = options_.replica_timeout;
+    limits_.completion_scope = options_.completion_scope;
     limits_.stall_timeout =
         std::max(options_.command_timeout, options_.replica_timeout + milliseconds(1000));
     thread_ = std::thread([this] { io_.run(); });

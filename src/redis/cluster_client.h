@@ -69,6 +69,9 @@ struct ClientOptions {
   std::chrono::milliseconds replica_timeout{500};
   // How often the slot map is read again even when nothing suggests it changed.
   std::chrono::milliseconds refresh_interval{5000};
+  // If set, runs the callbacks of the replies of one read from a connection (e.g.
+  // HttpServer::ResponseBatch::Run, so that the answers they give reach their threads together).
+  std::function<void(const std::function<void()>&)> completion_scope;
 };
 
 enum class Durability {

@@ -177,15 +177,23 @@ void Connection::OnBytes(std::size_t size) {
     Fail("protocol error: " + reader_.error());
     return;
   }
-  while (true) {
-    std::optional<Reply> reply = reader_.Next();
-    if (!reply) {
-      if (!reader_.error().empty()) Fail("protocol error: " + reader_.error());
-      break;
+  auto handle_all = [this] {
+    while (true) {
+      std::optional<Reply> reply = reader_.Next();
+      if (!reply) {
+        if (!reader_.error().empty()) Fail("protocol error: " + reader_.error());
+        return;
+      }
+      HandleReply(std::move(*reply));
+      if (closed_) return;
     }
-    HandleReply(std::move(*reply));
-    if (closed_) return;
+  };
+  if (limits_.completion_scope) {
+    limits_.completion_scope(handle_all);
+  } else {
+    handle_all();
   }
+  if (closed_) return;
   // One WAIT for every durable write answered in this read: they all precede it on this
   // connection, so its acknowledgement covers them all (a group commit).
   if (!held_.empty()) {

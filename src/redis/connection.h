@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstddef>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,6 +47,8 @@ struct ConnectionLimits {
   // keeps its sockets open). Longer than any WAIT.
   std::chrono::milliseconds stall_timeout{3000};
   std::chrono::milliseconds replica_timeout{500};
+  // ClientOptions::completion_scope.
+  std::function<void(const std::function<void()>&)> completion_scope;
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {

@@ -72,6 +72,13 @@ void PairStore::Update(const PairKey& key, PairMutation mutation, UpdateDone don
       std::move(done));
 }
 
+void PairStore::LoadPairsAsync(std::vector<PairKey> keys, PairsLoaded done) {
+  std::vector<StoreResult<PairState>> states;
+  states.reserve(keys.size());
+  for (const PairKey& key : keys) states.push_back(LoadPair(key));
+  done(std::move(states));
+}
+
 StoreStatus UpdatePairSync(PairStore& store, const PairKey& key, PairMutation mutation) {
   std::promise<StoreStatus> promise;
   auto future = promise.get_future();

@@ -8,6 +8,15 @@
 // the caller once the change is durable. An update made under an idempotency key also reads and
 // writes the pair's record under that key, kept beside the pair rather than in its state
 // (UpdatePairIdempotent). All methods are thread-safe.
+//
+// Reads. LoadPair and the history reads block until they have their answer: right where reads are
+// local (SQLite's cache and file, memory: microseconds). Where they cross the network
+// (ReadsAreRemote(): Redis Cluster), the request path reads through LoadPairAsync,
+// LoadPairsAsync and LoadHistoryUntilAsync instead, so that a server thread keeps serving other
+// connections while its reads are in flight, and many reads share the round trip. Their callback
+// runs exactly once, inline (before the call returns) or on a store-owned thread, never while the
+// store holds a lock the caller could need; it gets what the blocking read would have returned.
+// The defaults here are the blocking read, inline: what a local store wants.
 #pragma once
 
 #include <chrono>
@@ -77,6 +86,10 @@ using PairMutation = std::function<bool(PairState& state, std::vector<HistoryEnt
 using IdempotentMutation = std::function<bool(PairState& state, std::vector<HistoryEntry>& history,
                                               std::optional<IdempotencyRecord>& record)>;
 using UpdateDone = std::function<void(StoreStatus status)>;
+using PairLoaded = std::function<void(StoreResult<PairState> state)>;
+// The states of several pairs, in the order their keys were given.
+using PairsLoaded = std::function<void(std::vector<StoreResult<PairState>> states)>;
+using HistoryLoaded = std::function<void(StoreResult<std::vector<HistoryEntry>> entries)>;
 
 // Ids that name one user (docs/rules.md §7: a phone number, a BSUID, a parent BSUID), learnt
 // together on `channel_id`. Links hold per scope: the account that owns the channel (a channel
@@ -107,6 +120,13 @@ class PairStore {
 
   // A pair never written reads as an empty PairState.
   virtual StoreResult<PairState> LoadPair(const PairKey& key) = 0;
+  // Whether a read waits on the network (then callers on a request path read asynchronously).
+  virtual bool ReadsAreRemote() const { return false; }
+  // LoadPair without blocking: `done` gets what LoadPair would return (see "Reads" above).
+  virtual void LoadPairAsync(const PairKey& key, PairLoaded done) { done(LoadPair(key)); }
+  // LoadPair of every key, the reads in flight together: `done` runs once, with one result per
+  // key, in key order (a key given twice is read twice).
+  virtual void LoadPairsAsync(std::vector<PairKey> keys, PairsLoaded done);
   // Runs `mutation` atomically on the pair and its record under `idempotency_key` (none if
   // empty); `done` runs exactly once, on a store-owned thread or inline, after the change is
   // durable (or has failed). Prefer UpdatePairIdempotent<R>.
@@ -130,6 +150,11 @@ class PairStore {
   // split between two reads. Order among equal times is unspecified. What history pages read.
   virtual StoreResult<std::vector<HistoryEntry>> LoadHistoryUntil(const PairKey& key, Instant until,
                                                                   int count) = 0;
+  // LoadHistoryUntil without blocking: `done` as for LoadPairAsync.
+  virtual void LoadHistoryUntilAsync(const PairKey& key, Instant until, int count,
+                                     HistoryLoaded done) {
+    done(LoadHistoryUntil(key, until, count));
+  }
 };
 
 // The result type of a mutation `F`: R for a mutation returning Mutated<R>.

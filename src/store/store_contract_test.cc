@@ -945,5 +945,227 @@ TYPED_TEST(StoreContractTest, ConcurrentUpdatesUnderBothIdsAroundALinkAreAllKept
             static_cast<std::size_t>(kThreads * kEach));
 }
 
+// --- Asynchronous reads ----------------------------------------------------------------------
+
+// Waits for `n` callbacks counted in `calls`, up to 60 s; false if they did not all come.
+class Arrivals {
+ public:
+  void Arrive() {
+    std::lock_guard lock(mu_);
+    ++arrived_;
+    cv_.notify_all();
+  }
+  bool WaitFor(int n) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(60), [&] { return arrived_ >= n; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int arrived_ = 0;
+};
+
+std::string Describe(const StoreResult<PairState>& state) {
+  if (!state) return std::string("error ") + std::string(StoreErrorName(state.error()));
+  return std::to_string(state->requests.size()) + " requests";
+}
+
+// Pair i of `ch-1` holds i % 5 requests.
+std::vector<PairKey> WriteVariedPairs(PairStore& store, int n) {
+  std::vector<PairKey> keys;
+  for (int i = 0; i < n; ++i) {
+    const PairKey key{"ch-1", UserId::Phone("+1555124" + std::to_string(1000 + i))};
+    for (int r = 0; r < i % 5; ++r) {
+      EXPECT_TRUE(UpdatePairSync(
+                      store, key,
+                      Request("v" + std::to_string(i) + "-" + std::to_string(r), kT0 + Millis(r)))
+                      .ok());
+    }
+    keys.push_back(key);
+  }
+  return keys;
+}
+
+TYPED_TEST(StoreContractTest, AsyncReadsCallBackExactlyOnceWithWhatTheBlockingReadsRead) {
+  this->Seed();
+  PairStore& store = this->store();
+  std::vector<PairKey> keys = WriteVariedPairs(store, 20);
+  keys.push_back({"ch-1", UserId::Phone("+15551249999")});  // never written
+  const int n = static_cast<int>(keys.size());
+  std::vector<std::atomic<int>> calls(2 * n);
+  std::vector<StoreResult<PairState>> states(n, StoreError::kUnavailable);
+  std::vector<StoreResult<std::vector<HistoryEntry>>> histories(n, StoreError::kUnavailable);
+  Arrivals arrivals;
+  // All in flight together, none waited for before the next is issued.
+  for (int i = 0; i < n; ++i) {
+    store.LoadPairAsync(keys[i], [&, i](StoreResult<PairState> state) {
+      states[i] = std::move(state);
+      calls[i].fetch_add(1);
+      arrivals.Arrive();
+    });
+    store.LoadHistoryUntilAsync(keys[i], kT0 + Millis(2), 2,
+                                [&, i](StoreResult<std::vector<HistoryEntry>> entries) {
+                                  histories[i] = std::move(entries);
+                                  calls[n + i].fetch_add(1);
+                                  arrivals.Arrive();
+                                });
+  }
+  ASSERT_TRUE(arrivals.WaitFor(2 * n)) << "callbacks missing after 60 s";
+  for (int i = 0; i < n; ++i) {
+    ASSERT_TRUE(states[i].ok()) << i << ": " << Describe(states[i]);
+    EXPECT_EQ(*states[i], LoadOrFail(store, keys[i])) << i;
+    EXPECT_EQ(states[i]->requests.size(), static_cast<std::size_t>(i < 20 ? i % 5 : 0)) << i;
+    ASSERT_TRUE(histories[i].ok()) << i;
+    auto blocking = store.LoadHistoryUntil(keys[i], kT0 + Millis(2), 2);
+    ASSERT_TRUE(blocking.ok());
+    std::vector<std::string> async_keys, blocking_keys;
+    for (const HistoryEntry& e : *histories[i]) async_keys.push_back(e.event_key);
+    for (const HistoryEntry& e : *blocking) blocking_keys.push_back(e.event_key);
+    EXPECT_EQ(async_keys, blocking_keys) << i;
+    EXPECT_EQ(async_keys.size(), std::min<std::size_t>(i < 20 ? i % 5 : 0, 2)) << i;
+  }
+  // Closing drains every read in flight, so no late second call can hide.
+  this->store_.reset();
+  for (int i = 0; i < 2 * n; ++i) EXPECT_EQ(calls[i].load(), 1) << "read " << i;
+}
+
+TYPED_TEST(StoreContractTest, LoadPairsAsyncAnswersEveryKeyInKeyOrder) {
+  this->Seed();
+  PairStore& store = this->store();
+  ASSERT_TRUE(this->store()
+                  .CreateChannel({"ch-2", "sub-1", "pn-2", false, LimitsProfile::kProduction, kT0})
+                  .ok());
+  const std::vector<PairKey> written = WriteVariedPairs(store, 15);
+  ASSERT_TRUE(UpdatePairSync(store, {"ch-2", written[0].user}, Request("other", kT0)).ok());
+  // Reversed, with a repeat, a pair never written, and one on another channel.
+  std::vector<PairKey> keys(written.rbegin(), written.rend());
+  keys.push_back(written[4]);
+  keys.push_back({"ch-1", UserId::Phone("+15551249999")});
+  keys.push_back({"ch-2", written[0].user});
+  keys.push_back({"ch-9", written[0].user});  // a channel the store does not know
+  std::atomic<int> calls{0};
+  std::promise<std::vector<StoreResult<PairState>>> promise;
+  store.LoadPairsAsync(keys, [&](std::vector<StoreResult<PairState>> states) {
+    calls.fetch_add(1);
+    promise.set_value(std::move(states));
+  });
+  auto future = promise.get_future();
+  ASSERT_EQ(future.wait_for(std::chrono::seconds(60)), std::future_status::ready);
+  const std::vector<StoreResult<PairState>> states = future.get();
+  ASSERT_EQ(states.size(), keys.size());
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    ASSERT_TRUE(states[i].ok()) << i << ": " << Describe(states[i]);
+    EXPECT_EQ(*states[i], LoadOrFail(store, keys[i])) << i;
+  }
+  EXPECT_EQ(states[0]->requests.size(), 14u % 5);
+  EXPECT_EQ(states[15]->requests.size(), 4u);
+  EXPECT_TRUE(states[16]->requests.empty());
+  EXPECT_TRUE(states[17]->requests.contains("other"));
+
+  // No keys: answered at once, with no states.
+  std::promise<std::size_t> none;
+  store.LoadPairsAsync({}, [&](std::vector<StoreResult<PairState>> states) {
+    calls.fetch_add(1);
+    none.set_value(states.size());
+  });
+  auto none_future = none.get_future();
+  ASSERT_EQ(none_future.wait_for(std::chrono::seconds(60)), std::future_status::ready);
+  EXPECT_EQ(none_future.get(), 0u);
+  this->store_.reset();
+  EXPECT_EQ(calls.load(), 2);
+}
+
+TYPED_TEST(StoreContractTest, AsyncReadsByAnyIdReachTheLinkedPair) {
+  this->Seed();
+  PairStore& store = this->store();
+  ASSERT_TRUE(UpdatePairSync(store, {"ch-1", kPhone}, Request("r1", kT0)).ok());
+  ASSERT_TRUE(UpdatePairSync(store, {"ch-1", kBsuid}, Request("r2", kT0 + Millis(1))).ok());
+  ASSERT_TRUE(LinkSync(store, {"ch-1", {kPhone, kBsuid, kParent}}).ok());
+  const PairState linked = LoadOrFail(store, {"ch-1", kPhone});
+  ASSERT_EQ(linked.requests.size(), 2u);
+  const std::vector<PairKey> keys = {{"ch-1", kParent}, {"ch-1", kBsuid}, {"ch-1", kPhone}};
+  for (const PairKey& key : keys) {
+    std::promise<StoreResult<PairState>> promise;
+    store.LoadPairAsync(key, [&](StoreResult<PairState> state) { promise.set_value(state); });
+    auto future = promise.get_future();
+    ASSERT_EQ(future.wait_for(std::chrono::seconds(60)), std::future_status::ready);
+    const StoreResult<PairState> state = future.get();
+    ASSERT_TRUE(state.ok()) << key.user.text();
+    EXPECT_EQ(*state, linked) << key.user.text();
+
+    std::promise<std::size_t> history;
+    store.LoadHistoryUntilAsync(key, Instant::max(), 10,
+                                [&](StoreResult<std::vector<HistoryEntry>> entries) {
+                                  history.set_value(entries.ok() ? entries->size() : 99);
+                                });
+    auto history_future = history.get_future();
+    ASSERT_EQ(history_future.wait_for(std::chrono::seconds(60)), std::future_status::ready);
+    EXPECT_EQ(history_future.get(), 2u) << key.user.text();
+  }
+  std::promise<std::vector<StoreResult<PairState>>> promise;
+  store.LoadPairsAsync(keys, [&](std::vector<StoreResult<PairState>> states) {
+    promise.set_value(std::move(states));
+  });
+  auto future = promise.get_future();
+  ASSERT_EQ(future.wait_for(std::chrono::seconds(60)), std::future_status::ready);
+  const std::vector<StoreResult<PairState>> states = future.get();
+  ASSERT_EQ(states.size(), 3u);
+  for (const auto& state : states) {
+    ASSERT_TRUE(state.ok());
+    EXPECT_EQ(*state, linked);
+  }
+}
+
+TYPED_TEST(StoreContractTest, ConcurrentAsyncReadsNeverMissAnAcknowledgedWrite) {
+  this->Seed();
+  PairStore& store = this->store();
+  constexpr int kWrites = 60;
+  std::atomic<int> acknowledged{0};
+  std::atomic<int> issued{0}, stale{0}, failed{0};
+  Arrivals arrivals;
+  std::thread writer([&] {
+    while (issued.load() == 0) std::this_thread::yield();  // the reads overlap the writes
+    for (int i = 0; i < kWrites; ++i) {
+      EXPECT_TRUE(
+          UpdatePairSync(store, kPair, Request("w" + std::to_string(i), kT0 + Millis(i))).ok());
+      acknowledged.store(i + 1);
+    }
+  });
+  // Each read must see at least every write acknowledged before it was issued.
+  auto check = [&](int floor, const StoreResult<PairState>& state) {
+    if (!state.ok()) {
+      ++failed;
+    } else if (static_cast<int>(state->requests.size()) < floor ||
+               state->requests.size() > static_cast<std::size_t>(kWrites)) {
+      ++stale;
+    }
+    arrivals.Arrive();
+  };
+  do {
+    // At most ~64 reads in flight, as a bounded pool of connections would keep.
+    if (!arrivals.WaitFor(issued.load() - 64)) {
+      ADD_FAILURE() << "callbacks missing after 60 s";
+      break;
+    }
+    const int floor = acknowledged.load();
+    issued += 2;
+    store.LoadPairAsync(kPair, [&, floor](StoreResult<PairState> state) { check(floor, state); });
+    store.LoadPairsAsync({kPair, kPair}, [&, floor](std::vector<StoreResult<PairState>> states) {
+      if (states.size() != 2) ++failed;
+      for (const auto& state : states) {
+        if (!state.ok() || static_cast<int>(state->requests.size()) < floor) ++stale;
+      }
+      arrivals.Arrive();
+    });
+    std::this_thread::yield();
+  } while (acknowledged.load() < kWrites);
+  writer.join();
+  ASSERT_TRUE(arrivals.WaitFor(issued.load())) << "callbacks missing after 60 s";
+  EXPECT_EQ(stale.load(), 0);
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(LoadOrFail(store, kPair).requests.size(), static_cast<std::size_t>(kWrites));
+}
+
 }  // namespace
 }  // namespace callgate

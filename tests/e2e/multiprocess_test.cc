@@ -8,9 +8,12 @@
 #include <simdjson.h>
 #include <stdlib.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include "child_process.h"
 #include "meta_payloads.h"
@@ -222,6 +225,115 @@ TEST_P(MultiprocessTest, AKeyRevokedThroughTheAdminCliIsRefusedByBothOnTheirNext
         client.Get(ChannelPath("chan-mp") + "/callPermissions?destination=%2B6591000002", Auth());
     EXPECT_EQ(reply.status, 401) << "port " << port << ": " << reply.body;
   }
+}
+
+// Status reads answered while the store's reads are in flight (on a cluster: asynchronously,
+// many per server thread at once) are what the other process reads, one by one; so is a batch of
+// 1000 users, whose reads are all in flight together.
+TEST_P(MultiprocessTest,
+       ManyConcurrentStatusReadsAndABatchOfAThousandReadWhatTheOtherProcessReads) {
+  constexpr int kUsers = 1000;
+  auto user = [](int i) {
+    std::string digits = std::to_string(i);
+    return "6592" + std::string(6 - digits.size(), '0') + digits;
+  };
+  // Three kinds of pairs among the first 30 users: a pending request, a permanent permission,
+  // none (as the 970 others).
+  const Instant now = std::chrono::time_point_cast<Millis>(std::chrono::system_clock::now());
+  {
+    HttpClient client(ports_[0]);
+    for (int i = 0; i < 30; ++i) {
+      if (i % 3 == 1) {
+        const Reply reply = client.Send(boost::beast::http::verb::post,
+                                        ChannelPath("chan-mp") + "/callPermissionRequests", Auth(),
+                                        R"({"destination":"+)" + user(i) + R"("})");
+        ASSERT_EQ(reply.status, 201) << reply.body;
+      } else if (i % 3 == 2) {
+        meta::PermissionReply grant{
+            .wamid = "wamid.mp-many-" + std::to_string(i), .from = user(i), .at = now};
+        grant.is_permanent = true;
+        const Reply reply = client.PostWebhook(meta::Payload(kBiz, grant), kSecret);
+        ASSERT_EQ(reply.status, 200) << reply.body;
+      }
+    }
+  }
+  // What the first process reads, one GET at a time.
+  std::vector<std::string> expected(kUsers);
+  {
+    HttpClient client(ports_[0]);
+    for (int i = 0; i < kUsers; ++i) {
+      const Reply reply =
+          client.Get(ChannelPath("chan-mp") + "/callPermissions?destination=%2B" + user(i), Auth());
+      ASSERT_EQ(reply.status, 200) << reply.body;
+      expected[i] = reply.body;
+    }
+  }
+  ASSERT_NE(expected[1].find(R"("currentUsage":1)"), std::string::npos) << expected[1];
+  ASSERT_NE(expected[2].find(R"("status":"permanent")"), std::string::npos) << expected[2];
+  ASSERT_NE(expected[1], expected[0]);
+
+  // The second process: 8 connections, each with its 125 GETs pipelined, all at once.
+  constexpr int kConnections = 8;
+  std::vector<std::string> got(kUsers);
+  std::vector<int> statuses(kUsers, 0);
+  std::vector<std::thread> workers;
+  std::atomic<int> failures{0};
+  for (int c = 0; c < kConnections; ++c) {
+    workers.emplace_back([&, c] {
+      try {
+        HttpClient client(ports_[1]);
+        std::string bytes;
+        for (int i = c; i < kUsers; i += kConnections) {
+          bytes += "GET " + ChannelPath("chan-mp") + "/callPermissions?destination=%2B" + user(i) +
+                   " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + key_ + "\r\n\r\n";
+        }
+        client.WriteRaw(bytes);
+        for (int i = c; i < kUsers; i += kConnections) {
+          const Reply reply = client.Read(boost::beast::http::verb::get,
+                                          ChannelPath("chan-mp") + "/callPermissions");
+          statuses[i] = reply.status;
+          got[i] = reply.body;
+        }
+      } catch (const std::exception&) {
+        ++failures;
+      }
+    });
+  }
+  for (std::thread& worker : workers) worker.join();
+  EXPECT_EQ(failures.load(), 0);
+  int differing = 0;
+  for (int i = 0; i < kUsers; ++i) {
+    EXPECT_EQ(statuses[i], 200) << "user " << i << ": " << got[i];
+    if (got[i] != expected[i] && ++differing <= 5) {
+      ADD_FAILURE() << "user " << i << " read " << got[i] << "\nthe other process read "
+                    << expected[i];
+    }
+  }
+  EXPECT_EQ(differing, 0);
+
+  // The batch of all 1000, through the second process: each item the first process's GET body
+  // after the item's id, in request order.
+  std::string body = R"({"destinations":[)";
+  std::string want = R"({"results":[)";
+  for (int i = 0; i < kUsers; ++i) {
+    if (i > 0) {
+      body += ',';
+      want += ',';
+    }
+    body += "\"+" + user(i) + "\"";
+    want += R"({"destination":"+)" + user(i) + "\"," + expected[i].substr(1);
+  }
+  body += "]}";
+  want += "]}";
+  HttpClient client(ports_[1]);
+  const Reply batch = client.Send(boost::beast::http::verb::post,
+                                  ChannelPath("chan-mp") + "/callPermissions/batch", Auth(), body);
+  ASSERT_EQ(batch.status, 200) << batch.body.substr(0, 500);
+  EXPECT_EQ(batch.body.size(), want.size());
+  EXPECT_TRUE(batch.body == want)
+      << "the batch differs from the GETs; first difference at byte "
+      << std::mismatch(batch.body.begin(), batch.body.end(), want.begin(), want.end()).first -
+             batch.body.begin();
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, MultiprocessTest,

@@ -69,6 +69,10 @@ void RedisClusterStore::LinkLoop() {
       job = std::move(link_jobs_.front());
       link_jobs_.pop_front();
     }
+    if (job.work) {
+      job.work();
+      continue;
+    }
     const std::string& channel = job.channels.front();
     StoreStatus status =
         job.ids.empty() ? CompleteLink(channel, job.canonical) : RunLink(channel, job.ids);

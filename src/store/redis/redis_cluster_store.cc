@@ -42,6 +42,22 @@ std::int64_t WallMillis() {
 
 std::string SlotKey(const PairKey& key) { return key.channel_id + '\x1f' + key.user.text(); }
 
+// LoadHistoryUntil's answer from the whole history: the entries with EventTime <= until, latest
+// first, `count` of them and every other entry at the time of the last one kept.
+std::vector<HistoryEntry> CutUntil(std::vector<HistoryEntry> out, Instant until, int count) {
+  std::erase_if(out, [&](const HistoryEntry& e) { return EventTime(e.event) > until; });
+  std::sort(out.begin(), out.end(), [](const HistoryEntry& a, const HistoryEntry& b) {
+    return EventTime(a.event) > EventTime(b.event);
+  });
+  std::size_t keep = std::min(out.size(), static_cast<std::size_t>(std::max(count, 0)));
+  while (keep > 0 && keep < out.size() &&
+         EventTime(out[keep].event) == EventTime(out[keep - 1].event)) {
+    ++keep;
+  }
+  out.resize(keep);
+  return out;
+}
+
 }  // namespace
 
 // One queued update.
@@ -89,6 +105,7 @@ Result<std::unique_ptr<RedisClusterStore>, std::string> RedisClusterStore::Open(
   client_options.seeds = options.seeds;
   client_options.command_timeout = options.command_timeout;
   client_options.replica_timeout = options.replica_timeout;
+  client_options.completion_scope = options.completion_scope;
   auto client = redis::ClusterClient::Connect(std::move(client_options));
   if (!client) return client.error();
   std::unique_ptr<RedisClusterStore> store(new RedisClusterStore(std::move(options)));
@@ -108,7 +125,9 @@ Result<std::unique_ptr<RedisClusterStore>, std::string> RedisClusterStore::Open(
 RedisClusterStore::~RedisClusterStore() {
   {
     std::unique_lock lock(mu_);
-    idle_cv_.wait(lock, [this] { return in_flight_ == 0; });
+    idle_cv_.wait(lock, [this] {
+      return in_flight_ == 0 && reads_in_flight_.load(std::memory_order_acquire) == 0;
+    });
   }
   {
     std::lock_guard lock(timer_mu_);
@@ -444,6 +463,58 @@ void RedisClusterStore::TimerLoop() {
 
 // --- Reads -----------------------------------------------------------------------------------
 
+struct RedisClusterStore::ReadStep {
+  std::optional<StoreResult<Resolved>> resolved;
+  std::optional<PairKey> next;  // a tombstone or link to follow
+  std::string pending;          // the canonical id of a link to complete first
+};
+
+RedisClusterStore::ReadStep RedisClusterStore::Examine(const PairKey& target, const char* mode,
+                                                       const redis::Reply& pair,
+                                                       const redis::Reply& link, bool completed) {
+  ReadStep step;
+  std::string linked = link.type == redis::Reply::Type::kString ? link.str : std::string();
+  if (linked.starts_with('!')) {
+    linked.erase(0, 1);
+    if (!completed) {
+      step.pending = std::move(linked);
+      return step;
+    }
+  }
+  const std::string& token = Text(pair, 0);
+  const std::string& tombstone = Text(pair, 2);
+  if (!tombstone.empty()) {
+    step.next = PairKey{target.channel_id, UserId::FromText(tombstone)};
+    return step;
+  }
+  if (token.empty() && !linked.empty() && linked != target.user.text()) {
+    step.next = PairKey{target.channel_id, UserId::FromText(linked)};
+    return step;
+  }
+  Resolved out{target, token, PairState{}, {}};
+  if (!token.empty() && !Text(pair, 1).empty()) {
+    auto state = DecodePairState(Text(pair, 1));
+    if (!state) {
+      step.resolved = StoreError::kInvalid;
+      return step;
+    }
+    out.state = std::move(*state);
+  }
+  if (mode[0] != 's' && pair.elements.size() > 4) {
+    const auto& fields = pair.elements[4].elements;
+    for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
+      auto entry = redis_keys::DecodeHistory(fields[i].str, fields[i + 1].str);
+      if (!entry) {
+        step.resolved = StoreError::kInvalid;
+        return step;
+      }
+      out.history.push_back(std::move(*entry));
+    }
+  }
+  step.resolved = std::move(out);
+  return step;
+}
+
 StoreResult<RedisClusterStore::Resolved> RedisClusterStore::ReadResolved(const PairKey& key,
                                                                          const char* mode) {
   PairKey target = key;
@@ -459,46 +530,183 @@ StoreResult<RedisClusterStore::Resolved> RedisClusterStore::ReadResolved(const P
     redis::CommandResult pair = pair_read.Get();
     redis::CommandResult link = link_read.Get();
     if (!pair || !link) return StoreError::kUnavailable;
-    std::string linked = link->type == redis::Reply::Type::kString ? link->str : std::string();
-    if (linked.starts_with('!')) {
-      linked.erase(0, 1);
-      if (!completed) {
-        // An interrupted link: finished here, before anything is read through it.
-        if (auto status = CompleteLink(target.channel_id, linked); !status.ok()) {
-          return status.error();
-        }
-        completed = true;
-        --hops;
-        continue;
+    ReadStep step = Examine(target, mode, *pair, *link, completed);
+    if (!step.pending.empty()) {
+      // An interrupted link: finished here, before anything is read through it.
+      if (auto status = CompleteLink(target.channel_id, step.pending); !status.ok()) {
+        return status.error();
       }
-    }
-    const std::string& token = Text(*pair, 0);
-    const std::string& tombstone = Text(*pair, 2);
-    if (!tombstone.empty()) {
-      target.user = UserId::FromText(tombstone);
+      completed = true;
+      --hops;
       continue;
     }
-    if (token.empty() && !linked.empty() && linked != target.user.text()) {
-      target.user = UserId::FromText(linked);
+    if (step.next) {
+      target = std::move(*step.next);
       continue;
     }
-    Resolved out{target, token, PairState{}, {}};
-    if (!token.empty() && !Text(*pair, 1).empty()) {
-      auto state = DecodePairState(Text(*pair, 1));
-      if (!state) return StoreError::kInvalid;
-      out.state = std::move(*state);
-    }
-    if (mode[0] != 's' && pair->elements.size() > 4) {
-      const auto& fields = pair->elements[4].elements;
-      for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
-        auto entry = redis_keys::DecodeHistory(fields[i].str, fields[i + 1].str);
-        if (!entry) return StoreError::kInvalid;
-        out.history.push_back(std::move(*entry));
-      }
-    }
-    return out;
+    return std::move(*step.resolved);
   }
   return StoreError::kUnavailable;  // a cycle of links: never written by this store
+}
+
+void RedisClusterStore::ReadEnds() {
+  if (reads_in_flight_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    std::lock_guard lock(mu_);  // so the destructor cannot miss the wake-up
+    idle_cv_.notify_all();
+  }
+}
+
+void RedisClusterStore::ReadResolvedAsync(const PairKey& key, const char* mode, ResolvedDone done) {
+  ReadFrom(key, key, mode, 0, std::move(done));
+}
+
+void RedisClusterStore::ReadFrom(PairKey key, PairKey target, const char* mode, int hops,
+                                 ResolvedDone done) {
+  // The two replies meet here; the second to arrive goes on.
+  struct Join {
+    Join(PairKey k, PairKey t, ResolvedDone d)
+        : key(std::move(k)), target(std::move(t)), done(std::move(d)) {}
+    std::atomic<int> remaining{2};
+    redis::CommandResult pair = redis::Failure{redis::FailureKind::kUnavailable, ""};
+    redis::CommandResult link = redis::Failure{redis::FailureKind::kUnavailable, ""};
+    PairKey key, target;
+    ResolvedDone done;
+  };
+  auto join = std::make_shared<Join>(std::move(key), std::move(target), std::move(done));
+  auto arrive = [this, join, mode, hops](bool is_pair) {
+    return [this, join, mode, hops, is_pair](redis::CommandResult result) {
+      (is_pair ? join->pair : join->link) = std::move(result);
+      if (join->remaining.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+      Continue(std::move(join->key), join->target, mode, hops, join->pair, join->link,
+               std::move(join->done));
+    };
+  };
+  const redis_keys::PairKeys keys = redis_keys::KeysOf(options_.key_prefix, join->target);
+  const std::string links =
+      redis_keys::LinksKey(options_.key_prefix, ScopeOf(join->target.channel_id));
+  std::string field = "a:" + join->target.user.text();
+  client_->RunScript(redis_scripts::ReadPair(), {keys.pair, keys.history, keys.records}, {mode, ""},
+                     redis::Durability::kNone, arrive(true));
+  client_->Run(links, {"HGET", links, std::move(field)}, redis::Durability::kNone, arrive(false));
+}
+
+void RedisClusterStore::Continue(PairKey key, const PairKey& target, const char* mode, int hops,
+                                 const redis::CommandResult& pair, const redis::CommandResult& link,
+                                 ResolvedDone done) {
+  if (!pair || !link) return done(StoreError::kUnavailable);
+  ReadStep step = Examine(target, mode, *pair, *link, /*completed=*/false);
+  if (!step.pending.empty()) {
+    // Completing the link blocks: the whole read runs again on the link thread, as LoadPair.
+    std::unique_lock lock(link_mu_);
+    if (link_stopping_) {
+      lock.unlock();
+      return done(StoreError::kUnavailable);
+    }
+    link_jobs_.push_back({.work = [this, key = std::move(key), mode, done = std::move(done)] {
+      done(ReadResolved(key, mode));
+    }});
+    link_cv_.notify_one();
+    return;
+  }
+  if (step.next) {
+    if (hops >= kMaxHops) return done(StoreError::kUnavailable);  // a cycle of links
+    return ReadFrom(std::move(key), std::move(*step.next), mode, hops + 1, std::move(done));
+  }
+  done(std::move(*step.resolved));
+}
+
+void RedisClusterStore::LoadPairAsync(const PairKey& key, PairLoaded done) {
+  ReadBegins();
+  ReadResolvedAsync(key, "s", [this, done = std::move(done)](StoreResult<Resolved>&& read) {
+    if (read.ok()) {
+      done(std::move(read->state));
+    } else {
+      done(read.error());
+    }
+    ReadEnds();
+  });
+}
+
+void RedisClusterStore::LoadPairsAsync(std::vector<PairKey> keys, PairsLoaded done) {
+  if (keys.empty()) return done({});
+  // One read per pair, and one HMGET of the ids' links per scope; when every reply is in, each
+  // pair goes on as a single read does (most are done; aliases read on).
+  struct Batch {
+    std::vector<PairKey> keys;
+    std::vector<redis::CommandResult> pairs;
+    std::vector<redis::CommandResult> links;  // per scope
+    std::vector<std::size_t> scope_of;        // per key: its scope's index in `links`
+    std::vector<StoreResult<PairState>> states;
+    std::atomic<std::size_t> replies{0};  // replies still to come
+    std::atomic<std::size_t> answers{0};  // pairs still to answer
+    PairsLoaded done;
+  };
+  ReadBegins();
+  auto batch = std::make_shared<Batch>();
+  const std::size_t n = keys.size();
+  batch->keys = std::move(keys);
+  batch->done = std::move(done);
+  const redis::CommandResult unread = redis::Failure{redis::FailureKind::kUnavailable, ""};
+  batch->pairs.assign(n, unread);
+  batch->states.assign(n, StoreError::kUnavailable);
+  batch->scope_of.resize(n);
+  std::vector<std::vector<std::string>> hmgets;  // per scope: HMGET key field…
+  {
+    std::unordered_map<std::string, std::size_t> scopes;
+    for (std::size_t i = 0; i < n; ++i) {
+      std::string links =
+          redis_keys::LinksKey(options_.key_prefix, ScopeOf(batch->keys[i].channel_id));
+      auto [it, inserted] = scopes.try_emplace(links, hmgets.size());
+      if (inserted) hmgets.push_back({"HMGET", std::move(links)});
+      batch->scope_of[i] = it->second;
+      hmgets[it->second].push_back("a:" + batch->keys[i].user.text());
+    }
+  }
+  batch->links.assign(hmgets.size(), unread);
+  batch->replies = n + hmgets.size();
+  batch->answers = n;
+  // Each pair's answer; the last one answers the batch.
+  auto answer = [this, batch](std::size_t i, StoreResult<PairState> state) {
+    batch->states[i] = std::move(state);
+    if (batch->answers.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    batch->done(std::move(batch->states));
+    ReadEnds();
+  };
+  // Every reply is in: each pair goes on from its own reply and its link.
+  auto all_in = [this, batch, answer]() {
+    std::vector<std::size_t> offset(batch->links.size(), 0);
+    for (std::size_t i = 0; i < batch->keys.size(); ++i) {
+      const redis::CommandResult& links = batch->links[batch->scope_of[i]];
+      const std::size_t at = offset[batch->scope_of[i]]++;
+      redis::CommandResult link = redis::Failure{redis::FailureKind::kUnavailable, ""};
+      if (links && links->type == redis::Reply::Type::kArray && at < links->elements.size()) {
+        link = links->elements[at];
+      }
+      Continue(batch->keys[i], batch->keys[i], "s", 0, batch->pairs[i], link,
+               [answer, i](StoreResult<Resolved>&& read) {
+                 if (read.ok()) {
+                   answer(i, std::move(read->state));
+                 } else {
+                   answer(i, read.error());
+                 }
+               });
+    }
+  };
+  auto arrive = [batch, all_in](redis::CommandResult* into) {
+    return [batch, all_in, into](redis::CommandResult result) {
+      *into = std::move(result);
+      if (batch->replies.fetch_sub(1, std::memory_order_acq_rel) == 1) all_in();
+    };
+  };
+  for (std::size_t s = 0; s < hmgets.size(); ++s) {
+    const std::string routing = hmgets[s][1];
+    client_->Run(routing, std::move(hmgets[s]), redis::Durability::kNone, arrive(&batch->links[s]));
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    const redis_keys::PairKeys keys = redis_keys::KeysOf(options_.key_prefix, batch->keys[i]);
+    client_->RunScript(redis_scripts::ReadPair(), {keys.pair, keys.history, keys.records},
+                       {"s", ""}, redis::Durability::kNone, arrive(&batch->pairs[i]));
+  }
 }
 
 StoreResult<PairState> RedisClusterStore::LoadPair(const PairKey& key) {
@@ -525,19 +733,21 @@ StoreResult<std::vector<HistoryEntry>> RedisClusterStore::LoadHistoryUntil(const
                                                                            int count) {
   auto read = ReadResolved(key, "h");
   if (!read) return read.error();
-  std::vector<HistoryEntry>& out = read->history;
-  std::erase_if(out, [&](const HistoryEntry& e) { return EventTime(e.event) > until; });
-  std::sort(out.begin(), out.end(), [](const HistoryEntry& a, const HistoryEntry& b) {
-    return EventTime(a.event) > EventTime(b.event);
-  });
-  // Keep `count`, and every entry at the time of the last one kept.
-  std::size_t keep = std::min(out.size(), static_cast<std::size_t>(std::max(count, 0)));
-  while (keep > 0 && keep < out.size() &&
-         EventTime(out[keep].event) == EventTime(out[keep - 1].event)) {
-    ++keep;
-  }
-  out.resize(keep);
-  return std::move(out);
+  return CutUntil(std::move(read->history), until, count);
+}
+
+void RedisClusterStore::LoadHistoryUntilAsync(const PairKey& key, Instant until, int count,
+                                              HistoryLoaded done) {
+  ReadBegins();
+  ReadResolvedAsync(key, "h",
+                    [this, until, count, done = std::move(done)](StoreResult<Resolved>&& read) {
+                      if (read.ok()) {
+                        done(CutUntil(std::move(read->history), until, count));
+                      } else {
+                        done(read.error());
+                      }
+                      ReadEnds();
+                    });
 }
 
 }  // namespace callgate

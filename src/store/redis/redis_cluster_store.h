@@ -23,7 +23,14 @@
 // (callers' ids make their own retries safe).
 //
 // Reads. LoadPair reads the pair and, in parallel on the scope's link map, the id's link: one
-// round trip unless the id is an alias (then the canonical pair is read too).
+// round trip unless the id is an alias (then the canonical pair is read too). Always from the
+// masters, never from a cache: a read never decides on state older than the last acknowledged
+// commit. The asynchronous reads (ReadsAreRemote) do the same without blocking: their commands go
+// out from the caller's thread and their callbacks run on the client's I/O thread, pipelined with
+// every other command; a tombstone or an alias's link is followed from there with one more round
+// trip. A pending link (the rare case below) must be completed before anything is read through
+// it, with blocking commands: that read moves to the link thread, which runs the synchronous read.
+// LoadPairsAsync reads the links of all its ids with one HMGET per scope, beside one read per pair.
 //
 // User links (LinkUser): the ids of one user live in different slots, so a link is a protocol of
 // steps, each atomic, whose intermediate states every reader and writer handles:
@@ -87,6 +94,8 @@ struct RedisStoreOptions {
   int max_attempts = 32;  // commits of one update before it gives up (kUnavailable)
   // Told when a tenant change was not seen in time by every live process. Default: stderr.
   std::function<void(const std::string&)> warn;
+  // redis::ClientOptions::completion_scope: where update and read callbacks run.
+  std::function<void(const std::function<void()>&)> completion_scope;
 };
 
 class RedisClusterStore final : public TenantStore, public PairStore {
@@ -106,6 +115,11 @@ class RedisClusterStore final : public TenantStore, public PairStore {
 
   StoreStatus ProbeWrite() override;
   StoreResult<PairState> LoadPair(const PairKey& key) override;
+  bool ReadsAreRemote() const override { return true; }
+  void LoadPairAsync(const PairKey& key, PairLoaded done) override;
+  void LoadPairsAsync(std::vector<PairKey> keys, PairsLoaded done) override;
+  void LoadHistoryUntilAsync(const PairKey& key, Instant until, int count,
+                             HistoryLoaded done) override;
   void UpdateIdempotent(const PairKey& key, std::string idempotency_key,
                         IdempotentMutation mutation, UpdateDone done) override;
   StoreResult<std::vector<HistoryEntry>> LoadHistory(const PairKey& key, std::int64_t before_seq,
@@ -127,6 +141,8 @@ class RedisClusterStore final : public TenantStore, public PairStore {
   struct Op;
   struct Slot;
   struct Resolved;
+  struct ReadStep;
+  using ResolvedDone = std::function<void(StoreResult<Resolved>&&)>;
 
   explicit RedisClusterStore(RedisStoreOptions options);
 
@@ -149,6 +165,22 @@ class RedisClusterStore final : public TenantStore, public PairStore {
   // Reads a pair (mode "s") or a pair and its history ("h") by any of its user's ids, following
   // tombstones and links; completes a pending link it finds. Synchronous.
   StoreResult<Resolved> ReadResolved(const PairKey& key, const char* mode);
+  // What one read of `target` says (ReadPair's reply and its id's link): the pair, or the id to
+  // read next, or a pending link to complete first (unless `completed`).
+  static ReadStep Examine(const PairKey& target, const char* mode, const redis::Reply& pair,
+                          const redis::Reply& link, bool completed);
+  // ReadResolved without blocking (Reads, above): `done` runs once, on the I/O or link thread;
+  // the caller counts the read (ReadBegins, then ReadEnds once `done` has answered).
+  void ReadResolvedAsync(const PairKey& key, const char* mode, ResolvedDone done);
+  // Reads `target` for a read of `key`, `hops` links or tombstones in.
+  void ReadFrom(PairKey key, PairKey target, const char* mode, int hops, ResolvedDone done);
+  // Goes on from one read's replies (on the I/O thread): done, another read, or the link thread.
+  void Continue(PairKey key, const PairKey& target, const char* mode, int hops,
+                const redis::CommandResult& pair, const redis::CommandResult& link,
+                ResolvedDone done);
+  // An asynchronous read begins and ends: the destructor waits for those in flight.
+  void ReadBegins() { reads_in_flight_.fetch_add(1, std::memory_order_relaxed); }
+  void ReadEnds();
 
   // --- links (links.cc) ---
   struct LinkJob {
@@ -157,6 +189,7 @@ class RedisClusterStore final : public TenantStore, public PairStore {
     std::string canonical;
     std::vector<std::string> channels;  // the channel a scope of its own names
     UpdateDone done;
+    std::function<void()> work;  // instead of a link: a read that must block (Reads, above)
   };
   void LinkLoop();
   void PostCompletion(const std::string& channel_id, const std::string& canonical);
@@ -183,6 +216,7 @@ class RedisClusterStore final : public TenantStore, public PairStore {
   std::condition_variable idle_cv_;
   std::unordered_map<std::string, Slot> slots_;  // by channel + '\x1f' + user id, as given
   std::size_t in_flight_ = 0;                    // slots with an operation running
+  std::atomic<std::size_t> reads_in_flight_{0};  // asynchronous reads not yet answered
   std::atomic<std::uint64_t> conflicts_{0};
   std::atomic<std::uint64_t> next_op_{0};
 

@@ -175,6 +175,48 @@ TEST(RedisClusterStoreTest, ALinkInterruptedAfterItsFirstStepIsCompletedByTheNex
   EXPECT_EQ(Load(*p.b, {"ch-1", phone}).requests.size(), 3u);
 }
 
+TEST(RedisClusterStoreTest, AnAsyncReadCompletesALinkInterruptedAfterItsFirstStep) {
+  TwoProcesses p;
+  ASSERT_TRUE(p.a && p.b);
+  Seed(*p.a);
+  const UserId phone = UserId::Phone("+15551230001"), bsuid = UserId::Bsuid("US.1001");
+  ASSERT_TRUE(UpdatePairSync(*p.a, {"ch-1", phone}, Request("r1", kT0)).ok());
+  ASSERT_TRUE(UpdatePairSync(*p.a, {"ch-1", bsuid}, Request("r2", kT0 + Millis(1))).ok());
+  ASSERT_TRUE(p.a->BeginLinkOnly({"ch-1", {phone, bsuid}}).ok());
+  // Both reads find the mark pending: the first completes the link (on b's link thread), and
+  // neither answers before it is complete.
+  std::promise<StoreResult<PairState>> one;
+  std::promise<std::vector<StoreResult<PairState>>> many;
+  p.b->LoadPairAsync({"ch-1", bsuid}, [&](StoreResult<PairState> state) { one.set_value(state); });
+  // (Not the canonical id: it carries no mark, and reads its own pair until the link completes.)
+  p.b->LoadPairsAsync(
+      {{"ch-1", bsuid}, {"ch-1", bsuid}},
+      [&](std::vector<StoreResult<PairState>> states) { many.set_value(std::move(states)); });
+  auto one_future = one.get_future();
+  auto many_future = many.get_future();
+  ASSERT_EQ(one_future.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  ASSERT_EQ(many_future.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  const StoreResult<PairState> by_bsuid = one_future.get();
+  ASSERT_TRUE(by_bsuid.ok());
+  EXPECT_EQ(by_bsuid->requests.size(), 2u);
+  const std::vector<StoreResult<PairState>> states = many_future.get();
+  ASSERT_EQ(states.size(), 2u);
+  for (std::size_t i = 0; i < states.size(); ++i) {
+    ASSERT_TRUE(states[i].ok());
+    EXPECT_EQ(*states[i], *by_bsuid) << "batch item " << i;
+  }
+  std::promise<StoreResult<PairState>> by_phone;
+  p.b->LoadPairAsync({"ch-1", phone},
+                     [&](StoreResult<PairState> state) { by_phone.set_value(state); });
+  const StoreResult<PairState> phone_state = by_phone.get_future().get();
+  ASSERT_TRUE(phone_state.ok());
+  EXPECT_EQ(*phone_state, *by_bsuid);
+  const std::string links = redis_keys::LinksKey(p.a->key_prefix(), "acc-1");
+  auto mark = p.a->client().RunSync(links, {"HGET", links, "a:US.1001"}, redis::Durability::kNone);
+  ASSERT_TRUE(mark.ok());
+  EXPECT_EQ(mark->str, "+15551230001") << "no longer pending";
+}
+
 // The events of an active pair: a permission request, an accepted reply, then `calls` authorised
 // business-initiated calls (authorisation, connect, terminate), a day apart, with Meta's id shapes.
 std::vector<Event> ActivePairEvents(int calls) {
