@@ -87,4 +87,19 @@ StoreStatus UpdatePairSync(PairStore& store, const PairKey& key, PairMutation mu
   return future.get();
 }
 
+std::vector<HistoryEntry> CutHistoryUntil(std::vector<HistoryEntry> out, Instant until, int count) {
+  std::erase_if(out, [&](const HistoryEntry& e) { return EventTime(e.event) > until; });
+  std::sort(out.begin(), out.end(), [](const HistoryEntry& a, const HistoryEntry& b) {
+    return EventTime(a.event) > EventTime(b.event);
+  });
+  // Keep `count`, and every entry at the time of the last one kept.
+  std::size_t keep = std::min(out.size(), static_cast<std::size_t>(std::max(count, 0)));
+  while (keep > 0 && keep < out.size() &&
+         EventTime(out[keep].event) == EventTime(out[keep - 1].event)) {
+    ++keep;
+  }
+  out.resize(keep);
+  return out;
+}
+
 }  // namespace callgate

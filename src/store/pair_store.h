@@ -110,6 +110,12 @@ struct FoldedPair {
 };
 FoldedPair FoldHistories(std::vector<HistoryEntry> entries, LimitsProfile profile);
 
+// What LoadHistoryUntil answers, cut from a pair's whole history (any order): the entries with
+// EventTime <= until, latest first, `count` of them and every other entry at the time of the last
+// one. For backends that read the whole history anyway (memory, Redis).
+std::vector<HistoryEntry> CutHistoryUntil(std::vector<HistoryEntry> entries, Instant until,
+                                          int count);
+
 class PairStore {
  public:
   virtual ~PairStore() = default;

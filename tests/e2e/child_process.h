@@ -4,6 +4,7 @@
 #pragma once
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -125,5 +126,18 @@ class Child {
   bool exited_ = false;
   int status_ = 0;
 };
+
+// Runs `callgate args...` (an admin command) to completion, its stderr in `log`; its stdout. A
+// failure (no exit, or a non-zero status) fails the test, showing the log.
+inline std::string RunToCompletion(const std::vector<std::string>& args, const std::string& log) {
+  Child child(args, log);
+  std::string out = child.ReadAll();
+  const auto status = child.Wait(std::chrono::seconds(20));
+  EXPECT_TRUE(status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+      << "callgate " << (args.size() > 2 ? args[0] + " … " + args[args.size() - 2] : args[0])
+      << " failed\n"
+      << ReadFile(log);
+  return out;
+}
 
 }  // namespace callgate::testing

@@ -107,15 +107,8 @@ class MultiprocessTest : public ::testing::TestWithParam<Backend> {
 
   // Runs `callgate admin <store flags> args...` to completion; its stdout.
   std::string Admin(std::vector<std::string> args) {
-    const std::string what = args[0] + " " + args[1];
     args.insert(args.begin(), "admin");
-    Child admin(Args(std::move(args)), dir_ + "/admin.log");
-    std::string out = admin.ReadAll();
-    const auto status = admin.Wait(std::chrono::seconds(20));
-    EXPECT_TRUE(status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
-        << "admin " << what << " failed\n"
-        << ReadFile(dir_ + "/admin.log");
-    return out;
+    return RunToCompletion(Args(std::move(args)), dir_ + "/admin.log");
   }
 
   std::string Logs() const {

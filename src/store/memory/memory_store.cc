@@ -161,20 +161,8 @@ StoreResult<std::vector<HistoryEntry>> MemoryStore::LoadHistoryUntil(const PairK
   std::vector<HistoryEntry> out;
   const auto it = pairs_.find(ResolveLocked(key));
   if (it == pairs_.end()) return out;
-  for (const auto& [seq, entry] : it->second.history) {
-    if (EventTime(entry.event) <= until) out.push_back(entry);
-  }
-  std::sort(out.begin(), out.end(), [](const HistoryEntry& a, const HistoryEntry& b) {
-    return EventTime(a.event) > EventTime(b.event);
-  });
-  // Keep `count`, and every entry at the time of the last one kept.
-  std::size_t keep = std::min(out.size(), static_cast<std::size_t>(std::max(count, 0)));
-  while (keep > 0 && keep < out.size() &&
-         EventTime(out[keep].event) == EventTime(out[keep - 1].event)) {
-    ++keep;
-  }
-  out.resize(keep);
-  return out;
+  for (const auto& [seq, entry] : it->second.history) out.push_back(entry);
+  return CutHistoryUntil(std::move(out), until, count);
 }
 
 void MemoryStore::LinkUser(UserLink link, UpdateDone done) {

@@ -42,22 +42,6 @@ std::int64_t WallMillis() {
 
 std::string SlotKey(const PairKey& key) { return key.channel_id + '\x1f' + key.user.text(); }
 
-// LoadHistoryUntil's answer from the whole history: the entries with EventTime <= until, latest
-// first, `count` of them and every other entry at the time of the last one kept.
-std::vector<HistoryEntry> CutUntil(std::vector<HistoryEntry> out, Instant until, int count) {
-  std::erase_if(out, [&](const HistoryEntry& e) { return EventTime(e.event) > until; });
-  std::sort(out.begin(), out.end(), [](const HistoryEntry& a, const HistoryEntry& b) {
-    return EventTime(a.event) > EventTime(b.event);
-  });
-  std::size_t keep = std::min(out.size(), static_cast<std::size_t>(std::max(count, 0)));
-  while (keep > 0 && keep < out.size() &&
-         EventTime(out[keep].event) == EventTime(out[keep - 1].event)) {
-    ++keep;
-  }
-  out.resize(keep);
-  return out;
-}
-
 }  // namespace
 
 // One queued update.
@@ -733,7 +717,7 @@ StoreResult<std::vector<HistoryEntry>> RedisClusterStore::LoadHistoryUntil(const
                                                                            int count) {
   auto read = ReadResolved(key, "h");
   if (!read) return read.error();
-  return CutUntil(std::move(read->history), until, count);
+  return CutHistoryUntil(std::move(read->history), until, count);
 }
 
 void RedisClusterStore::LoadHistoryUntilAsync(const PairKey& key, Instant until, int count,
@@ -742,7 +726,7 @@ void RedisClusterStore::LoadHistoryUntilAsync(const PairKey& key, Instant until,
   ReadResolvedAsync(key, "h",
                     [this, until, count, done = std::move(done)](StoreResult<Resolved>&& read) {
                       if (read.ok()) {
-                        done(CutUntil(std::move(read->history), until, count));
+                        done(CutHistoryUntil(std::move(read->history), until, count));
                       } else {
                         done(read.error());
                       }
