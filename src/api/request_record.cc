@@ -69,14 +69,19 @@ RequestId RequestId::From(std::string_view header) {
     id.size_ = header.size();
     return id;
   }
+  // A UUID's last group (12 hex digits) holds a run of 10 decimal digits in about 1 draw in 40,
+  // which would read as a phone number in the log: draw again until the id is well-formed itself.
   thread_local boost::uuids::random_generator generator;
-  const boost::uuids::uuid uuid = generator();
   constexpr char kHex[] = "0123456789abcdef";
-  for (std::size_t i = 0; i < uuid.size(); ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) id.chars_[id.size_++] = '-';
-    id.chars_[id.size_++] = kHex[uuid.data[i] >> 4];
-    id.chars_[id.size_++] = kHex[uuid.data[i] & 0xf];
-  }
+  do {
+    const boost::uuids::uuid uuid = generator();
+    id.size_ = 0;
+    for (std::size_t i = 0; i < uuid.size(); ++i) {
+      if (i == 4 || i == 6 || i == 8 || i == 10) id.chars_[id.size_++] = '-';
+      id.chars_[id.size_++] = kHex[uuid.data[i] >> 4];
+      id.chars_[id.size_++] = kHex[uuid.data[i] & 0xf];
+    }
+  } while (!WellFormed(id.view()));
   return id;
 }
 

@@ -39,6 +39,15 @@ TEST(RequestIdTest, AnythingElseGetsAFreshUuid) {
   EXPECT_EQ(seen.size(), 10u);  // each fresh
 }
 
+TEST(RequestIdTest, AFreshIdIsItselfWellFormed) {
+  // Random hex holds a run of 10 decimal digits now and then (a phone number's shape, which the
+  // log must not carry); a fresh id never does.
+  for (int i = 0; i < 20000; ++i) {
+    const RequestId id = RequestId::From("");
+    ASSERT_TRUE(RequestId::WellFormed(id.view())) << id.view();
+  }
+}
+
 TEST(ReadEnvelopeTest, ReadsCodeAndErrorIdOfAnEnvelope) {
   const EnvelopeFields fields = ReadEnvelope(
       R"({"code":1002,"message":"m","errorId":"6f1c-aa","timestamp":"2026-01-01T00:00:00.000Z"})");
