@@ -75,6 +75,7 @@
 
 #include "redis/cluster_client.h"
 #include "store/pair_store.h"
+#include "store/redis/keys.h"
 #include "tenants/tenant_store.h"
 
 namespace callgate {
@@ -162,6 +163,11 @@ class RedisClusterStore final : public TenantStore, public PairStore {
   void TimerLoop();
   void Finish(const std::string& slot_key, const std::shared_ptr<Op>& op, StoreStatus status,
               bool forget);
+  // One read of a pair's keys, answered in ReadPair's shape ({token, state, tombstone, record[,
+  // history]}): for mode "s", plain GET (and HGET of `record_key`) pipelined in one round trip;
+  // otherwise the ReadPair script.
+  void ReadPairKeys(const redis_keys::PairKeys& keys, const char* mode,
+                    const std::string& record_key, redis::CommandDone done);
   // Reads a pair (mode "s") or a pair and its history ("h") by any of its user's ids, following
   // tombstones and links; completes a pending link it finds. Synchronous.
   StoreResult<Resolved> ReadResolved(const PairKey& key, const char* mode);

@@ -124,6 +124,35 @@ TEST(RedisClusterStoreTest, AVersionTokenChangedByAnotherProcessIsDetected) {
   EXPECT_EQ(p.a->conflicts(), before + 2);
 }
 
+TEST(RedisClusterStoreTest, AnUnreadablePairValueIsAFailureNeverAnAbsentPair) {
+  auto store = OpenTestRedisStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(UpdatePairSync(*store, kPair, Request("r1", kT0)).ok());
+  const std::string pair_key = redis_keys::KeysOf(store->key_prefix(), kPair).pair;
+  // The value as the scripts wrote it reads back through the plain GET path.
+  EXPECT_EQ(Load(*store, kPair).requests.size(), 1u);
+  for (const std::string& garbage : {std::string("X12345678"), std::string("D1234")}) {
+    ASSERT_TRUE(store->client()
+                    .RunSync(pair_key, {"SET", pair_key, garbage}, redis::Durability::kNone)
+                    .ok());
+    EXPECT_FALSE(store->LoadPair(kPair).ok()) << garbage;
+    std::promise<bool> async_ok;
+    store->LoadPairAsync(kPair,
+                         [&](StoreResult<PairState>&& state) { async_ok.set_value(state.ok()); });
+    EXPECT_FALSE(async_ok.get_future().get()) << garbage;
+    std::promise<bool> batch_ok;
+    store->LoadPairsAsync({kPair}, [&](std::vector<StoreResult<PairState>>&& states) {
+      batch_ok.set_value(states.size() == 1 && states[0].ok());
+    });
+    EXPECT_FALSE(batch_ok.get_future().get()) << garbage;
+    // A write refuses too, and leaves the value as it was.
+    EXPECT_FALSE(UpdatePairSync(*store, kPair, Request("r2", kT0)).ok()) << garbage;
+    auto raw = store->client().RunSync(pair_key, {"GET", pair_key}, redis::Durability::kNone);
+    ASSERT_TRUE(raw.ok());
+    EXPECT_EQ(raw->str, garbage);
+  }
+}
+
 TEST(RedisClusterStoreTest, ATenantChangeInOneProcessIsSeenByAnotherOnItsNextRead) {
   TwoProcesses p;
   ASSERT_TRUE(p.a && p.b);
