@@ -2,8 +2,8 @@
 //   callgate serve [--listen ADDR:PORT] [--data-dir DIR | --redis-cluster SEEDS] [--threads N]
 //   [--demo]
 //                  [--tls-cert FILE --tls-key FILE] ...   (SIGHUP reloads the certificate)
-//   callgate admin [--data-dir DIR | --redis-cluster SEEDS] account|subaccount|channel|key|list ...
-//   callgate --version
+//   callgate admin [--data-dir DIR | --redis-cluster SEEDS]
+//   account|subaccount|channel|key|list|notify ... callgate --version
 // Every serve/admin flag can also come from a CALLGATE_* environment variable.
 #include <CLI/CLI.hpp>
 #include <csignal>
@@ -122,6 +122,8 @@ struct ServeCli {
   int idle_timeout = static_cast<int>(config.server.idle_timeout.count());
   int call_hold = static_cast<int>(
       std::chrono::duration_cast<std::chrono::seconds>(config.api.call_hold).count());
+  int notify_lease = static_cast<int>(
+      std::chrono::duration_cast<std::chrono::seconds>(config.notify.lease).count());
   std::size_t cache_mb = config.store.cache_bytes >> 20;
   std::string metrics_listen;  // empty: no metrics listener
   std::string log_format = "text";
@@ -200,6 +202,13 @@ void AddServe(CLI::App& app, ServeCli& cli) {
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();
   serve
+      ->add_option("--notify-lease", cli.notify_lease,
+                   "Seconds a notification being sent is held before any process may send it "
+                   "again (after a crash, say); longer than a POST's 10 s timeout")
+      ->envname("CALLGATE_NOTIFY_LEASE")
+      ->check(CLI::Range(11, 3600))
+      ->capture_default_str();
+  serve
       ->add_option("--cache-mb", cli.cache_mb,
                    "MiB of pair states cached for status reads (0: every read goes to the file)")
       ->envname("CALLGATE_CACHE_MB")
@@ -244,6 +253,7 @@ bool Finish(ServeCli& cli) {
   }
   cli.config.server.idle_timeout = std::chrono::seconds(cli.idle_timeout);
   cli.config.api.call_hold = std::chrono::seconds(cli.call_hold);
+  cli.config.notify.lease = std::chrono::seconds(cli.notify_lease);
   cli.config.store.cache_bytes = cli.cache_mb << 20;
   if (!cli.metrics_listen.empty()) {
     // One thread and a few connections: Prometheus scrapes over one connection at a time.
@@ -263,7 +273,9 @@ struct AdminCli {
   std::string id, account, subaccount, phone_number_id, callback = "disabled",
                                                         limits = "production";
   CLI::App *account_create, *account_list, *sub_create, *sub_list, *ch_create, *ch_callback,
-      *ch_list, *key_create, *key_list, *key_revoke, *list_cmd;
+      *ch_list, *key_create, *key_list, *key_revoke, *list_cmd, *notify_set, *notify_show,
+      *notify_rotate, *notify_clear;
+  std::string url;
 };
 
 void AddAdmin(CLI::App& app, AdminCli& cli) {
@@ -314,6 +326,22 @@ void AddAdmin(CLI::App& app, AdminCli& cli) {
   cli.key_revoke->add_option("KEY_ID", cli.id)->required();
 
   cli.list_cmd = admin->add_subcommand("list", "List accounts, subaccounts and channels");
+
+  CLI::App* notify_cmd =
+      admin->add_subcommand("notify", "Signed notifications of an account")->require_subcommand(1);
+  cli.notify_set =
+      notify_cmd->add_subcommand("set",
+                                 "Send the account's notifications to a URL; prints the "
+                                 "signing secret once");
+  cli.notify_set->add_option("--account", cli.account, "The account")->required();
+  cli.notify_set->add_option("--url", cli.url, "http:// or https:// URL to POST to")->required();
+  cli.notify_show = notify_cmd->add_subcommand("show", "The URL and status, never the secret");
+  cli.notify_show->add_option("--account", cli.account, "The account")->required();
+  cli.notify_rotate = notify_cmd->add_subcommand(
+      "rotate-secret", "Prints a new signing secret; the old one also signs for 24 h");
+  cli.notify_rotate->add_option("--account", cli.account, "The account")->required();
+  cli.notify_clear = notify_cmd->add_subcommand("clear", "Stop the account's notifications");
+  cli.notify_clear->add_option("--account", cli.account, "The account")->required();
 }
 
 int RunAdmin(const AdminCli& cli) {
@@ -324,9 +352,10 @@ int RunAdmin(const AdminCli& cli) {
     std::cerr << "error: " << stores.error() << "\n";
     return 1;
   }
-  const bool writes = cli.account_create->parsed() || cli.sub_create->parsed() ||
-                      cli.ch_create->parsed() || cli.ch_callback->parsed() ||
-                      cli.key_create->parsed() || cli.key_revoke->parsed();
+  const bool writes =
+      cli.account_create->parsed() || cli.sub_create->parsed() || cli.ch_create->parsed() ||
+      cli.ch_callback->parsed() || cli.key_create->parsed() || cli.key_revoke->parsed() ||
+      cli.notify_set->parsed() || cli.notify_rotate->parsed() || cli.notify_clear->parsed();
   if (const std::string reason = (*stores)->read_only_reason(); writes && !reason.empty()) {
     std::cerr << "error: " << reason << ": the store is read-only, nothing was changed\n";
     return 1;
@@ -350,6 +379,10 @@ int RunAdmin(const AdminCli& cli) {
   if (cli.key_list->parsed()) return ListKeys(ctx, cli.account);
   if (cli.key_revoke->parsed()) return RevokeKey(ctx, cli.id);
   if (cli.list_cmd->parsed()) return List(ctx, "all");
+  if (cli.notify_set->parsed()) return SetNotify(ctx, cli.account, cli.url);
+  if (cli.notify_show->parsed()) return ShowNotify(ctx, cli.account);
+  if (cli.notify_rotate->parsed()) return RotateNotifySecret(ctx, cli.account);
+  if (cli.notify_clear->parsed()) return ClearNotify(ctx, cli.account);
   return 2;
 }
 

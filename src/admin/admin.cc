@@ -147,6 +147,119 @@ int List(const AdminContext& ctx, const std::string& kind) {
   return 0;
 }
 
+namespace {
+
+// The account's target and the snapshot it came from; nullopt after saying why there is none.
+std::optional<NotifyTarget> CurrentTarget(const AdminContext& ctx, const std::string& account,
+                                          bool must_exist) {
+  auto tenants = ctx.store.LoadTenants();
+  if (!tenants) {
+    ctx.err << "error: " << StoreErrorName(tenants.error()) << "\n";
+    return std::nullopt;
+  }
+  if (!tenants->accounts.contains(account)) {
+    ctx.err << "error: account " << account << " does not exist\n";
+    return std::nullopt;
+  }
+  const auto it = tenants->notify_targets.find(account);
+  if (it == tenants->notify_targets.end()) {
+    if (!must_exist) return NotifyTarget{};
+    ctx.err << "error: account " << account << " has no notification URL (notify set)\n";
+    return std::nullopt;
+  }
+  return it->second;
+}
+
+bool Supported(const AdminContext& ctx) {
+  if (ctx.store.KeepsNotifyTargets()) return true;
+  ctx.err << "error: notifications need the SQLite store for now\n";
+  return false;
+}
+
+// Stores `target` and prints its (new) secret alone.
+int StoreTarget(const AdminContext& ctx, const std::string& account, const NotifyTarget& target) {
+  const StoreStatus status = ctx.store.SetNotifyTarget(account, target);
+  if (!status.ok()) {
+    ctx.err << "error: notify for account " << account << ": " << StoreErrorName(status.error())
+            << "\n";
+    return 1;
+  }
+  ctx.out << target.secret << "\n";
+  return 0;
+}
+
+}  // namespace
+
+bool ValidNotifyUrl(std::string_view url) {
+  if (url.size() > 2048) return false;
+  std::string_view rest;
+  if (url.starts_with("https://")) {
+    rest = url.substr(8);
+  } else if (url.starts_with("http://")) {
+    rest = url.substr(7);
+  } else {
+    return false;
+  }
+  const std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
+  if (authority.empty() || authority.front() == ':') return false;
+  return std::none_of(url.begin(), url.end(),
+                      [](unsigned char c) { return c <= ' ' || c >= 0x7f; });
+}
+
+int SetNotify(const AdminContext& ctx, const std::string& account, const std::string& url) {
+  if (!Supported(ctx)) return 1;
+  if (!ValidNotifyUrl(url)) {
+    ctx.err << "error: --url must be an http:// or https:// URL\n";
+    return 2;
+  }
+  if (!CurrentTarget(ctx, account, /*must_exist=*/false)) return 1;
+  auto secret = GenerateSigningSecret();
+  if (!secret) {
+    ctx.err << "error: the random number generator failed\n";
+    return 1;
+  }
+  return StoreTarget(ctx, account, {url, *secret, "", std::nullopt, ctx.now});
+}
+
+int ShowNotify(const AdminContext& ctx, const std::string& account) {
+  if (!Supported(ctx)) return 1;
+  auto target = CurrentTarget(ctx, account, /*must_exist=*/false);
+  if (!target) return 1;
+  if (target->url.empty()) {
+    ctx.out << "account " << account << " notifications=off\n";
+    return 0;
+  }
+  ctx.out << "account " << account << " notifications=on url=" << target->url
+          << " updated=" << FormatMillis(target->updated_at);
+  if (target->SigningSecrets(ctx.now).size() > 1) {
+    ctx.out << " previous_secret_until=" << FormatMillis(*target->previous_until);
+  }
+  ctx.out << "\n";
+  return 0;
+}
+
+int RotateNotifySecret(const AdminContext& ctx, const std::string& account) {
+  if (!Supported(ctx)) return 1;
+  auto target = CurrentTarget(ctx, account, /*must_exist=*/true);
+  if (!target) return 1;
+  auto secret = GenerateSigningSecret();
+  if (!secret) {
+    ctx.err << "error: the random number generator failed\n";
+    return 1;
+  }
+  target->previous_secret = std::move(target->secret);
+  target->previous_until = ctx.now + kSecretOverlap;
+  target->secret = std::move(*secret);
+  target->updated_at = ctx.now;
+  return StoreTarget(ctx, account, *target);
+}
+
+int ClearNotify(const AdminContext& ctx, const std::string& account) {
+  if (!Supported(ctx)) return 1;
+  if (!CurrentTarget(ctx, account, /*must_exist=*/false)) return 1;
+  return Report(ctx, ctx.store.SetNotifyTarget(account, std::nullopt), "account", account);
+}
+
 std::optional<std::string> EnsureDemoTenant(const AdminContext& ctx) {
   const std::string account(kDemoAccount);
   auto created = [&](StoreStatus status, std::string_view what) {

@@ -30,6 +30,17 @@ int RevokeKey(const AdminContext& ctx, const std::string& key_id);
 // kind: "accounts", "subaccounts", "channels" or "all".
 int List(const AdminContext& ctx, const std::string& kind);
 
+// Notifications (issue 13). Set prints the new signing secret alone on `out`; show prints the URL
+// and status, never a secret; rotate-secret prints the new secret, the previous one signing too
+// for kSecretOverlap; clear removes the target.
+int SetNotify(const AdminContext& ctx, const std::string& account, const std::string& url);
+int ShowNotify(const AdminContext& ctx, const std::string& account);
+int RotateNotifySecret(const AdminContext& ctx, const std::string& account);
+int ClearNotify(const AdminContext& ctx, const std::string& account);
+inline constexpr Millis kSecretOverlap = std::chrono::hours(24);
+// Whether `url` is one notifications can be POSTed to: http:// or https://, a host, no spaces.
+bool ValidNotifyUrl(std::string_view url);
+
 // Creates the demo tenant (once) and a fresh key for it; the key, or nullopt after printing why.
 std::optional<std::string> EnsureDemoTenant(const AdminContext& ctx);
 

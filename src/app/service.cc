@@ -7,6 +7,7 @@
 #include "admin/admin.h"
 #include "api/access_log.h"
 #include "log/log.h"
+#include "notify/notifier.h"
 
 namespace callgate {
 
@@ -51,6 +52,15 @@ Result<std::unique_ptr<Service>, std::string> Service::Start(ServiceConfig confi
   }
   service->tenants_ = std::make_unique<TenantDirectory>(store.tenants());
   if (!service->tenants_->Start()) return "cannot read tenants from the " + store.description();
+  if (NotificationOutbox* outbox = store.pairs().outbox()) {
+    // Installed before the first request: every change from now on records its notifications.
+    outbox->SetNotifier(MakeNotifier(*service->tenants_, clock));
+    config.notify.observer = [&metrics](const DeliveryReport& r) {
+      metrics.ObserveNotification(r);
+    };
+    service->deliverer_ = std::make_unique<Deliverer>(store.pairs(), *outbox, *service->tenants_,
+                                                      clock, std::move(config.notify));
+  }
   metrics.Instrument(config.api);
   if (config.access_log) config.api.observers.push_back(AccessLog());
   service->api_ =
@@ -63,6 +73,7 @@ Result<std::unique_ptr<Service>, std::string> Service::Start(ServiceConfig confi
       [&api](boost::beast::http::status status) { return api.Reject(status); });
   auto port = service->server_->Listen();
   if (!port) return port.error();
+  if (service->deliverer_) service->deliverer_->Start();
   metrics.SetSources(
       {.connections = [&server = *service->server_] { return server.connection_stats(); },
        .pair_cache =
@@ -87,6 +98,11 @@ Service::~Service() {
   // queued writes, and reports their commits).
   metrics_server_.reset();
   server_.reset();
+  // The deliverer stops (its batch in flight settled) before the notifier's directory goes.
+  deliverer_.reset();
+  if (NotificationOutbox* outbox = stores_ ? stores_->pairs().outbox() : nullptr) {
+    outbox->SetNotifier(nullptr);
+  }
   api_.reset();
   tenants_.reset();
   stores_.reset();

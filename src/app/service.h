@@ -13,6 +13,7 @@
 #include "app/stores.h"
 #include "http/server.h"
 #include "metrics/metrics.h"
+#include "notify/deliverer.h"
 #include "tenants/directory.h"
 
 namespace callgate {
@@ -27,6 +28,8 @@ struct ServiceConfig {
   // One line per answered request on standard error (api/access_log.h). The format of every line
   // is the process's (log/log.h, ConfigureLog), not the service's.
   bool access_log = true;
+  // Notifications (issue 13): the outbox's deliverer, on stores that keep an outbox.
+  DelivererOptions notify;
 };
 
 // The wall clock, read once per request.
@@ -63,6 +66,7 @@ class Service {
   std::unique_ptr<Stores> stores_;
   std::unique_ptr<TenantDirectory> tenants_;
   std::unique_ptr<Api> api_;
+  std::unique_ptr<Deliverer> deliverer_;  // null on a store without an outbox
   std::unique_ptr<HttpServer> server_;
   std::unique_ptr<HttpServer> metrics_server_;  // --metrics-listen; runs beside server_
   std::optional<std::string> demo_key_;

@@ -19,11 +19,21 @@ constexpr double kBurst = 20;
 
 struct Throttles {
   std::mutex mu;
-  std::array<std::optional<LogThrottle>, 3> by_kind;  // indexed by LogKind
+  std::array<std::optional<LogThrottle>, kLogKindCount> by_kind;  // indexed by LogKind
 };
 
 LogLevel LevelOf(LogKind kind) {
-  return kind == LogKind::kServerError ? LogLevel::kError : LogLevel::kWarn;
+  switch (kind) {
+    case LogKind::kServerError:
+      return LogLevel::kError;
+    case LogKind::kNotificationSent:
+      return LogLevel::kInfo;
+    case LogKind::kWebhookSkipped:
+    case LogKind::kConnection:
+    case LogKind::kNotificationFailed:
+      return LogLevel::kWarn;
+  }
+  return LogLevel::kWarn;
 }
 
 // The process's writer. Never destroyed, so a thread may log while the process exits; what is

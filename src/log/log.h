@@ -18,10 +18,13 @@
 namespace callgate {
 
 enum class LogKind {
-  kServerError,     // a 5xx answered (with its errorId)
-  kWebhookSkipped,  // a delivery with items not applied
-  kConnection,      // the transport: connections refused or not accepted, handlers that threw
+  kServerError,         // a 5xx answered (with its errorId)
+  kWebhookSkipped,      // a delivery with items not applied
+  kConnection,          // the transport: connections refused or not accepted, handlers that threw
+  kNotificationSent,    // a notification delivered (info)
+  kNotificationFailed,  // a notification attempt failed, was retried or dropped
 };
+inline constexpr int kLogKindCount = 5;
 
 // The format of every line from now on and where lines go (standard error unless a test says
 // otherwise). Called once at start, before the first line; text to standard error until then.

@@ -185,6 +185,21 @@ struct Metrics::Families {
               "commit's write and fsync time")
           .Register(registry)
           .Add({}, kCommitSeconds);
+  Family<Counter>& notifications =
+      BuildCounter()
+          .Name("callgate_notifications_total")
+          .Help(
+              "Claimed notifications by outcome: sent (2xx), retried (no answer or not 2xx; "
+              "tried again later), dropped (failing for 24 h, or the account's URL cleared), "
+              "obsolete (a scheduled one no longer true at its instant)")
+          .Register(registry);
+  std::array<Counter*, kDeliveryOutcomeCount> notification_counters{};
+  Histogram& notification_seconds =
+      BuildHistogram()
+          .Name("callgate_notification_post_duration_seconds")
+          .Help("Seconds one notification POST took, connect to response (failures included)")
+          .Register(registry)
+          .Add({}, kRequestSeconds);
 };
 
 Metrics::Metrics() : families_(std::make_unique<Families>()) {
@@ -200,6 +215,10 @@ Metrics::Metrics() : families_(std::make_unique<Families>()) {
     const ReservationOutcome& o = kReservationOutcomes[i];
     f.reservation_counters[i] = &f.reservations.Add(
         {{"kind", std::string(ReservationKind(o.route))}, {"outcome", std::string(o.outcome)}});
+  }
+  for (int i = 0; i < kDeliveryOutcomeCount; ++i) {
+    f.notification_counters[i] = &f.notifications.Add(
+        {{"outcome", std::string(DeliveryOutcomeName(static_cast<DeliveryOutcome>(i)))}});
   }
   const DeliveryTally none;
   ForEachTallyCount(none, [&](std::string_view outcome, std::string_view reason, int) {
@@ -263,6 +282,11 @@ void Metrics::ObserveDelivery(const DeliveryTally& tally) {
     if (count > 0) families_->webhook_item_counters[i]->Increment(count);
     ++i;
   });
+}
+
+void Metrics::ObserveNotification(const DeliveryReport& report) {
+  families_->notification_counters[static_cast<std::size_t>(report.outcome)]->Increment();
+  if (report.attempted) families_->notification_seconds.Observe(Seconds(report.latency));
 }
 
 void Metrics::ObserveCommit(const CommitStats& commit) {

@@ -21,6 +21,7 @@
 #include "api/api.h"
 #include "core/thread_cache.h"
 #include "http/server.h"
+#include "notify/deliverer.h"
 #include "pairs/delivery.h"
 #include "store/sqlite/sqlite_store.h"
 
@@ -51,6 +52,8 @@ class Metrics {
   void ObserveRequest(const RequestRecord& record);
   void ObserveDelivery(const DeliveryTally& tally);
   void ObserveCommit(const CommitStats& commit);
+  // For DelivererOptions::observer.
+  void ObserveNotification(const DeliveryReport& report);
 
   // Every metric in the text exposition format, version 0.0.4.
   std::string Scrape() const;

@@ -116,6 +116,8 @@ FoldedPair FoldHistories(std::vector<HistoryEntry> entries, LimitsProfile profil
 std::vector<HistoryEntry> CutHistoryUntil(std::vector<HistoryEntry> entries, Instant until,
                                           int count);
 
+class NotificationOutbox;  // store/outbox.h
+
 class PairStore {
  public:
   virtual ~PairStore() = default;
@@ -161,6 +163,9 @@ class PairStore {
                                      HistoryLoaded done) {
     done(LoadHistoryUntil(key, until, count));
   }
+  // The backend's notification outbox (store/outbox.h), committed with its pair changes; null
+  // for a backend that keeps none yet (Redis Cluster).
+  virtual NotificationOutbox* outbox() { return nullptr; }
 };
 
 // The result type of a mutation `F`: R for a mutation returning Mutated<R>.

@@ -57,6 +57,15 @@ std::optional<NewApiKey> GenerateApiKey(const std::string& account_id, Instant n
   return key;
 }
 
+std::optional<std::string> GenerateSigningSecret() {
+  unsigned char secret[kSecretBytes];
+  if (RAND_bytes(secret, sizeof secret) != 1) return std::nullopt;
+  std::string text = "cgws_" + Base64UrlEncode(std::string_view(
+                                   reinterpret_cast<const char*>(secret), sizeof secret));
+  OPENSSL_cleanse(secret, sizeof secret);
+  return text;
+}
+
 const Account* Authenticate(const TenantSnapshot& tenants, std::string_view presented) {
   if (presented.size() <= kPrefix.size() + kKeyIdChars + 1 || !presented.starts_with(kPrefix) ||
       presented[kPrefix.size() + kKeyIdChars] != '_') {

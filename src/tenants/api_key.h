@@ -21,6 +21,10 @@ struct NewApiKey {
 // Draws the key from OpenSSL's CSPRNG; nullopt only if the CSPRNG fails.
 std::optional<NewApiKey> GenerateApiKey(const std::string& account_id, Instant now);
 
+// A secret that signs an account's notifications: `cgws_` and 32 random bytes, base64url. Kept
+// in the store (HMAC needs it). nullopt only if the CSPRNG fails.
+std::optional<std::string> GenerateSigningSecret();
+
 // The account the presented key belongs to, if it is well-formed, known and not revoked.
 const Account* Authenticate(const TenantSnapshot& tenants, std::string_view presented_key);
 

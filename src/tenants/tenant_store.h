@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "core/store_error.h"
@@ -22,6 +23,11 @@ class TenantStore {
   virtual StoreStatus SetCallbackPermission(const std::string& channel_id, bool enabled) = 0;
   virtual StoreStatus AddApiKey(const ApiKey& key) = 0;
   virtual StoreStatus RevokeApiKey(const std::string& key_id, Instant at) = 0;
+  // Sets the account's notification target, or clears it (nullopt). kNotFound: no such account.
+  virtual StoreStatus SetNotifyTarget(const std::string& account_id,
+                                      const std::optional<NotifyTarget>& target) = 0;
+  // Whether this backend keeps notification targets (false: Redis Cluster, for now).
+  virtual bool KeepsNotifyTargets() const { return true; }
   // Increases whenever tenants change (in this or another process sharing the store).
   virtual StoreResult<std::uint64_t> TenantGeneration() = 0;
   // Moves once a tenant change is committed, in this or another process sharing the store,

@@ -24,6 +24,20 @@ const Subaccount* TenantSnapshot::FindSubaccount(const std::string& id) const {
   return Find(subaccounts, id);
 }
 
+const NotifyTarget* TenantSnapshot::FindNotifyTarget(const std::string& channel_id) const {
+  const Channel* channel = FindChannel(channel_id);
+  const Subaccount* sub = channel ? FindSubaccount(channel->subaccount_id) : nullptr;
+  return sub ? Find(notify_targets, sub->account_id) : nullptr;
+}
+
+std::vector<std::string> NotifyTarget::SigningSecrets(Instant now) const {
+  std::vector<std::string> secrets{secret};
+  if (!previous_secret.empty() && previous_until && now < *previous_until) {
+    secrets.push_back(previous_secret);
+  }
+  return secrets;
+}
+
 // Ids appear in URL paths: keep them to a safe, unambiguous alphabet.
 bool ValidTenantId(std::string_view id) {
   if (id.empty() || id.size() > 64) return false;

@@ -251,7 +251,7 @@ test('serve --help lists every flag with its environment variable and its defaul
   const flags = entries.map((e) => e.match(/^ {2}(--[a-z-]+)/)[1]);
   assert.deepEqual(flags.sort(), ['--access-log', '--cache-mb', '--call-hold', '--data-dir',
     '--demo', '--idle-timeout', '--listen', '--log-format', '--max-body', '--max-connections',
-    '--meta-app-secret', '--meta-verify-token', '--metrics-listen', '--rate-limit',
+    '--meta-app-secret', '--meta-verify-token', '--metrics-listen', '--notify-lease', '--rate-limit',
     '--redis-cluster', '--redis-key-prefix', '--threads',
     '--tls-cert', '--tls-key'].sort());
   for (const entry of entries) {

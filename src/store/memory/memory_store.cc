@@ -62,6 +62,19 @@ StoreStatus MemoryStore::RevokeApiKey(const std::string& key_id, Instant at) {
   return Ok{};
 }
 
+StoreStatus MemoryStore::SetNotifyTarget(const std::string& account_id,
+                                         const std::optional<NotifyTarget>& target) {
+  std::lock_guard lock(mu_);
+  if (!tenants_.accounts.contains(account_id)) return StoreError::kNotFound;
+  if (target) {
+    tenants_.notify_targets[account_id] = *target;
+  } else {
+    tenants_.notify_targets.erase(account_id);
+  }
+  ++generation_;
+  return Ok{};
+}
+
 StoreResult<std::uint64_t> MemoryStore::TenantGeneration() {
   std::lock_guard lock(mu_);
   return generation_;
@@ -119,6 +132,15 @@ void MemoryStore::UpdateIdempotent(const PairKey& key, std::string idempotency_k
                })) {
       status = StoreError::kInvalid;  // as SqliteStore, which derives the stored key from the event
     } else {
+      if (notifier_ && (next != pair.state || !history.empty())) {
+        const PairKey resolved = ResolveLocked(key);
+        for (Notification& n : notifier_(resolved, pair.state, next, history)) {
+          OutboxItem item = MakeOutboxItem(resolved, std::move(n));
+          const Instant due = item.notification.due_at;
+          const std::string id = item.event_id;
+          outbox_.try_emplace(id, OutboxRow{std::move(item), next_seq_++, false, due, "", {}});
+        }
+      }
       pair.state = std::move(next);
       if (!idempotency_key.empty() && record && record != found) {
         pair.records[idempotency_key] = std::move(*record);
@@ -223,6 +245,74 @@ void MemoryStore::LinkUser(UserLink link, UpdateDone done) {
     }
   }
   done(Ok{});
+}
+
+void MemoryStore::SetNotifier(Notifier notifier) {
+  std::lock_guard lock(mu_);
+  notifier_ = std::move(notifier);
+}
+
+StoreResult<std::vector<OutboxItem>> MemoryStore::ClaimDue(Instant now, const std::string& owner,
+                                                           Millis lease, int limit) {
+  std::lock_guard lock(mu_);
+  // Each pair's first unsettled row, in (due, seq) order.
+  std::map<std::string, OutboxRow*> heads;
+  for (auto& [id, row] : outbox_) {
+    if (row.settled) continue;
+    OutboxRow*& head = heads[OutboxPairRef(row.item.pair)];
+    const auto order = [](const OutboxRow* r) {
+      return std::pair(r->item.notification.due_at, r->seq);
+    };
+    if (!head || order(&row) < order(head)) head = &row;
+  }
+  std::vector<OutboxRow*> due;
+  for (auto& [ref, row] : heads) {
+    if (row->item.notification.due_at <= now && row->retry_at <= now && row->lease_until <= now) {
+      due.push_back(row);
+    }
+  }
+  std::sort(due.begin(), due.end(), [](const OutboxRow* a, const OutboxRow* b) {
+    return std::pair(a->item.notification.due_at, a->seq) <
+           std::pair(b->item.notification.due_at, b->seq);
+  });
+  std::vector<OutboxItem> claimed;
+  for (OutboxRow* row : due) {
+    if (static_cast<int>(claimed.size()) >= limit) break;
+    row->owner = owner;
+    row->lease_until = now + lease;
+    claimed.push_back(row->item);
+  }
+  return claimed;
+}
+
+StoreStatus MemoryStore::Settle(const std::string& event_id, const std::string& owner,
+                                Settlement settlement, Instant now, Instant retry_at) {
+  std::lock_guard lock(mu_);
+  const auto it = outbox_.find(event_id);
+  if (it == outbox_.end() || it->second.settled || it->second.owner != owner ||
+      it->second.lease_until <= now) {
+    return StoreError::kNotFound;
+  }
+  OutboxRow& row = it->second;
+  row.owner.clear();
+  row.lease_until = {};
+  switch (settlement) {
+    case Settlement::kDelivered:
+    case Settlement::kDropped:
+      row.settled = true;
+      break;
+    case Settlement::kRetry:
+      ++row.item.attempts;
+      row.retry_at = retry_at;
+      break;
+  }
+  return Ok{};
+}
+
+StoreResult<std::int64_t> MemoryStore::PendingCount() {
+  std::lock_guard lock(mu_);
+  return static_cast<std::int64_t>(std::count_if(
+      outbox_.begin(), outbox_.end(), [](const auto& kv) { return !kv.second.settled; }));
 }
 
 }  // namespace callgate

@@ -6,12 +6,13 @@
 #include <map>
 #include <mutex>
 
+#include "store/outbox.h"
 #include "store/pair_store.h"
 #include "tenants/tenant_store.h"
 
 namespace callgate {
 
-class MemoryStore final : public TenantStore, public PairStore {
+class MemoryStore final : public TenantStore, public PairStore, public NotificationOutbox {
  public:
   StoreStatus CreateAccount(const Account& account) override;
   StoreStatus CreateSubaccount(const Subaccount& subaccount) override;
@@ -19,6 +20,8 @@ class MemoryStore final : public TenantStore, public PairStore {
   StoreStatus SetCallbackPermission(const std::string& channel_id, bool enabled) override;
   StoreStatus AddApiKey(const ApiKey& key) override;
   StoreStatus RevokeApiKey(const std::string& key_id, Instant at) override;
+  StoreStatus SetNotifyTarget(const std::string& account_id,
+                              const std::optional<NotifyTarget>& target) override;
   StoreResult<std::uint64_t> TenantGeneration() override;
   std::uint64_t TenantChanges() override;
   StoreResult<TenantSnapshot> LoadTenants() override;
@@ -32,8 +35,25 @@ class MemoryStore final : public TenantStore, public PairStore {
   StoreResult<std::vector<HistoryEntry>> LoadHistoryUntil(const PairKey& key, Instant until,
                                                           int count) override;
   void LinkUser(UserLink link, UpdateDone done) override;
+  NotificationOutbox* outbox() override { return this; }
+
+  // The outbox (store/outbox.h): the notifier runs under the store's lock, in the update.
+  void SetNotifier(Notifier notifier) override;
+  StoreResult<std::vector<OutboxItem>> ClaimDue(Instant now, const std::string& owner, Millis lease,
+                                                int limit) override;
+  StoreStatus Settle(const std::string& event_id, const std::string& owner, Settlement settlement,
+                     Instant now, Instant retry_at) override;
+  StoreResult<std::int64_t> PendingCount() override;
 
  private:
+  struct OutboxRow {
+    OutboxItem item;
+    std::int64_t seq = 0;  // commit order
+    bool settled = false;
+    Instant retry_at;
+    std::string owner;
+    Instant lease_until;
+  };
   // The link scope of a channel: its account, or the channel itself if unknown ("#" + id).
   std::string ScopeLocked(const std::string& channel_id) const;
   // The key of the pair `key` names: its user's canonical id (links_).
@@ -50,6 +70,8 @@ class MemoryStore final : public TenantStore, public PairStore {
   std::map<PairKey, Pair> pairs_;                                     // by canonical user id only
   std::map<std::pair<std::string, std::string>, std::string> links_;  // (scope, id) -> canonical
   std::int64_t next_seq_ = 1;
+  Notifier notifier_;
+  std::map<std::string, OutboxRow> outbox_;  // by event id
 };
 
 }  // namespace callgate

@@ -110,6 +110,11 @@ class RedisClusterStore final : public TenantStore, public PairStore {
   StoreStatus SetCallbackPermission(const std::string& channel_id, bool enabled) override;
   StoreStatus AddApiKey(const ApiKey& key) override;
   StoreStatus RevokeApiKey(const std::string& key_id, Instant at) override;
+  // Notification targets are not kept on Redis Cluster yet (nor is an outbox): the admin
+  // commands say "notifications need the SQLite store for now".
+  StoreStatus SetNotifyTarget(const std::string& account_id,
+                              const std::optional<NotifyTarget>& target) override;
+  bool KeepsNotifyTargets() const override { return false; }
   StoreResult<std::uint64_t> TenantGeneration() override;
   std::uint64_t TenantChanges() override;
   StoreResult<TenantSnapshot> LoadTenants() override;

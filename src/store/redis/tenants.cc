@@ -117,6 +117,11 @@ StoreStatus RedisClusterStore::RevokeApiKey(const std::string& key_id, Instant a
   return TenantWriteOp({"revoke", key_id, std::to_string(ToUnixMillis(at))});
 }
 
+StoreStatus RedisClusterStore::SetNotifyTarget(const std::string&,
+                                               const std::optional<NotifyTarget>&) {
+  return StoreError::kInvalid;  // KeepsNotifyTargets() is false: callers ask that first
+}
+
 // Commits the change durably, then waits (bounded) until every live process has seen its
 // generation: what makes an admin command read-your-writes across processes.
 StoreStatus RedisClusterStore::TenantWriteOp(std::vector<std::string> args) {

@@ -282,6 +282,9 @@ StoreStatus SqliteStore::ApplyWrite(SqliteDb& db, const Write& w, PairIds::Batch
   StoreStatus status = WritePair(db, key, pair_id, is_new, store_state ? &blob : nullptr, history,
                                  [this] { return NextSeq(); });
   if (status.ok() && new_record) status = WriteRecord(db, pair_id, w.idempotency_key, *record);
+  if (status.ok() && (next != current.state || !history.empty())) {
+    status = WriteOutbox(db, key, current.state, next, history);
+  }
   if (!status.ok()) {
     db.Run("ROLLBACK TO write");  // an allocated pair id stays unused: ids may have gaps
   } else {

@@ -25,6 +25,12 @@ namespace {
 // - user_links: per scope (an account), each id of a user that is not the id its pairs are keyed
 //   by (the canonical one, the smallest of the user's ids), and that id. Read only when a pair
 //   is named by an id with no pair row of its own (CALLGATE_SQL_CANONICAL).
+// - notify_targets: per account, where its notifications go and the secrets that sign them
+//   (kept: HMAC needs them; tenants/tenants.h NotifyTarget).
+// - outbox: one row per notification (store/outbox.h), written in the commit of the pair change
+//   that caused it; seq (the rowid) is commit order. state 0 is unsettled, 1 delivered, 2
+//   dropped; settled rows stay kSettledRetention so a re-derivation finds its id and adds
+//   nothing. outbox_heads finds a pair's first unsettled row; outbox_due the claimable ones.
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 INSERT OR IGNORE INTO meta VALUES ('tenant_generation', 0);
@@ -74,6 +80,34 @@ CREATE TABLE IF NOT EXISTS user_links (
   canonical TEXT NOT NULL,
   PRIMARY KEY (scope, alias)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS user_links_by_canonical ON user_links (scope, canonical);
+CREATE TABLE IF NOT EXISTS notify_targets (
+  account_id TEXT PRIMARY KEY REFERENCES accounts(id),
+  url TEXT NOT NULL,
+  secret TEXT NOT NULL,
+  previous_secret TEXT NOT NULL,
+  previous_until INTEGER,
+  updated_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox (
+  seq INTEGER PRIMARY KEY,
+  event_id TEXT NOT NULL UNIQUE,
+  channel_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  type INTEGER NOT NULL,
+  occurred_at INTEGER NOT NULL,
+  due_at INTEGER NOT NULL,
+  granted INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  rule INTEGER NOT NULL,
+  cause_id TEXT NOT NULL,
+  state INTEGER NOT NULL DEFAULT 0,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  retry_at INTEGER NOT NULL,
+  lease_owner TEXT NOT NULL DEFAULT '',
+  lease_until INTEGER NOT NULL DEFAULT 0,
+  settled_at INTEGER);
+CREATE INDEX IF NOT EXISTS outbox_heads ON outbox (channel_id, user_id, state, due_at, seq);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, retry_at);
+CREATE INDEX IF NOT EXISTS outbox_settled ON outbox (state, settled_at);
 )sql";
 
 }  // namespace
@@ -115,17 +149,18 @@ Result<Ok, std::string> EnsureLayout(SqliteDb& db, const std::string& path, Inst
   // Read again under the lock: another process may have created or upgraded the file meanwhile.
   // A file from another layout is refused, never misread.
   const std::int64_t version = LayoutVersion(db);
-  if (version != 0 && version != 4 && version != 5 && version != 6 && version != kSchemaVersion) {
+  if (version != 0 && (version < 4 || version > kSchemaVersion)) {
     db.Exec("ROLLBACK");
     return path + " has storage layout " + std::to_string(version) +
            "; this callgate reads layout " + std::to_string(kSchemaVersion) +
-           " (and upgrades layouts 4 to 6 in place) and does not convert other layouts";
+           " (and upgrades layouts 4 to 7 in place) and does not convert other layouts";
   }
   if (!db.Exec(kSchema)) {
     db.Exec("ROLLBACK");
     return "cannot create schema in " + path + ": " + db.Error();
   }
-  // Each upgrade step in turn, all in this transaction (6 to 7: the schema's new table).
+  // Each upgrade step in turn, all in this transaction (6 to 7 and 7 to 8: the schema's new
+  // tables).
   Result<Ok, std::string> upgraded = Ok{};
   if (version == 4) upgraded = UpgradeLayout4To5(db, now);
   if (upgraded && (version == 4 || version == 5)) upgraded = UpgradeLayout5To6(db);

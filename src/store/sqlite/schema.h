@@ -20,7 +20,8 @@ namespace callgate {
 // 6: idempotency records in their own table, no longer in the pair states; a layout-5 file is
 //    upgraded in place.
 // 7: user_links (ids of one user, docs/rules.md §7); a layout-6 file gains the empty table.
-inline constexpr std::int64_t kSchemaVersion = 7;
+// 8: notify_targets and outbox (notifications, issue 13); a layout-7 file gains the empty tables.
+inline constexpr std::int64_t kSchemaVersion = 8;
 
 // History entries are numbered by `seq`: microseconds since 2025-01-01T00:00:00Z (6 bytes on
 // disk, not 8, until 2029), never behind the clock (see SqliteStore::NextSeq).
@@ -42,7 +43,7 @@ inline constexpr std::int64_t kSeqEpochMicros = 1'735'689'600'000'000;
 Result<std::unique_ptr<SqliteDb>, std::string> OpenConnection(const std::string& path);
 
 // The storage-layout guard: creates the tables in a new file and stamps it with kSchemaVersion;
-// upgrades a layout-4, -5 or -6 file in place (at `now`), in one transaction; refuses a file of any
+// upgrades a layout-4 to -7 file in place (at `now`), in one transaction; refuses a file of any
 // other layout. `db` is a connection to `path` outside any transaction. Error: a readable reason.
 Result<Ok, std::string> EnsureLayout(SqliteDb& db, const std::string& path, Instant now);
 

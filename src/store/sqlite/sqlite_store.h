@@ -11,7 +11,7 @@
 // transaction re-reads what it changes (and reserves new pair ids under that lock), so pair
 // updates stay atomic across processes.
 //
-// Layout (storage layout 7, schema.h; layouts 4 to 6 are upgraded in place, any other is
+// Layout (storage layout 8, schema.h; layouts 4 to 7 are upgraded in place, any other is
 // refused, never converted): each pair has one row in `pairs`, found by (channel, destination),
 // holding an integer pair id and the encoded PairState; its history rows are keyed by (pair id,
 // packed event key), so they sit together and new pairs append; its idempotency records are rows
@@ -42,6 +42,7 @@
 #include <string>
 #include <thread>
 
+#include "store/outbox.h"
 #include "store/pair_store.h"
 #include "store/sqlite/pair_cache.h"
 #include "store/sqlite/pair_ids.h"
@@ -64,7 +65,7 @@ struct CommitStats {
   std::chrono::nanoseconds commit{};
 };
 
-class SqliteStore final : public TenantStore, public PairStore {
+class SqliteStore final : public TenantStore, public PairStore, public NotificationOutbox {
  public:
   struct Options {
     std::string path;
@@ -105,6 +106,8 @@ class SqliteStore final : public TenantStore, public PairStore {
   StoreStatus SetCallbackPermission(const std::string& channel_id, bool enabled) override;
   StoreStatus AddApiKey(const ApiKey& key) override;
   StoreStatus RevokeApiKey(const std::string& key_id, Instant at) override;
+  StoreStatus SetNotifyTarget(const std::string& account_id,
+                              const std::optional<NotifyTarget>& target) override;
   StoreResult<std::uint64_t> TenantGeneration() override;
   std::uint64_t TenantChanges() override;
   StoreResult<TenantSnapshot> LoadTenants() override;
@@ -118,6 +121,16 @@ class SqliteStore final : public TenantStore, public PairStore {
   StoreResult<std::vector<HistoryEntry>> LoadHistoryUntil(const PairKey& key, Instant until,
                                                           int count) override;
   void LinkUser(UserLink link, UpdateDone done) override;
+  NotificationOutbox* outbox() override { return this; }
+
+  // The outbox (outbox.cc): rows written by the group commit, in the batch's transaction;
+  // claims and settlements on the tenant connection, which any process may run.
+  void SetNotifier(Notifier notifier) override;
+  StoreResult<std::vector<OutboxItem>> ClaimDue(Instant now, const std::string& owner, Millis lease,
+                                                int limit) override;
+  StoreStatus Settle(const std::string& event_id, const std::string& owner, Settlement settlement,
+                     Instant now, Instant retry_at) override;
+  StoreResult<std::int64_t> PendingCount() override;
 
  private:
   // A pair update, or (link set) a user link, which the writer runs in turn with the updates.
@@ -197,6 +210,10 @@ class SqliteStore final : public TenantStore, public PairStore {
   bool CommitAndPublish(SqliteDb& db, const BatchWrites& written,
                         std::chrono::nanoseconds& commit_time);
   std::int64_t NextSeq();  // the next history entry's seq
+  // Stores the notifications of one pair change (outbox.cc), inside the write's savepoint.
+  StoreStatus WriteOutbox(SqliteDb& db, const PairKey& key, const PairState& before,
+                          const PairState& after, const std::vector<HistoryEntry>& history);
+  std::shared_ptr<const Notifier> notifier() const;
   // Deletes idempotency records past kIdempotencyRetention, a bounded number at most once a
   // minute, inside the batch's transaction.
   void PurgeExpiredRecords(SqliteDb& db);
@@ -237,6 +254,10 @@ class SqliteStore final : public TenantStore, public PairStore {
   std::condition_variable reopen_cv_;
   bool reopen_stopping_ = false;
   std::thread reopener_;
+
+  mutable std::mutex notifier_mu_;
+  std::shared_ptr<const Notifier> notifier_;                   // guarded by notifier_mu_
+  std::chrono::steady_clock::time_point next_outbox_purge_{};  // under tenant_mu_
 
   std::mutex tenant_mu_;
   std::unique_ptr<SqliteDb> tenant_db_;

@@ -168,7 +168,7 @@ TEST(SqliteStoreTest, FileOfLayout3IsRefusedAndLeftAlone) {
   auto store = SqliteStore::Open({.path = path});
   ASSERT_FALSE(store.ok());
   EXPECT_NE(store.error().find(path + " has storage layout 3"), std::string::npos) << store.error();
-  EXPECT_NE(store.error().find("reads layout 7"), std::string::npos) << store.error();
+  EXPECT_NE(store.error().find("reads layout 8"), std::string::npos) << store.error();
   RawDb raw(path);
   EXPECT_EQ(raw.Query("PRAGMA user_version"), "3");
   EXPECT_EQ(raw.Query("SELECT group_concat(name) FROM pragma_table_info('pairs')"),

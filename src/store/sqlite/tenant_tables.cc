@@ -136,6 +136,29 @@ StoreStatus SqliteStore::RevokeApiKey(const std::string& key_id, Instant at) {
   });
 }
 
+StoreStatus SqliteStore::SetNotifyTarget(const std::string& account_id,
+                                         const std::optional<NotifyTarget>& target) {
+  return TenantWrite([&](SqliteDb& db) -> StoreStatus {
+    if (!Exists(db, "SELECT 1 FROM accounts WHERE id = ?1", account_id)) {
+      return StoreError::kNotFound;
+    }
+    if (!target) {
+      Stmt clear(db, "DELETE FROM notify_targets WHERE account_id = ?1");
+      return Done(clear.Bind(1, account_id));
+    }
+    Stmt upsert(db,
+                "INSERT OR REPLACE INTO notify_targets (account_id, url, secret, previous_secret, "
+                "previous_until, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+    upsert.Bind(1, account_id)
+        .Bind(2, target->url)
+        .Bind(3, target->secret)
+        .Bind(4, target->previous_secret)
+        .Bind(6, ToUnixMillis(target->updated_at));
+    if (target->previous_until) upsert.Bind(5, ToUnixMillis(*target->previous_until));
+    return Done(upsert);
+  });
+}
+
 StoreResult<std::uint64_t> SqliteStore::TenantGeneration() {
   Reader reader = AcquireReader();
   if (!reader.get()) return StoreError::kUnavailable;
@@ -190,6 +213,16 @@ StoreResult<TenantSnapshot> SqliteStore::LoadTenants() {
       std::memcpy(key.secret_hash.data(), hash.data(), hash.size());
       if (!s.Null(4)) key.revoked_at = FromUnixMillis(s.Int(4));
       snap.api_keys.emplace(key.key_id, std::move(key));
+    }
+  }
+  if (rc == SQLITE_DONE) {
+    Stmt s(db,
+           "SELECT account_id, url, secret, previous_secret, previous_until, updated_at "
+           "FROM notify_targets");
+    while ((rc = s.Step()) == SQLITE_ROW) {
+      NotifyTarget target{s.Text(1), s.Text(2), s.Text(3), std::nullopt, FromUnixMillis(s.Int(5))};
+      if (!s.Null(4)) target.previous_until = FromUnixMillis(s.Int(4));
+      snap.notify_targets.emplace(s.Text(0), std::move(target));
     }
   }
   db.Exec("COMMIT");
