@@ -201,7 +201,10 @@ bool ValidNotifyUrl(std::string_view url) {
     return false;
   }
   const std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
-  if (authority.empty() || authority.front() == ':') return false;
+  // No credentials in the URL: it is shown by `notify show`, and the signature authenticates.
+  if (authority.empty() || authority.front() == ':' || authority.find('@') != authority.npos) {
+    return false;
+  }
   return std::none_of(url.begin(), url.end(),
                       [](unsigned char c) { return c <= ' ' || c >= 0x7f; });
 }
@@ -209,7 +212,7 @@ bool ValidNotifyUrl(std::string_view url) {
 int SetNotify(const AdminContext& ctx, const std::string& account, const std::string& url) {
   if (!Supported(ctx)) return 1;
   if (!ValidNotifyUrl(url)) {
-    ctx.err << "error: --url must be an http:// or https:// URL\n";
+    ctx.err << "error: --url must be an http:// or https:// URL with a host and no credentials\n";
     return 2;
   }
   if (!CurrentTarget(ctx, account, /*must_exist=*/false)) return 1;

@@ -38,7 +38,8 @@ int ShowNotify(const AdminContext& ctx, const std::string& account);
 int RotateNotifySecret(const AdminContext& ctx, const std::string& account);
 int ClearNotify(const AdminContext& ctx, const std::string& account);
 inline constexpr Millis kSecretOverlap = std::chrono::hours(24);
-// Whether `url` is one notifications can be POSTed to: http:// or https://, a host, no spaces.
+// Whether `url` is one notifications can be POSTed to: http:// or https://, a host, no spaces,
+// no credentials.
 bool ValidNotifyUrl(std::string_view url);
 
 // Creates the demo tenant (once) and a fresh key for it; the key, or nullopt after printing why.

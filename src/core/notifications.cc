@@ -51,7 +51,6 @@ std::optional<Notification> PermissionChange(const PairState& after, const Event
   } else {
     return std::nullopt;
   }
-  if (at > now) return std::nullopt;  // a fact from the future is told when it is due
   const Permission then = View(after, at, profile).permission;
   const Permission before = View(after, at - kJustBefore, profile).permission;
   if (then == before) return std::nullopt;

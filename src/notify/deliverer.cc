@@ -103,7 +103,8 @@ void Deliverer::Loop() {
 
 Instant Deliverer::RetryTime(Instant now, int attempts) {
   Millis delay = options_.max_retry;
-  if (attempts < 30) delay = std::min(options_.max_retry, options_.first_retry * (1LL << attempts));
+  if (attempts < 30)
+    delay = std::min(options_.max_retry, Millis(options_.first_retry.count() << attempts));
   // Full jitter over the upper half: receivers coming back are not hit by every sender at once.
   std::uniform_int_distribution<std::int64_t> half(delay.count() / 2, delay.count());
   return now + Millis(half(jitter_));

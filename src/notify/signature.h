@@ -11,7 +11,7 @@
 
 namespace callgate {
 
-inline constexpr std::string_view kSignatureHeader = "Callgate-Signature";
+inline constexpr char kSignatureHeader[] = "Callgate-Signature";
 
 std::string SignNotification(std::int64_t unix_seconds, std::string_view body,
                              const std::vector<std::string>& secrets);

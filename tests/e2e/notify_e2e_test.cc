@@ -266,12 +266,17 @@ class NotifyE2eTest : public ::testing::Test {
 };
 
 TEST_F(NotifyE2eTest, EveryEventTypeArrivesSignedInOrderAndTimeDrivenOnesOnTime) {
-  const Instant t = WholeSecond(SystemNow());
+  const std::string u3_early = "+6591230003";
+  Reserve(u3_early);  // before `now` (a whole second, below): u3's reply answers this request
+  std::this_thread::sleep_for(milliseconds(1100));
+  // Facts a few seconds old (webhooks come after the fact), instants ahead from the clock.
+  const Instant now = WholeSecond(SystemNow());
+  const Instant t = now - seconds(5);
   const std::string u1 = "+6591230001", u2 = "+6591230002", u3 = "+6591230003", u4 = "+6591230004",
                     u5 = "+6591230005", u6 = "+6591230006";
   // u1: a request (limit reached), a temporary accept ending 3 s from now (expired then).
   Reserve(u1);
-  const Instant u1_end = t + seconds(3);
+  const Instant u1_end = now + seconds(3);
   Webhook(kBiz, Accept("wamid.n1", u1, t, false, u1_end, "wamid.request-1"));
   // u2: a profile grant, then four unanswered business calls: reconsider, automatic revocation.
   Webhook(kBiz, Accept("wamid.n2", u2, t - seconds(20), true, std::nullopt, std::nullopt));
@@ -279,10 +284,9 @@ TEST_F(NotifyE2eTest, EveryEventTypeArrivesSignedInOrderAndTimeDrivenOnesOnTime)
     Webhook(kBiz,
             BusinessCall("wacid.n2-" + std::to_string(i), u2, t - seconds(10 - i), "terminate"));
   }
-  // u3: a request, a permanent accept of it, the user's revocation.
-  Reserve(u3);
-  Webhook(kBiz, Accept("wamid.n3", u3, t, true, std::nullopt, "wamid.request-3"));
-  meta::PermissionReply reject{.wamid = "wamid.n3r", .from = Digits(u3), .at = t + seconds(1)};
+  // u3: a request (above), a permanent accept of it, the user's revocation.
+  Webhook(kBiz, Accept("wamid.n3", u3, now, true, std::nullopt, "wamid.request-3"));
+  meta::PermissionReply reject{.wamid = "wamid.n3r", .from = Digits(u3), .at = now + seconds(1)};
   reject.response = "reject";
   Webhook(kBiz, reject);
   // u4: a user-initiated call on a channel with callback permission: a callback grant.
@@ -293,9 +297,9 @@ TEST_F(NotifyE2eTest, EveryEventTypeArrivesSignedInOrderAndTimeDrivenOnesOnTime)
   Webhook(kBizCb, callback);
   // u5: a request (limit reached), then a connected call empties the window (limit freed).
   Reserve(u5);
-  Webhook(kBiz, BusinessCall("wacid.n5", u5, t, "connect"));
+  Webhook(kBiz, BusinessCall("wacid.n5", u5, now + seconds(1), "connect"));  // after the request
   // u6: a temporary accept ending 24 h and 4 s from now: expiring in 4 s.
-  const Instant u6_end = t + hours(24) + seconds(4);
+  const Instant u6_end = now + hours(24) + seconds(4);
   Webhook(kBiz, Accept("wamid.n6", u6, t, false, u6_end, "wamid.request-6"));
 
   const std::map<std::string, std::vector<std::string>> expected{
@@ -399,6 +403,8 @@ TEST(NotifyKillTest, UndeliveredAndScheduledNotificationsSurviveKill9) {
   // The first server tries, fails (nobody listens) and schedules retries; then it dies.
   std::this_thread::sleep_for(milliseconds(1500));
   first->Kill(SIGKILL);
+  EXPECT_NE(ReadFile((dir / "serve-1.log").string()).find("notification failed, will retry"),
+            std::string::npos);
   receiver.Up();
   auto [second, port2] = serve("serve-2.log");
   (void)port2;
@@ -415,7 +421,9 @@ TEST(NotifyKillTest, UndeliveredAndScheduledNotificationsSurviveKill9) {
         << user;
   }
   for (const Received& r : all) {
-    if (r.type == "permission.expired") EXPECT_GE(r.at, end);
+    if (r.type == "permission.expired") {
+      EXPECT_GE(r.at, end);
+    }
   }
   // Nothing more comes: each was delivered once.
   EXPECT_EQ(receiver.WaitFor([](const auto& got) { return got.size() > 6; }, seconds(2)).size(),

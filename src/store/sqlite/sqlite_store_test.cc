@@ -228,7 +228,7 @@ TEST(SqliteStoreTest, FileOfLayout4IsUpgradedWithTheNoticesCompactionFinalized) 
   auto store = OpenOrFail(path);
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(derived(*store), recorded);
-  EXPECT_EQ(RawDb(path).Query("PRAGMA user_version"), "7");
+  EXPECT_EQ(RawDb(path).Query("PRAGMA user_version"), "8");
 }
 
 // Layout 6 had no user links. Such a file gains the empty table in place; its pairs read as
@@ -248,7 +248,7 @@ TEST(SqliteStoreTest, FileOfLayout6IsUpgradedAndItsPairsTakeLinks) {
   }
   auto store = OpenOrFail(path);
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(RawDb(path).Query("PRAGMA user_version"), "7");
+  EXPECT_EQ(RawDb(path).Query("PRAGMA user_version"), "8");
   const UserId bsuid = UserId::Bsuid("US.42");
   std::promise<StoreStatus> linked;
   store->LinkUser({kPair.channel_id, {kPair.user, bsuid}},
@@ -257,6 +257,30 @@ TEST(SqliteStoreTest, FileOfLayout6IsUpgradedAndItsPairsTakeLinks) {
   const auto state = store->LoadPair({kPair.channel_id, bsuid});
   ASSERT_TRUE(state.ok());
   EXPECT_EQ(state->requests.size(), 1u);
+}
+
+// Layout 7 had no notification tables: such a file gains them, empty, and keeps its pairs.
+TEST(SqliteStoreTest, FileOfLayout7IsUpgradedWithTheNotificationTables) {
+  TempDir dir;
+  const std::string path = dir.File("store.db");
+  {
+    auto store = OpenOrFail(path);
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(UpdatePairSync(*store, kPair, Request("r1", kT0)).ok());
+  }
+  {
+    RawDb raw(path);
+    raw.Query("DROP TABLE outbox");
+    raw.Query("DROP TABLE notify_targets");
+    raw.Query("PRAGMA user_version = 7");
+  }
+  auto store = OpenOrFail(path);
+  ASSERT_NE(store, nullptr);
+  RawDb raw(path);
+  EXPECT_EQ(raw.Query("PRAGMA user_version"), "8");
+  EXPECT_EQ(raw.Query("SELECT count(*) FROM outbox"), "0");
+  EXPECT_EQ(raw.Query("SELECT count(*) FROM notify_targets"), "0");
+  EXPECT_EQ(store->LoadPair(kPair)->requests.size(), 1u);
 }
 
 // Layout 5 kept idempotency records inside the pair states. Such a file is upgraded in place:
@@ -280,7 +304,7 @@ TEST(SqliteStoreTest, FileOfLayout5IsUpgradedWithItsRecordsMovedOutOfTheStates) 
   }
   auto store = OpenOrFail(path);
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(RawDb(path).Query("PRAGMA user_version"), "7");
+  EXPECT_EQ(RawDb(path).Query("PRAGMA user_version"), "8");
   // Read as the current layout reads, which refuses a state with records inside: they were moved
   // out.
   const auto upgraded = store->LoadPair(kPair);
