@@ -170,12 +170,6 @@ std::optional<NotifyTarget> CurrentTarget(const AdminContext& ctx, const std::st
   return it->second;
 }
 
-bool Supported(const AdminContext& ctx) {
-  if (ctx.store.KeepsNotifyTargets()) return true;
-  ctx.err << "error: notifications need the SQLite store for now\n";
-  return false;
-}
-
 // Stores `target` and prints its (new) secret alone.
 int StoreTarget(const AdminContext& ctx, const std::string& account, const NotifyTarget& target) {
   const StoreStatus status = ctx.store.SetNotifyTarget(account, target);
@@ -210,7 +204,6 @@ bool ValidNotifyUrl(std::string_view url) {
 }
 
 int SetNotify(const AdminContext& ctx, const std::string& account, const std::string& url) {
-  if (!Supported(ctx)) return 1;
   if (!ValidNotifyUrl(url)) {
     ctx.err << "error: --url must be an http:// or https:// URL with a host and no credentials\n";
     return 2;
@@ -225,7 +218,6 @@ int SetNotify(const AdminContext& ctx, const std::string& account, const std::st
 }
 
 int ShowNotify(const AdminContext& ctx, const std::string& account) {
-  if (!Supported(ctx)) return 1;
   auto target = CurrentTarget(ctx, account, /*must_exist=*/false);
   if (!target) return 1;
   if (target->url.empty()) {
@@ -242,7 +234,6 @@ int ShowNotify(const AdminContext& ctx, const std::string& account) {
 }
 
 int RotateNotifySecret(const AdminContext& ctx, const std::string& account) {
-  if (!Supported(ctx)) return 1;
   auto target = CurrentTarget(ctx, account, /*must_exist=*/true);
   if (!target) return 1;
   auto secret = GenerateSigningSecret();
@@ -258,7 +249,6 @@ int RotateNotifySecret(const AdminContext& ctx, const std::string& account) {
 }
 
 int ClearNotify(const AdminContext& ctx, const std::string& account) {
-  if (!Supported(ctx)) return 1;
   if (!CurrentTarget(ctx, account, /*must_exist=*/false)) return 1;
   return Report(ctx, ctx.store.SetNotifyTarget(account, std::nullopt), "account", account);
 }

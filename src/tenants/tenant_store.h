@@ -26,8 +26,6 @@ class TenantStore {
   // Sets the account's notification target, or clears it (nullopt). kNotFound: no such account.
   virtual StoreStatus SetNotifyTarget(const std::string& account_id,
                                       const std::optional<NotifyTarget>& target) = 0;
-  // Whether this backend keeps notification targets (false: Redis Cluster, for now).
-  virtual bool KeepsNotifyTargets() const { return true; }
   // Increases whenever tenants change (in this or another process sharing the store).
   virtual StoreResult<std::uint64_t> TenantGeneration() = 0;
   // Moves once a tenant change is committed, in this or another process sharing the store,

@@ -68,8 +68,8 @@ std::string LinksKey(std::string_view prefix, std::string_view scope) {
 
 TenantKeys TenantKeysOf(std::string_view prefix) {
   const std::string base = std::string(prefix) + "{tenants}:";
-  return {base + "a", base + "s", base + "c",   base + "n",    base + "cb",
-          base + "k", base + "r", base + "gen", base + "seen", base + "probe"};
+  return {base + "a", base + "s",   base + "c",    base + "n",     base + "cb", base + "k",
+          base + "r", base + "gen", base + "seen", base + "probe", base + "nt"};
 }
 
 std::string HistoryRest(const HistoryEntry& entry) {

@@ -36,7 +36,7 @@ std::string LinksKey(std::string_view prefix, std::string_view scope);
 // The tenant keys, all in one slot ({tenants}), in the order the tenant scripts take them.
 struct TenantKeys {
   std::string accounts, subaccounts, channels, phone_numbers, callbacks, api_keys, revocations,
-      generation, seen, probe;
+      generation, seen, probe, notify_targets;
 };
 TenantKeys TenantKeysOf(std::string_view prefix);
 

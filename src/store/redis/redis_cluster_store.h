@@ -110,11 +110,10 @@ class RedisClusterStore final : public TenantStore, public PairStore {
   StoreStatus SetCallbackPermission(const std::string& channel_id, bool enabled) override;
   StoreStatus AddApiKey(const ApiKey& key) override;
   StoreStatus RevokeApiKey(const std::string& key_id, Instant at) override;
-  // Notification targets are not kept on Redis Cluster yet (nor is an outbox): the admin
-  // commands say "notifications need the SQLite store for now".
+  // Notification targets are kept with the tenants; the outbox is not there yet (outbox() is
+  // null), so a server on Redis Cluster records and sends no notification.
   StoreStatus SetNotifyTarget(const std::string& account_id,
                               const std::optional<NotifyTarget>& target) override;
-  bool KeepsNotifyTargets() const override { return false; }
   StoreResult<std::uint64_t> TenantGeneration() override;
   std::uint64_t TenantChanges() override;
   StoreResult<TenantSnapshot> LoadTenants() override;

@@ -175,6 +175,29 @@ TEST(RedisClusterStoreTest, ATenantChangeInOneProcessIsSeenByAnotherOnItsNextRea
   ASSERT_TRUE(tenants->api_keys.at("key-1").revoked_at.has_value());
 }
 
+// Notification targets are kept with the tenants: set, rotated (both secrets), cleared.
+TEST(RedisClusterStoreTest, NotifyTargetsRoundTripWithTheTenants) {
+  auto store = OpenTestRedisStore();
+  ASSERT_TRUE(store);
+  EXPECT_EQ(store->SetNotifyTarget("acc-n", NotifyTarget{"http://x/", "s1"}).error(),
+            StoreError::kNotFound);
+  ASSERT_TRUE(store->CreateAccount({"acc-n", kT0}).ok());
+  ASSERT_TRUE(
+      store->SetNotifyTarget("acc-n", NotifyTarget{"https://hooks.example/cg?a=1", "cgws_new",
+                                                   "cgws_old", kT0 + Millis(5), kT0})
+          .ok());
+  auto tenants = store->LoadTenants();
+  ASSERT_TRUE(tenants.ok());
+  const NotifyTarget& target = tenants->notify_targets.at("acc-n");
+  EXPECT_EQ(target.url, "https://hooks.example/cg?a=1");
+  EXPECT_EQ(target.SigningSecrets(kT0), (std::vector<std::string>{"cgws_new", "cgws_old"}));
+  EXPECT_EQ(target.updated_at, kT0);
+  ASSERT_TRUE(store->SetNotifyTarget("acc-n", NotifyTarget{"http://x/", "s2"}).ok());
+  EXPECT_EQ(store->LoadTenants()->notify_targets.at("acc-n").previous_secret, "");
+  ASSERT_TRUE(store->SetNotifyTarget("acc-n", std::nullopt).ok());
+  EXPECT_TRUE(store->LoadTenants()->notify_targets.empty());
+}
+
 TEST(RedisClusterStoreTest, ALinkInterruptedAfterItsFirstStepIsCompletedByTheNextAccess) {
   TwoProcesses p;
   ASSERT_TRUE(p.a && p.b);

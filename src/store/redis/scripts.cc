@@ -248,6 +248,7 @@ const redis::Script& TenantWrite() {
   static const redis::Script script(R"lua(
 local A, S, C, N = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local CB, K, R, G = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local NT = KEYS[9]
 local op = ARGV[1]
 local function has(key, field) return redis.call('HEXISTS', key, field) == 1 end
 if op == 'account' then
@@ -273,6 +274,13 @@ elseif op == 'key' then
 elseif op == 'revoke' then
   if not has(K, ARGV[2]) then return {1} end
   redis.call('HSETNX', R, ARGV[2], ARGV[3])
+elseif op == 'notify' then
+  if not has(A, ARGV[2]) then return {1} end
+  if ARGV[3] == '' then
+    redis.call('HDEL', NT, ARGV[2])
+  else
+    redis.call('HSET', NT, ARGV[2], ARGV[3])
+  end
 else
   return redis.error_reply('unknown tenant operation')
 end
@@ -282,13 +290,14 @@ return {0, redis.call('INCR', G)}
 }
 
 // KEYS as TenantWrite. Returns {generation, accounts, subaccounts, channels, callbacks, api keys,
-// revocations}, each hash as a flat field/value array: one consistent snapshot.
+// revocations, notification targets}, each hash as a flat field/value array: one consistent
+// snapshot.
 const redis::Script& LoadTenants() {
   static const redis::Script script(R"lua(
 return {redis.call('GET', KEYS[8]) or '0', redis.call('HGETALL', KEYS[1]),
         redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[3]),
         redis.call('HGETALL', KEYS[5]), redis.call('HGETALL', KEYS[6]),
-        redis.call('HGETALL', KEYS[7])}
+        redis.call('HGETALL', KEYS[7]), redis.call('HGETALL', KEYS[9])}
 )lua");
   return script;
 }

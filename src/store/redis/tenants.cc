@@ -69,8 +69,8 @@ bool FromHex(std::string_view hex, Sha256& out) {
 }
 
 std::vector<std::string> KeyList(const redis_keys::TenantKeys& k) {
-  return {k.accounts,  k.subaccounts, k.channels,    k.phone_numbers,
-          k.callbacks, k.api_keys,    k.revocations, k.generation};
+  return {k.accounts, k.subaccounts, k.channels,   k.phone_numbers, k.callbacks,
+          k.api_keys, k.revocations, k.generation, k.notify_targets};
 }
 
 // A flat field/value array reply, field by field.
@@ -117,9 +117,18 @@ StoreStatus RedisClusterStore::RevokeApiKey(const std::string& key_id, Instant a
   return TenantWriteOp({"revoke", key_id, std::to_string(ToUnixMillis(at))});
 }
 
-StoreStatus RedisClusterStore::SetNotifyTarget(const std::string&,
-                                               const std::optional<NotifyTarget>&) {
-  return StoreError::kInvalid;  // KeepsNotifyTargets() is false: callers ask that first
+// A target's value: "url secret previous_secret previous_until updated" ("-" for no previous
+// secret or time): URLs and secrets hold no space (admin/admin.h ValidNotifyUrl, base64url).
+StoreStatus RedisClusterStore::SetNotifyTarget(const std::string& account_id,
+                                               const std::optional<NotifyTarget>& target) {
+  std::string value;
+  if (target) {
+    value = target->url + " " + target->secret + " " +
+            (target->previous_secret.empty() ? "-" : target->previous_secret) + " " +
+            (target->previous_until ? std::to_string(ToUnixMillis(*target->previous_until)) : "-") +
+            " " + std::to_string(ToUnixMillis(target->updated_at));
+  }
+  return TenantWriteOp({"notify", account_id, std::move(value)});
 }
 
 // Commits the change durably, then waits (bounded) until every live process has seen its
@@ -201,7 +210,7 @@ StoreResult<TenantSnapshot> RedisClusterStore::LoadTenants() {
                                        redis::Durability::kNone);
   if (!result) return StoreError::kUnavailable;
   const redis::Reply& r = *result;
-  if (r.elements.size() != 7) return StoreError::kInvalid;
+  if (r.elements.size() != 8) return StoreError::kInvalid;
   TenantSnapshot snap;
   ForEachField(r.elements[1], [&](const std::string& id, const std::string& v) {
     snap.accounts.emplace(id, Account{id, FromUnixMillis(ToInt(v))});
@@ -242,6 +251,14 @@ StoreResult<TenantSnapshot> RedisClusterStore::LoadTenants() {
       key.revoked_at = FromUnixMillis(it->second);
     }
     snap.api_keys.emplace(id, std::move(key));
+  });
+  ForEachField(r.elements[7], [&](const std::string& id, const std::string& v) {
+    const auto w = Words(v);
+    if (w.size() != 5) return;
+    NotifyTarget target{w[0], w[1], w[2] == "-" ? "" : w[2], std::nullopt,
+                        FromUnixMillis(ToInt(w[4]))};
+    if (w[3] != "-") target.previous_until = FromUnixMillis(ToInt(w[3]));
+    snap.notify_targets.emplace(id, std::move(target));
   });
   return snap;
 }

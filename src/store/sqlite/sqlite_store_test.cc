@@ -233,19 +233,23 @@ TEST(SqliteStoreTest, FileOfLayout4IsUpgradedWithTheNoticesCompactionFinalized) 
 
 // Layout 6 had no user links. Such a file gains the empty table in place; its pairs read as
 // before and take links.
-TEST(SqliteStoreTest, FileOfLayout6IsUpgradedAndItsPairsTakeLinks) {
-  TempDir dir;
-  const std::string path = dir.File("store.db");
+// A file of the current layout holding one pair (request r1 at kT0), then turned into a file of
+// an older layout by `sql` (dropping the tables that layout lacked, setting user_version).
+void WriteOnePairAsOlderLayout(const std::string& path, const std::vector<std::string>& sql) {
   {
     auto store = OpenOrFail(path);
     ASSERT_NE(store, nullptr);
     ASSERT_TRUE(UpdatePairSync(*store, kPair, Request("r1", kT0)).ok());
   }
-  {
-    RawDb raw(path);
-    raw.Query("DROP TABLE user_links");
-    raw.Query("PRAGMA user_version = 6");
-  }
+  RawDb raw(path);
+  for (const std::string& statement : sql) raw.Query(statement);
+}
+
+TEST(SqliteStoreTest, FileOfLayout6IsUpgradedAndItsPairsTakeLinks) {
+  TempDir dir;
+  const std::string path = dir.File("store.db");
+  WriteOnePairAsOlderLayout(path, {"DROP TABLE user_links", "DROP TABLE outbox",
+                                   "DROP TABLE notify_targets", "PRAGMA user_version = 6"});
   auto store = OpenOrFail(path);
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(RawDb(path).Query("PRAGMA user_version"), "8");
@@ -263,17 +267,8 @@ TEST(SqliteStoreTest, FileOfLayout6IsUpgradedAndItsPairsTakeLinks) {
 TEST(SqliteStoreTest, FileOfLayout7IsUpgradedWithTheNotificationTables) {
   TempDir dir;
   const std::string path = dir.File("store.db");
-  {
-    auto store = OpenOrFail(path);
-    ASSERT_NE(store, nullptr);
-    ASSERT_TRUE(UpdatePairSync(*store, kPair, Request("r1", kT0)).ok());
-  }
-  {
-    RawDb raw(path);
-    raw.Query("DROP TABLE outbox");
-    raw.Query("DROP TABLE notify_targets");
-    raw.Query("PRAGMA user_version = 7");
-  }
+  WriteOnePairAsOlderLayout(
+      path, {"DROP TABLE outbox", "DROP TABLE notify_targets", "PRAGMA user_version = 7"});
   auto store = OpenOrFail(path);
   ASSERT_NE(store, nullptr);
   RawDb raw(path);
