@@ -379,11 +379,6 @@ int RunAdmin(const AdminCli& cli) {
   if (cli.key_list->parsed()) return ListKeys(ctx, cli.account);
   if (cli.key_revoke->parsed()) return RevokeKey(ctx, cli.id);
   if (cli.list_cmd->parsed()) return List(ctx, "all");
-  if ((cli.notify_set->parsed() || cli.notify_rotate->parsed()) && !(*stores)->sqlite()) {
-    // Targets are kept on Redis Cluster, but its servers keep no outbox yet.
-    std::cerr << "warning: servers on a Redis Cluster send no notifications yet: they need the "
-                 "SQLite store for now\n";
-  }
   if (cli.notify_set->parsed()) return SetNotify(ctx, cli.account, cli.url);
   if (cli.notify_show->parsed()) return ShowNotify(ctx, cli.account);
   if (cli.notify_rotate->parsed()) return RotateNotifySecret(ctx, cli.account);

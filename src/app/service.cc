@@ -61,8 +61,7 @@ Result<std::unique_ptr<Service>, std::string> Service::Start(ServiceConfig confi
     service->deliverer_ = std::make_unique<Deliverer>(store.pairs(), *outbox, *service->tenants_,
                                                       clock, std::move(config.notify));
   } else {
-    LogNotice(LogLevel::kWarn,
-              "notifications need the SQLite store for now: none are recorded or sent");
+    LogNotice(LogLevel::kWarn, "this store keeps no outbox: no notification is recorded or sent");
   }
   metrics.Instrument(config.api);
   if (config.access_log) config.api.observers.push_back(AccessLog());

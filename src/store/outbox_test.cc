@@ -1,6 +1,7 @@
-// The notification outbox contract (store/outbox.h) on every backend that keeps one (SQLite,
-// memory): items are committed with the change that caused them, an id is kept once, claims
-// lease each pair's first unsettled item in order, and retries hold back a pair's later items.
+// The notification outbox contract (store/outbox.h) on every backend: items are committed with
+// the change that caused them, an id is kept once, claims lease each pair's first unsettled item
+// in order, and retries hold back a pair's later items. Built twice: on SQLite and memory, and,
+// with CALLGATE_STORE_CONTRACT_REDIS, on RedisClusterStore alone (it needs a cluster).
 #include "store/outbox.h"
 
 #include <gtest/gtest.h>
@@ -8,8 +9,12 @@
 #include <functional>
 #include <memory>
 
+#ifdef CALLGATE_STORE_CONTRACT_REDIS
+#include "store/redis/redis_test_env.h"
+#else
 #include "store/memory/memory_store.h"
 #include "store/sqlite/sqlite_store.h"
+#endif
 #include "store/store_test_util.h"
 
 namespace callgate {
@@ -22,6 +27,14 @@ struct Backend {
   NotificationOutbox* outbox = nullptr;
 };
 
+#ifdef CALLGATE_STORE_CONTRACT_REDIS
+Backend OpenRedis() {
+  Backend b;
+  b.store = OpenTestRedisStore();
+  b.outbox = b.store ? b.store->outbox() : nullptr;
+  return b;
+}
+#else
 Backend OpenSqlite(TempDir* reuse = nullptr) {
   Backend b;
   if (!reuse) b.dir = std::make_unique<TempDir>();
@@ -39,6 +52,7 @@ Backend OpenMemory() {
   b.outbox = b.store->outbox();
   return b;
 }
+#endif
 
 // Tells one notification per applied request, due `delay` after its time, caused by its id.
 Notifier TellRequests(Millis delay = Millis(0)) {
@@ -163,6 +177,11 @@ TEST_P(OutboxTest, ScheduledItemsWaitForTheirDueTime) {
   EXPECT_EQ(Claim(kT0 + std::chrono::hours(1), "p1").size(), 1u);
 }
 
+#ifdef CALLGATE_STORE_CONTRACT_REDIS
+INSTANTIATE_TEST_SUITE_P(Backends, OutboxTest,
+                         ::testing::Values(std::function<Backend()>(OpenRedis)),
+                         [](const auto&) { return "RedisCluster"; });
+#else
 INSTANTIATE_TEST_SUITE_P(Backends, OutboxTest,
                          ::testing::Values(std::function<Backend()>([] { return OpenSqlite(); }),
                                            std::function<Backend()>(OpenMemory)),
@@ -183,6 +202,7 @@ TEST(SqliteOutboxTest, ItemsSurviveReopening) {
   ASSERT_EQ(claimed->size(), 1u);
   EXPECT_EQ((*claimed)[0].event_id, MakeOutboxItem(key, (*claimed)[0].notification).event_id);
 }
+#endif
 
 }  // namespace
 }  // namespace callgate

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "core/user_id.h"
+#include "store/outbox.h"
 #include "store/pair_store.h"
 
 namespace callgate::redis_keys {
@@ -25,8 +26,24 @@ struct PairKeys {
   std::string records;  // hash: idempotency key -> PackRecord; expires kIdempotencyRetention
                         // after its last record
   std::string claim;    // string, 100 ms: the process that lost a commit and goes next
+  std::string outbox;   // hash: event id -> outbox item (scripts.cc, kOutboxCodec); "#" counts
 };
 PairKeys KeysOf(std::string_view prefix, const PairKey& key);
+
+// The notification outbox beside the pairs. Each slot has an index (a sorted set: the outbox keys
+// of that slot's pairs with unsettled items, scored by when their first one is ready), so that a
+// pair's commit updates it in the same script; its key carries a tag that hashes to that slot.
+// The hint (one sorted set in slot {outbox}: slot number -> the earliest time its index may have
+// something ready) tells the deliverers which indexes to look at; it is only a hint — never later
+// than the truth once a commit's follow-up or a deliverer's re-check has run, and rebuilt from
+// every index now and then (outbox.cc).
+std::string SlotIndexKey(std::string_view prefix, std::uint16_t slot);
+std::string OutboxHintKey(std::string_view prefix);
+
+// An outbox item's value after the header the scripts read: what only C++ reads of it.
+std::string PackOutboxRest(const OutboxItem& item);
+// The item a stored (event id, value) holds, its header included; nullopt if unreadable.
+std::optional<OutboxItem> UnpackOutboxItem(std::string_view event_id, std::string_view value);
 
 // The user links of one scope (an account, or "#<channel>" for a channel nobody knows): a hash,
 // "a:<id>" -> canonical id ("!" before it while the link's merge is pending), "m:<canonical>" ->

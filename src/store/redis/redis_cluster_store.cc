@@ -384,6 +384,19 @@ void RedisClusterStore::Attempt(const std::string& slot_key, std::shared_ptr<Op>
     return Finish(slot_key, op, Ok{}, false);  // decided on what was just read
   }
   const redis_keys::PairKeys keys = redis_keys::KeysOf(options_.key_prefix, *target);
+  // The notifications of the change, committed with it (outbox.cc).
+  std::vector<OutboxItem> items;
+  std::int64_t earliest_due = 0;
+  if (changed && (next != state || !history.empty())) {
+    if (const std::shared_ptr<const Notifier> notifier = this->notifier()) {
+      for (Notification& n : (*notifier)(*target, state, next, history)) {
+        items.push_back(MakeOutboxItem(*target, std::move(n)));
+        const std::int64_t due = ToUnixMillis(items.back().notification.due_at);
+        earliest_due = items.size() == 1 ? due : std::min(earliest_due, due);
+      }
+    }
+  }
+  const std::uint16_t slot = redis::HashSlot(keys.pair);
   std::string new_token = changed ? NewToken() : std::string();
   std::vector<std::string> args = {
       token,
@@ -397,30 +410,39 @@ void RedisClusterStore::Attempt(const std::string& slot_key, std::shared_ptr<Op>
       std::to_string(NowMicrosSinceSeqEpoch()),
       std::to_string(WallMillis()),
       std::to_string(kIdempotencyRetention.count()),
-      op->claimant};
+      op->claimant,
+      std::to_string(items.size())};
+  args.reserve(args.size() + 3 * items.size() + 3 * history.size());
+  for (const OutboxItem& item : items) {
+    args.push_back(item.event_id);
+    args.push_back(std::to_string(ToUnixMillis(item.notification.due_at)));
+    args.push_back(redis_keys::PackOutboxRest(item));
+  }
   if (changed) {
-    args.reserve(args.size() + 3 * history.size());
     for (const HistoryEntry& entry : history) {
       args.push_back(EncodeEventKey(entry.event));
       args.push_back(std::to_string(ToUnixMillis(EventTime(entry.event))));
       args.push_back(redis_keys::HistoryRest(entry));
     }
   }
-  client_->RunScript(redis_scripts::CommitPair(),
-                     {keys.pair, keys.history, keys.records, keys.claim}, std::move(args),
-                     changed ? redis::Durability::kReplica : redis::Durability::kNone,
-                     [this, slot_key, op, changed, new_token = std::move(new_token),
-                      next = std::move(next)](redis::CommandResult result) mutable {
-                       if (!result) return Finish(slot_key, op, StoreError::kUnavailable, true);
-                       if (Integer(*result, 0) != 1) return OnConflict(slot_key, op, *result);
-                       if (changed) {
-                         std::lock_guard lock(mu_);
-                         Slot& slot = slots_[slot_key];
-                         slot.token = std::move(new_token);
-                         slot.state = std::move(next);
-                       }
-                       Finish(slot_key, op, Ok{}, false);
-                     });
+  client_->RunScript(
+      redis_scripts::CommitPair(),
+      {keys.pair, keys.history, keys.records, keys.claim, keys.outbox,
+       redis_keys::SlotIndexKey(options_.key_prefix, slot)},
+      std::move(args), changed ? redis::Durability::kReplica : redis::Durability::kNone,
+      [this, slot_key, op, changed, new_token = std::move(new_token), next = std::move(next), slot,
+       told = !items.empty(), earliest_due](redis::CommandResult result) mutable {
+        if (!result) return Finish(slot_key, op, StoreError::kUnavailable, true);
+        if (Integer(*result, 0) != 1) return OnConflict(slot_key, op, *result);
+        if (told) HintSlot(slot, earliest_due);
+        if (changed) {
+          std::lock_guard lock(mu_);
+          Slot& slot = slots_[slot_key];
+          slot.token = std::move(new_token);
+          slot.state = std::move(next);
+        }
+        Finish(slot_key, op, Ok{}, false);
+      });
 }
 
 // The pair changed since the state the mutation ran on: run it again on what the script returned

@@ -74,6 +74,7 @@
 #include <vector>
 
 #include "redis/cluster_client.h"
+#include "store/outbox.h"
 #include "store/pair_store.h"
 #include "store/redis/keys.h"
 #include "tenants/tenant_store.h"
@@ -99,7 +100,7 @@ struct RedisStoreOptions {
   std::function<void(const std::function<void()>&)> completion_scope;
 };
 
-class RedisClusterStore final : public TenantStore, public PairStore {
+class RedisClusterStore final : public TenantStore, public PairStore, public NotificationOutbox {
  public:
   static Result<std::unique_ptr<RedisClusterStore>, std::string> Open(RedisStoreOptions options);
   ~RedisClusterStore() override;  // waits for every queued update and link to finish
@@ -110,8 +111,7 @@ class RedisClusterStore final : public TenantStore, public PairStore {
   StoreStatus SetCallbackPermission(const std::string& channel_id, bool enabled) override;
   StoreStatus AddApiKey(const ApiKey& key) override;
   StoreStatus RevokeApiKey(const std::string& key_id, Instant at) override;
-  // Notification targets are kept with the tenants; the outbox is not there yet (outbox() is
-  // null), so a server on Redis Cluster records and sends no notification.
+  // Notification targets are kept with the tenants.
   StoreStatus SetNotifyTarget(const std::string& account_id,
                               const std::optional<NotifyTarget>& target) override;
   StoreResult<std::uint64_t> TenantGeneration() override;
@@ -132,6 +132,16 @@ class RedisClusterStore final : public TenantStore, public PairStore {
   StoreResult<std::vector<HistoryEntry>> LoadHistoryUntil(const PairKey& key, Instant until,
                                                           int count) override;
   void LinkUser(UserLink link, UpdateDone done) override;
+
+  // The notification outbox (outbox.cc): items go in with the pair commit that causes them, in
+  // the pair's slot, with its slot's index.
+  NotificationOutbox* outbox() override { return this; }
+  void SetNotifier(Notifier notifier) override;
+  StoreResult<std::vector<OutboxItem>> ClaimDue(Instant now, const std::string& owner, Millis lease,
+                                                int limit) override;
+  StoreStatus Settle(const std::string& event_id, const std::string& owner, Settlement settlement,
+                     Instant now, Instant retry_at) override;
+  StoreResult<std::int64_t> PendingCount() override;
 
   // Step 1 of a link alone, as a crash right after it leaves it (tests of the completion).
   StoreStatus BeginLinkOnly(const UserLink& link);
@@ -208,6 +218,28 @@ class RedisClusterStore final : public TenantStore, public PairStore {
   StoreStatus MergeChannel(const std::string& channel_id, LimitsProfile limits,
                            const std::string& canonical, const std::vector<std::string>& aliases);
   std::vector<std::pair<std::string, LimitsProfile>> ChannelsOfScope(const std::string& channel);
+
+  // --- the outbox (outbox.cc) ---
+  std::shared_ptr<const Notifier> notifier() const;
+  // After a commit that added items due from `due_ms` on: the hint learns the slot (best effort:
+  // the sweep finds what a crash left out).
+  void HintSlot(std::uint16_t slot, std::int64_t due_ms);
+  // Sets the hint of `slot` to what its index says after a claim or settlement (`next`: the
+  // index's next ready time, "" when empty), then reads the index again so that a commit racing
+  // with this write is never hidden.
+  void RehintSlot(std::uint16_t slot, const std::string& next);
+  // Reads every slot's index into the hint.
+  StoreStatus SweepOutbox();
+  struct Claimed {
+    std::string outbox;  // the pair's outbox key
+    std::uint16_t slot;
+    Instant lease_until;
+    std::string owner;
+  };
+  mutable std::mutex outbox_mu_;
+  std::shared_ptr<const Notifier> notifier_;            // guarded by outbox_mu_
+  std::unordered_map<std::string, Claimed> claimed_;    // by event id; outbox_mu_
+  std::chrono::steady_clock::time_point next_sweep_{};  // outbox_mu_
 
   // --- tenants (tenants.cc) ---
   StoreStatus TenantWriteOp(std::vector<std::string> args);

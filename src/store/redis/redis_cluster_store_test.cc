@@ -2,10 +2,12 @@
 // cannot see from one store instance — two processes on one pair, a token changed underneath, a
 // tenant change seen by another process at once, a link interrupted after its first step — and
 // the bytes a pair takes in Redis.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <future>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -153,6 +155,91 @@ TEST(RedisClusterStoreTest, AnUnreadablePairValueIsAFailureNeverAnAbsentPair) {
   }
 }
 
+// One notification per applied request, due at its time.
+Notifier TellEachRequest() {
+  return [](const PairKey&, const PairState&, const PairState&,
+            const std::vector<HistoryEntry>& appended) {
+    std::vector<Notification> out;
+    for (const Event& event : AppliedFacts(appended)) {
+      Notification n;
+      n.type = NotificationType::kLimitReached;
+      n.occurred_at = n.due_at = EventTime(event);
+      n.cause_id = EventId(event);
+      n.rule = 0;
+      out.push_back(n);
+    }
+    return out;
+  };
+}
+
+TEST(RedisClusterStoreTest, AnOutboxItemWhoseHintWasLostIsFoundByTheSweep) {
+  TwoProcesses p;
+  ASSERT_TRUE(p.a && p.b);
+  p.a->SetNotifier(TellEachRequest());
+  ASSERT_TRUE(UpdatePairSync(*p.a, kPair, Request("r1", kT0)).ok());
+  // As if the process died between its commit and the hint that follows it.
+  const std::string hint = redis_keys::OutboxHintKey(p.a->key_prefix());
+  ASSERT_TRUE(p.a->client().RunSync(hint, {"DEL", hint}, redis::Durability::kNone).ok());
+  auto claimed = p.b->ClaimDue(kT0, "b", std::chrono::seconds(30), 10);  // b's first claim sweeps
+  ASSERT_TRUE(claimed.ok());
+  ASSERT_EQ(claimed->size(), 1u);
+  EXPECT_EQ((*claimed)[0].notification.cause_id, "r1");
+  EXPECT_EQ((*claimed)[0].pair, kPair);
+}
+
+TEST(RedisClusterStoreTest, TwoProcessesClaimingTogetherDeliverEachItemOnce) {
+  TwoProcesses p;
+  ASSERT_TRUE(p.a && p.b);
+  p.a->SetNotifier(TellEachRequest());
+  constexpr int kPairs = 40, kEach = 3;
+  for (int i = 0; i < kPairs; ++i) {
+    const PairKey key{"ch-1", UserId::Phone("+1555777" + std::to_string(1000 + i))};
+    for (int r = 0; r < kEach; ++r) {
+      const std::string id = "r" + std::to_string(i) + "-" + std::to_string(r);
+      ASSERT_TRUE(UpdatePairSync(*p.a, key, Request(id, kT0 + Millis(r))).ok());
+    }
+  }
+  std::mutex mu;
+  std::vector<std::string> delivered;  // cause ids, in delivery order
+  auto deliver = [&](RedisClusterStore& store, const std::string& owner) {
+    const Instant now = kT0 + std::chrono::seconds(1);
+    for (int idle = 0; idle < 3;) {
+      auto claimed = store.ClaimDue(now, owner, std::chrono::seconds(30), 8);
+      ASSERT_TRUE(claimed.ok());
+      if (claimed->empty()) {
+        ++idle;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        continue;
+      }
+      idle = 0;
+      for (const OutboxItem& item : *claimed) {
+        {
+          std::lock_guard lock(mu);
+          delivered.push_back(item.notification.cause_id);
+        }
+        ASSERT_TRUE(store.Settle(item.event_id, owner, Settlement::kDelivered, now, now).ok());
+      }
+    }
+  };
+  std::thread a([&] { deliver(*p.a, "a"); });
+  std::thread b([&] { deliver(*p.b, "b"); });
+  a.join();
+  b.join();
+  ASSERT_EQ(delivered.size(), static_cast<std::size_t>(kPairs * kEach));
+  EXPECT_EQ(std::set<std::string>(delivered.begin(), delivered.end()).size(), delivered.size());
+  // Each pair's items in order, whichever process sent them.
+  for (int i = 0; i < kPairs; ++i) {
+    std::vector<std::string> pair;
+    for (const std::string& id : delivered) {
+      if (id.starts_with("r" + std::to_string(i) + "-")) pair.push_back(id);
+    }
+    EXPECT_TRUE(std::is_sorted(pair.begin(), pair.end())) << i;
+  }
+  auto pending = p.b->PendingCount();
+  ASSERT_TRUE(pending.ok());
+  EXPECT_EQ(*pending, 0);
+}
+
 TEST(RedisClusterStoreTest, ATenantChangeInOneProcessIsSeenByAnotherOnItsNextRead) {
   TwoProcesses p;
   ASSERT_TRUE(p.a && p.b);
@@ -183,8 +270,9 @@ TEST(RedisClusterStoreTest, NotifyTargetsRoundTripWithTheTenants) {
             StoreError::kNotFound);
   ASSERT_TRUE(store->CreateAccount({"acc-n", kT0}).ok());
   ASSERT_TRUE(
-      store->SetNotifyTarget("acc-n", NotifyTarget{"https://hooks.example/cg?a=1", "cgws_new",
-                                                   "cgws_old", kT0 + Millis(5), kT0})
+      store
+          ->SetNotifyTarget("acc-n", NotifyTarget{"https://hooks.example/cg?a=1", "cgws_new",
+                                                  "cgws_old", kT0 + Millis(5), kT0})
           .ok());
   auto tenants = store->LoadTenants();
   ASSERT_TRUE(tenants.ok());

@@ -23,7 +23,131 @@ local function data(tok, q, z, state)
 end
 )lua";
 
+// How the scripts read and write an outbox item (one field of a pair's outbox hash, named by its
+// event id; the field "#" counts the pair's items): a fixed header, the lease owner, then the rest
+// only C++ reads (keys.h, PackOutboxRest):
+//   seq(7) due(6) retry(6) lease-until(6) settled-at(6) attempts(2) state(1: 0 unsettled,
+//   1 delivered, 2 dropped) owner-length(1) owner rest
+// `first` finds the pair's first unsettled item by (due, seq), dropping settled ones settled
+// before `cutoff`; `ready` is when that item may be claimed.
+constexpr char kOutboxCodec[] = R"lua(
+local function item(n, due, retry, lease, settled, attempts, st, owner, rest)
+  return struct.pack('>i7i6i6i6i6i2B', n, due, retry, lease, settled, attempts, st) ..
+         string.char(#owner) .. owner .. rest
+end
+local function unitem(v)
+  local n, due, retry, lease, settled, attempts, st = struct.unpack('>i7i6i6i6i6i2B', v)
+  local olen = string.byte(v, 35)
+  return n, due, retry, lease, settled, attempts, st, string.sub(v, 36, 35 + olen),
+         string.sub(v, 36 + olen)
+end
+local function first(O, cutoff)
+  local all = redis.call('HGETALL', O)
+  local best, bv, bd, bn
+  for j = 1, #all, 2 do
+    local f, v = all[j], all[j + 1]
+    if f ~= '#' then
+      local n, due, retry, lease, settled, attempts, st = unitem(v)
+      if st == 0 then
+        if not best or due < bd or (due == bd and n < bn) then best, bv, bd, bn = f, v, due, n end
+      elseif cutoff and settled < cutoff then
+        redis.call('HDEL', O, f)
+      end
+    end
+  end
+  return best, bv
+end
+local function ready(v)
+  local n, due, retry, lease = unitem(v)
+  return math.max(due, retry, lease)
+end
+-- Puts the outbox O in the slot's index X at the time its first unsettled item is ready, or
+-- takes it out (its settled items then expire after `retention` ms).
+local function index(O, X, cutoff, retention)
+  local f, v = first(O, cutoff)
+  if f then
+    redis.call('ZADD', X, ready(v), O)
+  else
+    redis.call('ZREM', X, O)
+    redis.call('PEXPIRE', O, retention)
+  end
+  return f, v
+end
+local function head(X)
+  local h = redis.call('ZRANGE', X, 0, 0, 'WITHSCORES')
+  return h[2] or ''
+end
+)lua";
+
 }  // namespace
+
+// KEYS: the outbox index of one slot. ARGV: 1 now (ms), 2 owner, 3 lease end (ms), 4 most pairs
+// to look at, 5 the settled-at cutoff (ms) before which settled items go, 6 their retention (ms).
+// Leases the first unsettled item of each pair ready by now (a pair's later items wait for it).
+// Returns {the slot's next ready time ("" if none), outbox key, event id, value, ...}.
+const redis::Script& ClaimOutbox() {
+  static const redis::Script script(std::string(kOutboxCodec) + R"lua(
+local X, now, owner, lease_until = KEYS[1], tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
+local cutoff, retention = tonumber(ARGV[5]), tonumber(ARGV[6])
+local out = {''}
+for _, O in ipairs(redis.call('ZRANGEBYSCORE', X, '-inf', now, 'LIMIT', 0, tonumber(ARGV[4]))) do
+  local f, v = index(O, X, cutoff, retention)
+  if f and ready(v) <= now then
+    local n, due, retry, lease, settled, attempts, st, _, rest = unitem(v)
+    local leased = item(n, due, retry, lease_until, settled, attempts, st, owner, rest)
+    redis.call('HSET', O, f, leased)
+    redis.call('ZADD', X, lease_until, O)
+    table.insert(out, O)
+    table.insert(out, f)
+    table.insert(out, leased)
+  end
+end
+out[1] = head(X)
+return out
+)lua");
+  return script;
+}
+
+// KEYS: a pair's outbox, its slot's outbox index. ARGV: 1 event id, 2 owner, 3 "d" delivered, "x"
+// dropped or "r" retry, 4 now (ms), 5 the retry time (ms), 6 retention (ms) of settled items.
+// Only while `owner`'s lease holds. Returns {1, the slot's next ready time ("" if none)}, or {0}
+// when the owner no longer holds the item.
+const redis::Script& SettleOutbox() {
+  static const redis::Script script(std::string(kOutboxCodec) + R"lua(
+local O, X, now = KEYS[1], KEYS[2], tonumber(ARGV[4])
+local v = redis.call('HGET', O, ARGV[1])
+if not v then return {0} end
+local n, due, retry, lease, settled, attempts, st, owner, rest = unitem(v)
+if st ~= 0 or owner ~= ARGV[2] or lease <= now then return {0} end
+if ARGV[3] == 'r' then
+  v = item(n, due, tonumber(ARGV[5]), 0, settled, attempts + 1, 0, '', rest)
+else
+  v = item(n, due, retry, 0, now, attempts, ARGV[3] == 'd' and 1 or 2, '', rest)
+end
+redis.call('HSET', O, ARGV[1], v)
+index(O, X, nil, tonumber(ARGV[6]))
+return {1, head(X)}
+)lua");
+  return script;
+}
+
+// KEYS: the outbox index of one slot. Returns the number of unsettled items of its pairs.
+const redis::Script& CountOutbox() {
+  static const redis::Script script(std::string(kOutboxCodec) + R"lua(
+local count = 0
+for _, O in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local all = redis.call('HGETALL', O)
+  for j = 1, #all, 2 do
+    if all[j] ~= '#' then
+      local n, due, retry, lease, settled, attempts, st = unitem(all[j + 1])
+      if st == 0 then count = count + 1 end
+    end
+  end
+end
+return count
+)lua");
+  return script;
+}
 
 // KEYS: pair, history, records. ARGV: mode ("s" state, "h" and its history, "a" and its history
 // and every record), idempotency key ("" for none).
@@ -42,19 +166,22 @@ return out
   return script;
 }
 
-// KEYS: pair, history, records, claim.
+// KEYS: pair, history, records, claim, outbox, the outbox index of the pair's slot.
 // ARGV: 1 expected token ("" = the pair does not exist), 2 idempotency key (""), 3 the record the
 // mutation saw under it (""), 4 "1" to write, "0" only to check, 5 new token (8 bytes), 6 new
 // state, 7 new record (""), 8 the state's horizon in ms ("" none), 9 now in µs since the seq epoch
 // (the floor of new seqs), 10 now in ms, 11 record retention in ms, 12 the committing operation
-// (its claim), then per history entry: packed event key, time in ms, the rest of its value (source
-// byte, details). Returns {1} when committed (or checked), else {0, token, state, tombstone,
-// record, blocked}: what the pair holds now, so that the retry needs no other read. Fairness: an
-// operation that loses a version check claims the pair for 100 ms (unless someone else holds it);
-// while a claim holds, other operations' writes are refused with blocked = 1 (they back off), so
-// the loser gets through on its retry instead of losing to the same fast writer again and again.
+// (its claim), 13 the number m of outbox items, then per item: event id, due time in ms, the rest
+// of its value (keys.h, PackOutboxRest); then per history entry: packed event key, time in ms, the
+// rest of its value (source byte, details). An item whose id the pair's outbox holds already is
+// kept as it is (derived again). Returns {1} when committed (or checked), else {0, token, state,
+// tombstone, record, blocked}: what the pair holds now, so that the retry needs no other read.
+// Fairness: an operation that loses a version check claims the pair for 100 ms (unless someone else
+// holds it); while a claim holds, other operations' writes are refused with blocked = 1 (they back
+// off), so the loser gets through on its retry instead of losing to the same fast writer again and
+// again.
 const redis::Script& CommitPair() {
-  static const redis::Script script(std::string(kPairCodec) + R"lua(
+  static const redis::Script script(std::string(kPairCodec) + kOutboxCodec + R"lua(
 local P, H, I, C = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local tok, state, tomb, q, z = parse(redis.call('GET', P))
 local rec = ''
@@ -67,8 +194,19 @@ if blocked or tok ~= ARGV[1] or rec ~= ARGV[3] or tomb ~= '' then
   return {0, tok, state, tomb, rec, blocked and 1 or 0}
 end
 if ARGV[4] ~= '1' then return {1} end
+local m = tonumber(ARGV[13])
+local hist = 14 + 3 * m
+if m > 0 then redis.call('PERSIST', KEYS[5]) end
+for i = 14, hist - 1, 3 do
+  if redis.call('HEXISTS', KEYS[5], ARGV[i]) == 0 then
+    local n = redis.call('HINCRBY', KEYS[5], '#', 1)
+    local due = tonumber(ARGV[i + 1])
+    redis.call('HSET', KEYS[5], ARGV[i], item(n, due, due, 0, 0, 0, 0, '', ARGV[i + 2]))
+    redis.call('ZADD', KEYS[6], 'LT', due, KEYS[5])
+  end
+end
 local floor = tonumber(ARGV[9])
-for i = 13, #ARGV, 3 do
+for i = hist, #ARGV, 3 do
   local k, at = ARGV[i], tonumber(ARGV[i + 1])
   local old = redis.call('HGET', H, k)
   if not old then

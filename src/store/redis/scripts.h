@@ -13,6 +13,11 @@ namespace callgate::redis_scripts {
 const redis::Script& ReadPair();
 // The version-checked commit of one pair update (or a check that the pair did not change).
 const redis::Script& CommitPair();
+// The notification outbox (outbox.cc): lease the ready items of one slot's pairs; settle one;
+// count the unsettled ones of one slot.
+const redis::Script& ClaimOutbox();
+const redis::Script& SettleOutbox();
+const redis::Script& CountOutbox();
 // A link's merge: replaces a pair's history with the folded one, merges records (version-checked).
 const redis::Script& ReplacePair();
 // A link's tombstone: the pair becomes a pointer to its user's canonical id (version-checked).
