@@ -183,8 +183,9 @@ TEST(RedisClusterStoreTest, NotifyTargetsRoundTripWithTheTenants) {
             StoreError::kNotFound);
   ASSERT_TRUE(store->CreateAccount({"acc-n", kT0}).ok());
   ASSERT_TRUE(
-      store->SetNotifyTarget("acc-n", NotifyTarget{"https://hooks.example/cg?a=1", "cgws_new",
-                                                   "cgws_old", kT0 + Millis(5), kT0})
+      store
+          ->SetNotifyTarget("acc-n", NotifyTarget{"https://hooks.example/cg?a=1", "cgws_new",
+                                                  "cgws_old", kT0 + Millis(5), kT0})
           .ok());
   auto tenants = store->LoadTenants();
   ASSERT_TRUE(tenants.ok());
