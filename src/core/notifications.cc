@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <optional>
 #include <type_traits>
+#include <utility>
 
 namespace callgate {
 
@@ -86,14 +87,16 @@ std::vector<Notice> NewNotices(const PairState& before, const PairState& after,
   return fresh;
 }
 
-// The time limit changes are told at: the newest applied fact that is not in the future.
-Instant NewestApplied(const std::vector<Event>& applied, Instant now) {
-  std::optional<Instant> newest;
+// What limit changes are told at: the newest applied fact that is not in the future (its time and
+// id); `now` and no id if there is none.
+std::pair<Instant, std::string> NewestApplied(const std::vector<Event>& applied, Instant now) {
+  const Event* newest = nullptr;
   for (const Event& event : applied) {
     const Instant t = EventTime(event);
-    if (t <= now && (!newest || t > *newest)) newest = t;
+    if (t <= now && (!newest || t > EventTime(*newest))) newest = &event;
   }
-  return newest.value_or(now);
+  if (!newest) return {now, ""};
+  return {EventTime(*newest), EventId(*newest)};
 }
 
 std::uint64_t Fnv1a(std::uint64_t hash, std::string_view text) {
@@ -145,7 +148,7 @@ std::vector<Notification> DeriveNotifications(const PairState& before, const Pai
     }
     out.push_back(Make(NotificationType::kPermissionExpired, end, end));
   }
-  const Instant changed_at = NewestApplied(applied, now);
+  const auto [changed_at, changed_by] = NewestApplied(applied, now);
   for (std::size_t i = 0; i < kLimitRules.size(); ++i) {
     const bool was_reached = was.usage[i].current_usage >= was.usage[i].max_allowed;
     const bool is_reached = is.usage[i].current_usage >= is.usage[i].max_allowed;
@@ -164,6 +167,7 @@ std::vector<Notification> DeriveNotifications(const PairState& before, const Pai
     if (was_reached && !is_reached) {  // e.g. a connected call emptied the request windows
       Notification freed = Make(NotificationType::kLimitFreed, changed_at, now);
       freed.rule = static_cast<int>(i);
+      freed.cause_id = changed_by;  // told at once: not one of the scheduled ones (StillHolds)
       out.push_back(freed);
     }
   }
@@ -191,6 +195,9 @@ bool StillHolds(const Notification& n, const PairState& state, LimitsProfile pro
              then.expires_at == n.occurred_at + kExpiringNotice;
     }
     case NotificationType::kLimitFreed: {
+      // Freed by a fact (a connected call), told when learnt: it happened. A scheduled one (no
+      // cause: the window's end) holds only if the limit is still reached until that instant.
+      if (!n.cause_id.empty()) return true;
       if (n.rule < 0 || n.rule >= static_cast<int>(kLimitRules.size())) return false;
       const LimitUsage before = View(state, n.occurred_at - kJustBefore, profile).usage[n.rule];
       const LimitUsage then = View(state, n.occurred_at, profile).usage[n.rule];

@@ -65,7 +65,8 @@ Deliverer::Deliverer(PairStore& pairs, NotificationOutbox& outbox, TenantDirecto
       clock_(std::move(clock)),
       options_(std::move(options)),
       owner_(NewOwner()),
-      jitter_(std::random_device{}()) {}
+      jitter_(std::random_device{}()),
+      tls_(MakeClientTlsContext()) {}
 
 Deliverer::~Deliverer() { Stop(); }
 
@@ -148,10 +149,9 @@ void Deliverer::DeliverBatch(std::vector<OutboxItem> items) {
   }
   {
     boost::asio::io_context io;
-    boost::asio::ssl::context tls = MakeClientTlsContext();
     for (Prepared& p : batch) {
       if (p.settled || p.body.empty()) continue;
-      PostNotification(io, tls, *p.url, p.body, p.signature, options_.timeout,
+      PostNotification(io, tls_, *p.url, p.body, p.signature, options_.timeout,
                        [&p](PostResult result) { p.result = std::move(result); });
     }
     io.run();  // every POST ends within the timeout

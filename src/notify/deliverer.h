@@ -8,6 +8,7 @@
 // Thread-safe: Start and Stop from any thread; the observer is called on the deliverer's thread.
 #pragma once
 
+#include <boost/asio/ssl/context.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -79,6 +80,7 @@ class Deliverer {
   DelivererOptions options_;
   std::string owner_;  // this process's lease name
   std::mt19937_64 jitter_;
+  boost::asio::ssl::context tls_;  // the trust store, loaded once; the deliverer thread's
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -297,7 +297,8 @@ TEST_F(NotifyE2eTest, EveryEventTypeArrivesSignedInOrderAndTimeDrivenOnesOnTime)
   Webhook(kBizCb, callback);
   // u5: a request (limit reached), then a connected call empties the window (limit freed).
   Reserve(u5);
-  Webhook(kBiz, BusinessCall("wacid.n5", u5, now + seconds(1), "connect"));  // after the request
+  const Instant after_request = WholeSecond(SystemNow()) + seconds(1);  // whole seconds upstream
+  Webhook(kBiz, BusinessCall("wacid.n5", u5, after_request, "connect"));
   // u6: a temporary accept ending 24 h and 4 s from now: expiring in 4 s.
   const Instant u6_end = now + hours(24) + seconds(4);
   Webhook(kBiz, Accept("wamid.n6", u6, t, false, u6_end, "wamid.request-6"));
