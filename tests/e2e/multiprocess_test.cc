@@ -11,12 +11,15 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <random>
+#include <set>
 #include <sstream>
 #include <thread>
 
 #include "child_process.h"
 #include "meta_payloads.h"
+#include "notify_receiver.h"
 #include "test_server.h"
 
 namespace callgate::testing {
@@ -69,7 +72,7 @@ class MultiprocessTest : public ::testing::TestWithParam<Backend> {
       const std::string log = dir_ + "/serve-" + std::to_string(i) + ".log";
       servers_.push_back(std::make_unique<Child>(
           Args({"serve", "--listen", "127.0.0.1:0", "--threads", "2", "--meta-app-secret", kSecret,
-                "--log-format", "json", "--access-log", "on"}),
+                "--log-format", "json", "--access-log", "on", "--notify-lease", "11"}),
           log));
       logs_.push_back(log);
       const auto line = servers_.back()->ReadLine(std::chrono::seconds(20));
@@ -202,6 +205,63 @@ TEST_P(MultiprocessTest, TwoProcessesOnOneStoreNeverExceedALimit) {
     EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
         << "server " << i << " wait status " << *status;
   }
+}
+
+// Notifications with two delivering processes on one store: each is sent once, in order per user,
+// signed; the time-driven ones (a temporary permission ending a few seconds ahead) on time; and
+// those a process held when it was killed -9, with the receiver down, are sent by the other once
+// the receiver is back.
+TEST_P(MultiprocessTest, TwoProcessesSendEachNotificationOnceInOrderThroughAKill) {
+  Receiver receiver;
+  receiver.Down();
+  std::string secret = Admin({"notify", "set", "--account", "acct-mp", "--url", receiver.url()});
+  while (!secret.empty() && secret.back() == '\n') secret.pop_back();
+  ASSERT_EQ(secret.rfind("cgws_", 0), 0u) << secret;
+  // The target is read with the tenants: each server honours it from its next request on.
+  constexpr int kUsers = 6;
+  const Instant t = FromUnixSeconds(ToUnixMillis(SystemNow()) / 1000);
+  const Instant end = t + std::chrono::seconds(5);
+  for (int i = 0; i < kUsers; ++i) {
+    meta::PermissionReply grant{.wamid = "wamid.mpn" + std::to_string(i),
+                                .from = "6591234" + std::to_string(100 + i),
+                                .at = t};
+    grant.expiration_timestamp = end;
+    grant.context_id = "wamid.request-mpn";
+    HttpClient client(ports_[i % 2]);
+    const Reply reply = client.PostWebhook(meta::Payload(kBiz, grant), kSecret);
+    ASSERT_EQ(reply.status, 200);
+    ASSERT_NE(reply.body.find(R"("applied":1)"), std::string::npos) << reply.body;
+  }
+  // Both try (nobody listens) and schedule retries; then one dies holding whatever it leased.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  servers_[0]->Kill(SIGKILL);
+  servers_[0]->Wait(std::chrono::seconds(10));
+  receiver.Up();
+  std::vector<Received> all =
+      receiver.WaitFor([](const std::vector<Received>& got) { return got.size() >= 2 * kUsers; },
+                       std::chrono::seconds(45));
+  ASSERT_EQ(all.size(), 2u * kUsers) << Logs();
+  std::map<std::string, std::vector<std::string>> types;
+  std::set<std::string> ids;
+  for (Received& r : all) {
+    CheckAndRead(r, secret, "sub-mp");
+    ids.insert(r.event_id);
+    types[r.user].push_back(r.type);
+    if (r.type == "permission.expired") {
+      EXPECT_GE(r.at, end) << r.body;
+    }
+  }
+  EXPECT_EQ(ids.size(), all.size()) << "a notification was sent twice";
+  ASSERT_EQ(types.size(), static_cast<std::size_t>(kUsers));
+  for (const auto& [user, sent] : types) {
+    EXPECT_EQ(sent, (std::vector<std::string>{"permission.granted", "permission.expired"})) << user;
+  }
+  // Nothing more comes.
+  EXPECT_EQ(receiver
+                .WaitFor([](const std::vector<Received>& got) { return got.size() > 2 * kUsers; },
+                         std::chrono::seconds(2))
+                .size(),
+            2u * kUsers);
 }
 
 TEST_P(MultiprocessTest, AKeyRevokedThroughTheAdminCliIsRefusedByBothOnTheirNextRequest) {

@@ -21,6 +21,7 @@
 #include "child_process.h"
 #include "meta_payloads.h"
 #include "notify/signature.h"
+#include "notify_receiver.h"
 #include "test_server.h"
 
 namespace callgate::testing {
@@ -40,122 +41,6 @@ constexpr char kChan[] = "chan-n";
 constexpr char kChanCb[] = "chan-n-cb";
 const meta::Business kBiz{"106540352242931", "15550783891"};
 const meta::Business kBizCb{"106540352242932", "15550783892"};
-
-// One notification as the receiver got it.
-struct Received {
-  std::string body;
-  std::string signature;
-  std::string content_type;
-  Instant at;  // wall clock on arrival
-  std::string event_id, type, user, occurred_at;
-};
-
-// A loopback HTTP server that answers every POST 200 and records it. Down() closes its listener
-// (connections are refused); Up() listens again on the same port.
-class Receiver {
- public:
-  Receiver() { Up(); }
-  ~Receiver() { Down(); }
-
-  unsigned short port() const { return port_; }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/hooks/cg"; }
-
-  void Up() {
-    acceptor_ = std::make_unique<asio::ip::tcp::acceptor>(io_);
-    const asio::ip::tcp::endpoint at(asio::ip::make_address("127.0.0.1"), port_);
-    acceptor_->open(at.protocol());
-    acceptor_->set_option(asio::socket_base::reuse_address(true));
-    acceptor_->bind(at);
-    acceptor_->listen();
-    port_ = acceptor_->local_endpoint().port();
-    stopping_ = false;
-    thread_ = std::thread([this] { Serve(); });
-  }
-
-  void Down() {
-    if (!thread_.joinable()) return;
-    stopping_ = true;
-    {  // wake the blocking accept
-      asio::ip::tcp::socket poke(io_);
-      beast::error_code ec;
-      poke.connect({asio::ip::make_address("127.0.0.1"), port_}, ec);
-    }
-    thread_.join();
-    acceptor_->close();
-  }
-
-  // Waits until `done(received)` holds or `timeout` passes; returns what was received.
-  std::vector<Received> WaitFor(const std::function<bool(const std::vector<Received>&)>& done,
-                                milliseconds timeout) {
-    std::unique_lock lock(mu_);
-    cv_.wait_for(lock, timeout, [&] { return done(received_); });
-    return received_;
-  }
-
- private:
-  void Serve() {
-    for (;;) {
-      asio::ip::tcp::socket socket(io_);
-      beast::error_code ec;
-      acceptor_->accept(socket, ec);
-      if (stopping_) return;
-      if (ec) continue;
-      beast::flat_buffer buffer;
-      http::request<http::string_body> request;
-      http::read(socket, buffer, request, ec);
-      if (ec) continue;
-      Received r{request.body(), std::string(request[kSignatureHeader]),
-                 std::string(request[http::field::content_type]), SystemNow()};
-      http::response<http::string_body> response(http::status::ok, 11);
-      response.body() = "ok";
-      response.prepare_payload();
-      http::write(socket, response, ec);
-      {
-        std::lock_guard lock(mu_);
-        received_.push_back(std::move(r));
-      }
-      cv_.notify_all();
-    }
-  }
-
-  asio::io_context io_;
-  std::unique_ptr<asio::ip::tcp::acceptor> acceptor_;
-  unsigned short port_ = 0;
-  std::atomic<bool> stopping_{false};
-  std::thread thread_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<Received> received_;
-};
-
-// Checks one notification as a receiver must (signature under `secret`, JSON) and reads its
-// common fields into `r`.
-void CheckAndRead(Received& r, const std::string& secret) {
-  EXPECT_EQ(r.content_type, "application/json");
-  const std::int64_t now_s = ToUnixMillis(SystemNow()) / 1000;
-  EXPECT_TRUE(VerifyNotificationSignature(r.signature, r.body, secret, now_s, 300))
-      << r.signature << " " << r.body;
-  simdjson::dom::parser parser;
-  simdjson::dom::element doc;
-  ASSERT_EQ(parser.parse(r.body).get(doc), simdjson::SUCCESS) << r.body;
-  std::string_view s;
-  ASSERT_EQ(doc["eventId"].get(s), simdjson::SUCCESS) << r.body;
-  r.event_id = s;
-  EXPECT_EQ(r.event_id.size(), 32u);
-  ASSERT_EQ(doc["type"].get(s), simdjson::SUCCESS);
-  r.type = s;
-  ASSERT_EQ(doc["occurredAt"].get(s), simdjson::SUCCESS);
-  r.occurred_at = s;
-  EXPECT_TRUE(ParseTimestamp(r.occurred_at)) << r.body;
-  ASSERT_EQ(doc["subAccountId"].get(s), simdjson::SUCCESS);
-  EXPECT_EQ(s, kSub);
-  ASSERT_EQ(doc["channelId"].get(s), simdjson::SUCCESS);
-  ASSERT_EQ(doc["destination"].get(s), simdjson::SUCCESS) << r.body;
-  r.user = s;
-  simdjson::dom::object status;
-  ASSERT_EQ(doc["status"].get(status), simdjson::SUCCESS) << r.body;
-  ASSERT_EQ(status["status"].get(s), simdjson::SUCCESS) << r.body;
-}
 
 // The value of `field` in a notification's JSON ("" if absent); `status.` reads the status body.
 std::string Field(const Received& r, const std::string& field) {
@@ -315,7 +200,7 @@ TEST_F(NotifyE2eTest, EveryEventTypeArrivesSignedInOrderAndTimeDrivenOnesOnTime)
   for (const auto& [user, types] : expected) total += types.size();
   std::vector<Received> all = receiver_.WaitFor(
       [&](const std::vector<Received>& got) { return got.size() >= total; }, seconds(20));
-  for (Received& r : all) CheckAndRead(r, secret_);
+  for (Received& r : all) CheckAndRead(r, secret_, kSub);
   EXPECT_EQ(TypesByUser(all), expected);
 
   std::map<std::string, int> ids;
@@ -418,7 +303,7 @@ TEST(NotifyKillTest, UndeliveredAndScheduledNotificationsSurviveKill9) {
       [](const std::vector<Received>& got) { return got.size() >= 6; }, seconds(40));
   ASSERT_EQ(all.size(), 6u) << ReadFile((dir / "serve-1.log").string())
                             << ReadFile((dir / "serve-2.log").string());
-  for (Received& r : all) CheckAndRead(r, secret);
+  for (Received& r : all) CheckAndRead(r, secret, kSub);
   std::map<std::string, int> ids;
   for (const Received& r : all) ++ids[r.event_id];
   EXPECT_EQ(ids.size(), 6u);
