@@ -187,22 +187,15 @@ void Deliverer::DeliverBatch(std::vector<OutboxItem> items) {
     }
     const std::string error =
         p.result.status != 0 ? "answered " + std::to_string(p.result.status) : p.result.error;
-    if (settled_at - item.notification.due_at >= options_.give_up_after) {
-      (void)outbox_.Settle(item.event_id, owner_, Settlement::kDropped, settled_at, settled_at);
-      Report(DeliveryOutcome::kDropped, item, attempted, p.result.latency);
-      Log(LogKind::kNotificationFailed, settled_at, "notification dropped",
-          {{"eventId", item.event_id},
-           {"type", type},
-           {"account", p.account},
-           {"attempt", attempt},
-           {"error", error},
-           {"reason", "failed for 24 h"}});
-      continue;
-    }
-    const Instant retry_at = RetryTime(settled_at, item.attempts);
-    (void)outbox_.Settle(item.event_id, owner_, Settlement::kRetry, settled_at, retry_at);
-    Report(DeliveryOutcome::kRetried, item, attempted, p.result.latency);
-    Log(LogKind::kNotificationFailed, settled_at, "notification failed, will retry",
+    // Failing for give_up_after: dropped and counted; else tried again after a back-off.
+    const bool give_up = settled_at - item.notification.due_at >= options_.give_up_after;
+    const Instant retry_at = give_up ? settled_at : RetryTime(settled_at, item.attempts);
+    (void)outbox_.Settle(item.event_id, owner_, give_up ? Settlement::kDropped : Settlement::kRetry,
+                         settled_at, retry_at);
+    Report(give_up ? DeliveryOutcome::kDropped : DeliveryOutcome::kRetried, item, attempted,
+           p.result.latency);
+    Log(LogKind::kNotificationFailed, settled_at,
+        give_up ? "notification dropped after failing for 24 h" : "notification failed, will retry",
         {{"eventId", item.event_id},
          {"type", type},
          {"account", p.account},

@@ -238,8 +238,8 @@ TEST_F(NotifyE2eTest, EveryEventTypeArrivesSignedInOrderAndTimeDrivenOnesOnTime)
 }
 
 // kill -9 of `callgate serve` with notifications undelivered (the receiver down) and scheduled
-// (an expiry ahead): after a restart, with the receiver back, each arrives once, in order, and
-// the scheduled one at its instant.
+// (an expiry ahead): after a restart — two servers on the data directory, the receiver back —
+// each arrives once, in order, and the scheduled one at its instant.
 TEST(NotifyKillTest, UndeliveredAndScheduledNotificationsSurviveKill9) {
   // The children's responses are not recorded for the contract check: a child killed with -9
   // may lose access lines still queued. Their logs still join the e2e run's (below).
@@ -297,12 +297,16 @@ TEST(NotifyKillTest, UndeliveredAndScheduledNotificationsSurviveKill9) {
   EXPECT_NE(ReadFile((dir / "serve-1.log").string()).find("notification failed, will retry"),
             std::string::npos);
   receiver.Up();
+  // Two servers on the data directory now: each notification is still delivered once.
   auto [second, port2] = serve("serve-2.log");
+  auto [third, port3] = serve("serve-3.log");
   (void)port2;
+  (void)port3;
   std::vector<Received> all = receiver.WaitFor(
       [](const std::vector<Received>& got) { return got.size() >= 6; }, seconds(40));
   ASSERT_EQ(all.size(), 6u) << ReadFile((dir / "serve-1.log").string())
-                            << ReadFile((dir / "serve-2.log").string());
+                            << ReadFile((dir / "serve-2.log").string())
+                            << ReadFile((dir / "serve-3.log").string());
   for (Received& r : all) CheckAndRead(r, secret, kSub);
   std::map<std::string, int> ids;
   for (const Received& r : all) ++ids[r.event_id];
@@ -319,11 +323,15 @@ TEST(NotifyKillTest, UndeliveredAndScheduledNotificationsSurviveKill9) {
   // Nothing more comes: each was delivered once.
   EXPECT_EQ(receiver.WaitFor([](const auto& got) { return got.size() > 6; }, seconds(2)).size(),
             6u);
-  second->Kill(SIGTERM);
-  second->Wait(seconds(20));
+  for (Child* child : {second.get(), third.get()}) {
+    child->Kill(SIGTERM);
+    child->Wait(seconds(20));
+  }
   if (const char* e2e_log = std::getenv("CALLGATE_E2E_LOG")) {
     std::ofstream out(e2e_log, std::ios::app);
-    for (const char* name : {"serve-1.log", "serve-2.log"}) out << ReadFile((dir / name).string());
+    for (const char* name : {"serve-1.log", "serve-2.log", "serve-3.log"}) {
+      out << ReadFile((dir / name).string());
+    }
   }
   if (!saved.empty()) ::setenv("CALLGATE_CONTRACT_LOG", saved.c_str(), 1);
   std::filesystem::remove_all(dir);

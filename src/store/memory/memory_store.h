@@ -64,7 +64,9 @@ class MemoryStore final : public TenantStore, public PairStore, public Notificat
     std::map<std::string, IdempotencyRecord> records;  // by idempotency key, never expired
   };
 
-  std::mutex mu_;
+  // Recursive: the notifier runs inside an update, under this lock, and reads tenants (through a
+  // TenantDirectory) from this same store.
+  std::recursive_mutex mu_;
   TenantSnapshot tenants_;
   std::uint64_t generation_ = 0;
   std::map<PairKey, Pair> pairs_;                                     // by canonical user id only
