@@ -44,8 +44,10 @@ std::int64_t UnixSeconds(Instant t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
 
+}  // namespace
+
 // One item ready to POST: where, what, signed by whom; or why it is not sent.
-struct Prepared {
+struct Deliverer::Prepared {
   OutboxItem item;
   std::string account;
   std::optional<NotifyUrl> url;
@@ -54,8 +56,6 @@ struct Prepared {
   std::optional<DeliveryOutcome> settled;  // set: not POSTed (dropped or obsolete)
   PostResult result;
 };
-
-}  // namespace
 
 Deliverer::Deliverer(PairStore& pairs, NotificationOutbox& outbox, TenantDirectory& tenants,
                      Clock clock, DelivererOptions options)
@@ -87,19 +87,53 @@ void Deliverer::Stop() {
 }
 
 void Deliverer::Loop() {
+  // POSTs run on this thread's io_context while claims go on: a receiver that takes its whole
+  // timeout holds only its own items (and, through the outbox's order, its pairs' later ones),
+  // never the others', so time-driven items stay within `poll` of their instant.
+  boost::asio::io_context io;
+  int in_flight = 0;
   for (;;) {
     {
       std::lock_guard lock(mu_);
-      if (stopping_) return;
+      if (stopping_) break;
     }
-    auto claimed = outbox_.ClaimDue(clock_(), owner_, options_.lease, options_.max_in_flight);
-    if (claimed.ok() && !claimed->empty()) {
-      DeliverBatch(std::move(*claimed));
-      continue;  // more may be due: ask again at once
+    bool claimed_some = false;
+    if (in_flight < options_.max_in_flight) {
+      auto claimed =
+          outbox_.ClaimDue(clock_(), owner_, options_.lease, options_.max_in_flight - in_flight);
+      if (claimed.ok() && !claimed->empty()) {
+        claimed_some = true;
+        for (std::shared_ptr<Prepared>& p : Prepare(std::move(*claimed))) {
+          if (p->settled || p->body.empty()) {
+            Finish(*p);
+            continue;
+          }
+          ++in_flight;
+          PostNotification(io, tls_, *p->url, p->body, p->signature, options_.timeout,
+                           [this, p, &in_flight](PostResult result) {
+                             p->result = std::move(result);
+                             Finish(*p);
+                             --in_flight;
+                           });
+        }
+      }
     }
-    std::unique_lock lock(mu_);
-    cv_.wait_for(lock, options_.poll, [this] { return stopping_; });
+    if (in_flight == 0) {
+      if (claimed_some) continue;  // more may be due: ask again at once
+      std::unique_lock lock(mu_);
+      cv_.wait_for(lock, options_.poll, [this] { return stopping_; });
+      continue;
+    }
+    io.restart();
+    if (claimed_some && in_flight < options_.max_in_flight) {
+      io.poll();  // answers already in, then ask again at once
+    } else {
+      io.run_for(options_.poll);  // until the next poll, or every POST answered
+    }
   }
+  // Stopping: the POSTs in flight end (each within the timeout) and are settled.
+  io.restart();
+  io.run();
 }
 
 Instant Deliverer::RetryTime(Instant now, int attempts) {
@@ -118,91 +152,85 @@ void Deliverer::Report(DeliveryOutcome outcome, const OutboxItem& item, bool att
   }
 }
 
-void Deliverer::DeliverBatch(std::vector<OutboxItem> items) {
+std::vector<std::shared_ptr<Deliverer::Prepared>> Deliverer::Prepare(
+    std::vector<OutboxItem> items) {
   const Instant now = clock_();
   const std::shared_ptr<const TenantSnapshot> tenants = tenants_.Current();
-  std::vector<Prepared> batch;
+  std::vector<std::shared_ptr<Prepared>> batch;
   batch.reserve(items.size());
   for (OutboxItem& item : items) {
-    Prepared p{std::move(item)};
-    const Channel* channel = tenants->FindChannel(p.item.pair.channel_id);
-    const NotifyTarget* target = tenants->FindNotifyTarget(p.item.pair.channel_id);
+    auto p = std::make_shared<Prepared>(Prepared{std::move(item)});
+    const Channel* channel = tenants->FindChannel(p->item.pair.channel_id);
+    const NotifyTarget* target = tenants->FindNotifyTarget(p->item.pair.channel_id);
     if (channel) {
       if (const Subaccount* sub = tenants->FindSubaccount(channel->subaccount_id)) {
-        p.account = sub->account_id;
+        p->account = sub->account_id;
       }
     }
-    if (target) p.url = ParseNotifyUrl(target->url);
-    auto state = pairs_.LoadPair(p.item.pair);
-    if (!channel || !target || !p.url) {
-      p.settled = DeliveryOutcome::kDropped;  // the account's notifications were turned off
+    if (target) p->url = ParseNotifyUrl(target->url);
+    auto state = pairs_.LoadPair(p->item.pair);
+    if (!channel || !target || !p->url) {
+      p->settled = DeliveryOutcome::kDropped;  // the account's notifications were turned off
     } else if (!state.ok()) {
-      p.result.error = "cannot read the pair";  // retried like a failed POST
-    } else if (!StillHolds(p.item.notification, *state, channel->limits)) {
-      p.settled = DeliveryOutcome::kObsolete;
+      p->result.error = "cannot read the pair";  // retried like a failed POST
+    } else if (!StillHolds(p->item.notification, *state, channel->limits)) {
+      p->settled = DeliveryOutcome::kObsolete;
     } else {
-      const StatusView view = View(*state, p.item.notification.occurred_at, channel->limits);
-      p.body = RenderNotification(p.item, channel->subaccount_id, view);
-      p.signature = SignNotification(UnixSeconds(now), p.body, target->SigningSecrets(now));
+      const StatusView view = View(*state, p->item.notification.occurred_at, channel->limits);
+      p->body = RenderNotification(p->item, channel->subaccount_id, view);
+      p->signature = SignNotification(UnixSeconds(now), p->body, target->SigningSecrets(now));
     }
     batch.push_back(std::move(p));
   }
-  {
-    boost::asio::io_context io;
-    for (Prepared& p : batch) {
-      if (p.settled || p.body.empty()) continue;
-      PostNotification(io, tls_, *p.url, p.body, p.signature, options_.timeout,
-                       [&p](PostResult result) { p.result = std::move(result); });
-    }
-    io.run();  // every POST ends within the timeout
-  }
+  return batch;
+}
+
+void Deliverer::Finish(const Prepared& p) {
   const Instant settled_at = clock_();
-  for (Prepared& p : batch) {
-    const OutboxItem& item = p.item;
-    const std::string_view type = NotificationTypeName(item.notification.type);
-    const int attempt = item.attempts + 1;
-    const bool attempted = !p.settled && !p.body.empty();
-    const auto latency_us =
-        std::chrono::duration_cast<std::chrono::microseconds>(p.result.latency).count();
-    if (p.settled) {
-      (void)outbox_.Settle(item.event_id, owner_, Settlement::kDropped, settled_at, settled_at);
-      Report(*p.settled, item, false);
-      if (*p.settled == DeliveryOutcome::kDropped) {
-        Log(LogKind::kNotificationFailed, settled_at, "notification dropped",
-            {{"eventId", item.event_id}, {"type", type}, {"reason", "no notification URL"}});
-      }
-      continue;
+  const OutboxItem& item = p.item;
+  const std::string_view type = NotificationTypeName(item.notification.type);
+  const int attempt = item.attempts + 1;
+  const bool attempted = !p.settled && !p.body.empty();
+  const auto latency_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(p.result.latency).count();
+  if (p.settled) {
+    (void)outbox_.Settle(item.event_id, owner_, Settlement::kDropped, settled_at, settled_at);
+    Report(*p.settled, item, false);
+    if (*p.settled == DeliveryOutcome::kDropped) {
+      Log(LogKind::kNotificationFailed, settled_at, "notification dropped",
+          {{"eventId", item.event_id}, {"type", type}, {"reason", "no notification URL"}});
     }
-    if (p.result.status >= 200 && p.result.status < 300) {
-      (void)outbox_.Settle(item.event_id, owner_, Settlement::kDelivered, settled_at, settled_at);
-      Report(DeliveryOutcome::kSent, item, true, p.result.latency);
-      Log(LogKind::kNotificationSent, settled_at, "notification sent",
-          {{"eventId", item.event_id},
-           {"type", type},
-           {"account", p.account},
-           {"attempt", attempt},
-           {"status", p.result.status},
-           LogField::Decimal("latencyMs", latency_us, 3)});
-      continue;
-    }
-    const std::string error =
-        p.result.status != 0 ? "answered " + std::to_string(p.result.status) : p.result.error;
-    // Failing for give_up_after: dropped and counted; else tried again after a back-off.
-    const bool give_up = settled_at - item.notification.due_at >= options_.give_up_after;
-    const Instant retry_at = give_up ? settled_at : RetryTime(settled_at, item.attempts);
-    (void)outbox_.Settle(item.event_id, owner_, give_up ? Settlement::kDropped : Settlement::kRetry,
-                         settled_at, retry_at);
-    Report(give_up ? DeliveryOutcome::kDropped : DeliveryOutcome::kRetried, item, attempted,
-           p.result.latency);
-    Log(LogKind::kNotificationFailed, settled_at,
-        give_up ? "notification dropped after failing for 24 h" : "notification failed, will retry",
+    return;
+  }
+  if (p.result.status >= 200 && p.result.status < 300) {
+    (void)outbox_.Settle(item.event_id, owner_, Settlement::kDelivered, settled_at, settled_at);
+    Report(DeliveryOutcome::kSent, item, true, p.result.latency);
+    Log(LogKind::kNotificationSent, settled_at, "notification sent",
         {{"eventId", item.event_id},
          {"type", type},
          {"account", p.account},
          {"attempt", attempt},
-         {"error", error},
-         LogField::Decimal("retryInS", (retry_at - settled_at).count(), 3)});
+         {"status", p.result.status},
+         LogField::Decimal("latencyMs", latency_us, 3)});
+    return;
   }
+  const std::string error =
+      p.result.status != 0 ? "answered " + std::to_string(p.result.status) : p.result.error;
+  // Failing for give_up_after: dropped and counted; else tried again after a back-off.
+  const bool give_up = settled_at - item.notification.due_at >= options_.give_up_after;
+  const Instant retry_at = give_up ? settled_at : RetryTime(settled_at, item.attempts);
+  (void)outbox_.Settle(item.event_id, owner_, give_up ? Settlement::kDropped : Settlement::kRetry,
+                       settled_at, retry_at);
+  Report(give_up ? DeliveryOutcome::kDropped : DeliveryOutcome::kRetried, item, attempted,
+         p.result.latency);
+  Log(LogKind::kNotificationFailed, settled_at,
+      give_up ? "notification dropped after failing for 24 h" : "notification failed, will retry",
+      {{"eventId", item.event_id},
+       {"type", type},
+       {"account", p.account},
+       {"attempt", attempt},
+       {"error", error},
+       LogField::Decimal("retryInS", (retry_at - settled_at).count(), 3)});
 }
 
 }  // namespace callgate

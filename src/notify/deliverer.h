@@ -1,17 +1,19 @@
 // Deliverer: sends the outbox's notifications (store/outbox.h) from inside `callgate serve`. One
 // thread claims due items with a lease (so several processes on one store each deliver an item
 // once), renders each payload from the pair as it is now (status at occurredAt), drops
-// time-driven items that no longer hold, signs, POSTs the batch's items concurrently (one
-// connection each, at most max_in_flight), and settles each: 2xx delivered; otherwise retried
-// with exponential back-off and jitter, and dropped (counted) once it is give_up_after old.
-// An item held back by retries holds back its pair's later items (the outbox's claim order).
-// Thread-safe: Start and Stop from any thread; the observer is called on the deliverer's thread.
+// time-driven items that no longer hold, signs, POSTs items concurrently (one connection each, at
+// most max_in_flight, claiming more while some are in flight), and settles each as it ends: 2xx
+// delivered; otherwise retried with exponential back-off and jitter, and dropped (counted) once it
+// is give_up_after old. An item held back by retries holds back its pair's later items (the
+// outbox's claim order). Thread-safe: Start and Stop from any thread; the observer is called on the
+// deliverer's thread.
 #pragma once
 
 #include <boost/asio/ssl/context.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <random>
 #include <string>
@@ -45,7 +47,7 @@ struct DeliveryReport {
 struct DelivererOptions {
   Millis poll{200};  // how often the outbox is asked for due items: bounds the lateness
   Millis lease{30'000};
-  int max_in_flight = 16;  // items (and so connections) per claim
+  int max_in_flight = 16;  // items (and so connections) in flight at once
   Millis timeout{10'000};  // per POST, everything included
   Millis first_retry{1'000};
   Millis max_retry{600'000};
@@ -62,13 +64,16 @@ class Deliverer {
   Deliverer& operator=(const Deliverer&) = delete;
 
   void Start();
-  // Finishes the batch in flight (each POST bounded by the timeout), then returns.
+  // Finishes the POSTs in flight (each bounded by the timeout), then returns.
   void Stop();
 
  private:
+  struct Prepared;
   void Loop();
-  // Delivers one claim's items; returns when each is settled.
-  void DeliverBatch(std::vector<OutboxItem> items);
+  // Renders and signs claimed items, or decides they are not sent (no target, no longer true).
+  std::vector<std::shared_ptr<Prepared>> Prepare(std::vector<OutboxItem> items);
+  // Settles one item as its POST (or Prepare) ended, and reports and logs it.
+  void Finish(const Prepared& p);
   Instant RetryTime(Instant now, int attempts);
   void Report(DeliveryOutcome outcome, const OutboxItem& item, bool attempted,
               std::chrono::nanoseconds latency = {});

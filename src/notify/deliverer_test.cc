@@ -1,11 +1,14 @@
 // The deliverer (notify/deliverer.h) on a MemoryStore with a fake clock: a notification whose
 // receiver cannot be reached is retried, then dropped once it has failed for 24 h; one whose
-// account's URL was cleared is dropped at once.
+// account's URL was cleared is dropped at once; a receiver that never answers holds up no other
+// account's notifications.
 #include "notify/deliverer.h"
 
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <condition_variable>
 #include <mutex>
 
@@ -41,9 +44,9 @@ class DelivererTest : public ::testing::Test {
     store_.SetNotifier(nullptr);
   }
   // A permanent grant from the profile: one notification, due now.
-  void Grant() {
+  void Grant(const std::string& channel = "ch") {
     const Event grant = PermissionReplied{"wamid.1", now(), true, true};
-    ASSERT_TRUE(UpdatePairSync(store_, {"ch", UserId::Phone("+6591234567")},
+    ASSERT_TRUE(UpdatePairSync(store_, {channel, UserId::Phone("+6591234567")},
                                [&](PairState& state, std::vector<HistoryEntry>& history) {
                                  return ApplyAndRecord(state, history, grant, EventSource::kWebhook,
                                                        LimitsProfile::kProduction) ==
@@ -53,9 +56,9 @@ class DelivererTest : public ::testing::Test {
   }
   Instant now() const { return FromUnixMillis(now_ms_.load()); }
   // Waits for a report of `outcome`.
-  bool WaitFor(DeliveryOutcome outcome) {
+  bool WaitFor(DeliveryOutcome outcome, Millis timeout = std::chrono::seconds(10)) {
     std::unique_lock lock(mu_);
-    return cv_.wait_for(lock, std::chrono::seconds(10), [&] {
+    return cv_.wait_for(lock, timeout, [&] {
       return std::find(reports_.begin(), reports_.end(), outcome) != reports_.end();
     });
   }
@@ -86,6 +89,36 @@ TEST_F(DelivererTest, ANotificationOfAnAccountWithoutUrlIsDroppedAtOnce) {
   deliverer_->Start();
   ASSERT_TRUE(WaitFor(DeliveryOutcome::kDropped));
   EXPECT_EQ(*store_.PendingCount(), 0);
+}
+
+TEST_F(DelivererTest, AReceiverThatNeverAnswersHoldsUpNoOtherAccount) {
+  // A listener that never accepts: the connection completes (the kernel's backlog) and the POST
+  // waits for an answer until its timeout.
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::acceptor silent(
+      io, boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
+  const std::string silent_url =
+      "http://127.0.0.1:" + std::to_string(silent.local_endpoint().port()) + "/";
+  ASSERT_TRUE(store_.CreateAccount({"slow", kT0}).ok());
+  ASSERT_TRUE(store_.CreateSubaccount({"sub-slow", "slow", kT0}).ok());
+  ASSERT_TRUE(
+      store_.CreateChannel({"ch-slow", "sub-slow", "1002", false, LimitsProfile::kProduction, kT0})
+          .ok());
+  ASSERT_TRUE(store_.SetNotifyTarget("slow", NotifyTarget{silent_url, "s"}).ok());
+  DelivererOptions options{.poll = Millis(5), .timeout = std::chrono::seconds(4)};
+  options.observer = [this](const DeliveryReport& report) {
+    std::lock_guard lock(mu_);
+    reports_.push_back(report.outcome);
+    cv_.notify_all();
+  };
+  deliverer_ = std::make_unique<Deliverer>(store_, store_, directory_, clock_, options);
+  deliverer_->Start();
+  Grant("ch-slow");  // its POST hangs for 4 s
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  Grant();  // acme's receiver refuses at once: retried
+  EXPECT_TRUE(WaitFor(DeliveryOutcome::kRetried, std::chrono::seconds(2)))
+      << "another account's slow receiver held this one up";
+  deliverer_.reset();  // ends the hanging POST at its timeout
 }
 
 }  // namespace
