@@ -19,6 +19,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -34,6 +36,26 @@ namespace callgate {
 using Notifier = std::function<std::vector<Notification>(
     const PairKey& key, const PairState& before, const PairState& after,
     const std::vector<HistoryEntry>& appended)>;
+
+// The notifier a store's commits call, swapped while they run: a commit takes the current one
+// (shared, so a swap never pulls it from under a running commit). Thread-safe.
+class NotifierSlot {
+ public:
+  void Set(Notifier notifier) {
+    auto shared = notifier ? std::make_shared<const Notifier>(std::move(notifier)) : nullptr;
+    std::lock_guard lock(mu_);
+    notifier_ = std::move(shared);
+  }
+  // Null when none is installed.
+  std::shared_ptr<const Notifier> Get() const {
+    std::lock_guard lock(mu_);
+    return notifier_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::shared_ptr<const Notifier> notifier_;
+};
 
 struct OutboxItem {
   std::string event_id;  // NotificationId(OutboxPairRef(pair), notification)

@@ -6,7 +6,7 @@
 // Finding the slots with something ready goes through the hint (keys.h): a commit adds its slot
 // after the fact, a claim or settlement sets it from the index and reads the index again, and a
 // sweep of every index (at the first claim, then every kSweepEvery) rebuilds what a crash between
-// a commit and its hint left out. Thread-safe: claimed_ and the notifier under outbox_mu_.
+// a commit and its hint left out. Thread-safe: claimed_ under outbox_mu_.
 #include <algorithm>
 #include <string>
 
@@ -30,16 +30,7 @@ std::string MillisText(Instant at) { return std::to_string(ToUnixMillis(at)); }
 
 }  // namespace
 
-void RedisClusterStore::SetNotifier(Notifier notifier) {
-  auto shared = notifier ? std::make_shared<const Notifier>(std::move(notifier)) : nullptr;
-  std::lock_guard lock(outbox_mu_);
-  notifier_ = std::move(shared);
-}
-
-std::shared_ptr<const Notifier> RedisClusterStore::notifier() const {
-  std::lock_guard lock(outbox_mu_);
-  return notifier_;
-}
+void RedisClusterStore::SetNotifier(Notifier notifier) { notifier_.Set(std::move(notifier)); }
 
 void RedisClusterStore::HintSlot(std::uint16_t slot, std::int64_t due_ms) {
   const std::string hint = redis_keys::OutboxHintKey(options_.key_prefix);

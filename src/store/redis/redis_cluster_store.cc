@@ -388,7 +388,7 @@ void RedisClusterStore::Attempt(const std::string& slot_key, std::shared_ptr<Op>
   std::vector<OutboxItem> items;
   std::int64_t earliest_due = 0;
   if (changed && (next != state || !history.empty())) {
-    if (const std::shared_ptr<const Notifier> notifier = this->notifier()) {
+    if (const std::shared_ptr<const Notifier> notifier = notifier_.Get()) {
       for (Notification& n : (*notifier)(*target, state, next, history)) {
         items.push_back(MakeOutboxItem(*target, std::move(n)));
         const std::int64_t due = ToUnixMillis(items.back().notification.due_at);

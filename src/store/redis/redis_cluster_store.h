@@ -220,7 +220,6 @@ class RedisClusterStore final : public TenantStore, public PairStore, public Not
   std::vector<std::pair<std::string, LimitsProfile>> ChannelsOfScope(const std::string& channel);
 
   // --- the outbox (outbox.cc) ---
-  std::shared_ptr<const Notifier> notifier() const;
   // After a commit that added items due from `due_ms` on: the hint learns the slot (best effort:
   // the sweep finds what a crash left out).
   void HintSlot(std::uint16_t slot, std::int64_t due_ms);
@@ -236,8 +235,8 @@ class RedisClusterStore final : public TenantStore, public PairStore, public Not
     Instant lease_until;
     std::string owner;
   };
-  mutable std::mutex outbox_mu_;
-  std::shared_ptr<const Notifier> notifier_;            // guarded by outbox_mu_
+  std::mutex outbox_mu_;
+  NotifierSlot notifier_;
   std::unordered_map<std::string, Claimed> claimed_;    // by event id; outbox_mu_
   std::chrono::steady_clock::time_point next_sweep_{};  // outbox_mu_
 

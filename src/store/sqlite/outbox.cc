@@ -16,21 +16,12 @@ constexpr std::int64_t kUnsettled = 0, kDelivered = 1, kDropped = 2;
 
 }  // namespace
 
-void SqliteStore::SetNotifier(Notifier notifier) {
-  auto shared = notifier ? std::make_shared<const Notifier>(std::move(notifier)) : nullptr;
-  std::lock_guard lock(notifier_mu_);
-  notifier_ = std::move(shared);
-}
-
-std::shared_ptr<const Notifier> SqliteStore::notifier() const {
-  std::lock_guard lock(notifier_mu_);
-  return notifier_;
-}
+void SqliteStore::SetNotifier(Notifier notifier) { notifier_.Set(std::move(notifier)); }
 
 StoreStatus SqliteStore::WriteOutbox(SqliteDb& db, const PairKey& key, const PairState& before,
                                      const PairState& after,
                                      const std::vector<HistoryEntry>& history) {
-  const std::shared_ptr<const Notifier> notifier = this->notifier();
+  const std::shared_ptr<const Notifier> notifier = notifier_.Get();
   if (!notifier) return Ok{};
   for (Notification& n : (*notifier)(key, before, after, history)) {
     const OutboxItem item = MakeOutboxItem(key, std::move(n));

@@ -213,7 +213,6 @@ class SqliteStore final : public TenantStore, public PairStore, public Notificat
   // Stores the notifications of one pair change (outbox.cc), inside the write's savepoint.
   StoreStatus WriteOutbox(SqliteDb& db, const PairKey& key, const PairState& before,
                           const PairState& after, const std::vector<HistoryEntry>& history);
-  std::shared_ptr<const Notifier> notifier() const;
   // Deletes idempotency records past kIdempotencyRetention, a bounded number at most once a
   // minute, inside the batch's transaction.
   void PurgeExpiredRecords(SqliteDb& db);
@@ -255,8 +254,7 @@ class SqliteStore final : public TenantStore, public PairStore, public Notificat
   bool reopen_stopping_ = false;
   std::thread reopener_;
 
-  mutable std::mutex notifier_mu_;
-  std::shared_ptr<const Notifier> notifier_;                   // guarded by notifier_mu_
+  NotifierSlot notifier_;
   std::chrono::steady_clock::time_point next_outbox_purge_{};  // under tenant_mu_
 
   std::mutex tenant_mu_;
