@@ -40,66 +40,6 @@ HttpResponse JsonResponse(http::status status, std::string body) {
   return res;
 }
 
-std::string RenderStatus(const StatusView& view, std::string_view id_name,
-                         std::string_view id_value) {
-  std::string body;
-  body.reserve(512);
-  JsonWriter json(body);
-  json.BeginObject();
-  if (!id_name.empty()) json.Key(id_name).String(id_value);
-  json.Key("status").String(StatusName(view.permission.status));
-  json.Key("actions").BeginArray();
-  for (const Action action : {Action::kSendCallPermissionRequest, Action::kStartCall}) {
-    json.BeginObject()
-        .Key("actionName")
-        .String(ActionName(action))
-        .Key("canPerformAction")
-        .Bool(view.CanPerform(action))
-        .Key("limits")
-        .BeginArray();
-    for (std::size_t i = 0; i < kLimitRules.size(); ++i) {
-      if (kLimitRules[i].action != action) continue;
-      const LimitUsage& usage = view.usage[i];
-      json.BeginObject()
-          .Key("timePeriod")
-          .String(kLimitRules[i].iso_period)
-          .Key("maxAllowed")
-          .Int(usage.max_allowed)
-          .Key("currentUsage")
-          .Int(usage.current_usage);
-      if (usage.limit_expiration) {
-        json.Key("limitExpirationTime").String(FormatCentis(*usage.limit_expiration));
-      }
-      json.EndObject();
-    }
-    json.EndArray().EndObject();
-  }
-  json.EndArray();
-  if (view.permission.status == PermissionStatus::kTemporary) {
-    json.Key("expirationTime").String(FormatCentis(*view.permission.expires_at));
-  }
-  json.EndObject();
-  return body;
-}
-
-// The status body for `view`. Polled pairs, and the many destinations never asked, repeat the
-// same view, so each thread keeps the last body it rendered (rendering was 6k of a status read's
-// 28k instructions under callgrind). A memo of a pure function: it owns nothing that can go
-// stale, hence no owner id.
-const std::string& StatusBody(const StatusView& view) {
-  struct LastBody {
-    std::optional<StatusView> view;
-    std::string body;
-  };
-  struct StatusBodyTag;
-  LastBody& last = ThreadCache<LastBody, StatusBodyTag>(0);
-  if (last.view != view) {
-    last.body = RenderStatus(view);
-    last.view = view;
-  }
-  return last.body;
-}
-
 NamedUser NamedUserOf(std::string_view query) {
   return {QueryParam(query, "destination"), QueryParam(query, "channelUserId")};
 }

@@ -15,6 +15,7 @@
 
 #include "api/errors.h"
 #include "api/request_record.h"
+#include "api/status_body.h"
 #include "core/token_bucket.h"
 #include "http/server.h"
 #include "ingest/signature.h"
@@ -149,15 +150,6 @@ class Api {
   std::mutex buckets_mu_;
   std::unordered_map<std::string, TokenBucket> buckets_;  // by account id
 };
-
-// JSON for a status view: the 8x8 200 body, plus limitExpirationTime on reached limits.
-// `id_name`/`id_value`, if given, lead the object (e.g. "requestId").
-std::string RenderStatus(const StatusView& view, std::string_view id_name = {},
-                         std::string_view id_value = {});
-
-// The status GET's body for `view`: RenderStatus(view), kept per thread for the next view that
-// equals it (api.cc). Valid until the thread's next call.
-const std::string& StatusBody(const StatusView& view);
 
 // A 200/201 JSON response.
 HttpResponse JsonResponse(boost::beast::http::status status, std::string body);

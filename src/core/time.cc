@@ -15,13 +15,12 @@ char* Digits(char* out, unsigned value, int width) {
 }
 
 // Hand-formatted: this runs on every status response, and snprintf cost more than the rest of
-// the rendering together.
-std::string Format(Instant t, int fraction_digits) {
+// the rendering together. Writes at most kMaxTimestampChars at `buf`; returns the end.
+char* FormatTo(char* buf, Instant t, int fraction_digits) {
   const auto day = std::chrono::floor<std::chrono::days>(t);
   const std::chrono::year_month_day ymd(day);
   const std::chrono::hh_mm_ss hms(t - day);
   const auto millis = static_cast<unsigned>(hms.subseconds().count());
-  char buf[32];
   char* p = Digits(buf, static_cast<unsigned>(static_cast<int>(ymd.year())), 4);
   *p++ = '-';
   p = Digits(p, static_cast<unsigned>(ymd.month()), 2);
@@ -36,7 +35,12 @@ std::string Format(Instant t, int fraction_digits) {
   *p++ = '.';
   p = fraction_digits == 2 ? Digits(p, millis / 10, 2) : Digits(p, millis, 3);
   *p++ = 'Z';
-  return std::string(buf, p);
+  return p;
+}
+
+std::string Format(Instant t, int fraction_digits) {
+  char buf[kMaxTimestampChars];
+  return std::string(buf, FormatTo(buf, t, fraction_digits));
 }
 
 bool ReadInt(std::string_view text, std::size_t pos, std::size_t len, int& out) {
@@ -49,6 +53,7 @@ bool ReadInt(std::string_view text, std::size_t pos, std::size_t len, int& out) 
 }  // namespace
 
 std::string FormatCentis(Instant t) { return Format(t, 2); }
+char* FormatCentisTo(char* out, Instant t) { return FormatTo(out, t, 2); }
 std::string FormatMillis(Instant t) { return Format(t, 3); }
 
 std::optional<Instant> ParseTimestamp(std::string_view text) {

@@ -25,6 +25,10 @@ inline std::int64_t ToUnixMillis(Instant t) { return t.time_since_epoch().count(
 // `YYYY-MM-DDTHH:MM:SS.ffZ`: UTC with two fractional digits (truncated), as 8x8 writes
 // `expirationTime`.
 std::string FormatCentis(Instant t);
+// The same written at `out` (room for kMaxTimestampChars); returns the end.
+char* FormatCentisTo(char* out, Instant t);
+// The most characters FormatCentis/FormatMillis write (`YYYY-MM-DDTHH:MM:SS.fffZ`).
+inline constexpr std::size_t kMaxTimestampChars = 24;
 // `YYYY-MM-DDTHH:MM:SS.fffZ`: UTC with milliseconds, for error and history timestamps.
 std::string FormatMillis(Instant t);
 // Parses the formats above and any RFC 3339 UTC `...Z` timestamp; nullopt if malformed.

@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <array>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
@@ -380,16 +381,25 @@ class HttpServer::Session final : public Connection,
     const bool keep_alive = keep_alive_ && res.keep_alive() && !server_.stopping_;
     Serialize(res, keep_alive);
     deadline_ = CoarseClock::now() + server_.options_.request_timeout;
-    std::size_t sent = 0;
+    if (body_.empty()) return Send(asio::const_buffer(asio::buffer(out_)), keep_alive);
+    Send(std::array<asio::const_buffer, 2>{asio::buffer(out_), asio::buffer(body_)}, keep_alive);
+  }
+
+  // Writes `buffers` (what Serialize made: one buffer, or the head and a large body), at once
+  // as far as the socket takes them, the rest asynchronously.
+  template <class Buffers>
+  void Send(const Buffers& buffers, bool keep_alive) {
+    beast::buffers_suffix<Buffers> rest(buffers);
     // TLS goes through the stream's engine, whose writes are asynchronous only.
     if constexpr (!kTls) {
       beast::error_code ec;
-      sent = stream_.write_some(asio::buffer(out_), ec);
-      if (!ec && sent == out_.size()) return Written(keep_alive);
+      const std::size_t sent = stream_.write_some(buffers, ec);
+      if (!ec && sent == beast::buffer_bytes(buffers)) return Written(keep_alive);
       if (ec && ec != asio::error::would_block && ec != asio::error::try_again) return Close();
+      rest.consume(sent);
     }
     asio::async_write(
-        stream_, asio::buffer(out_) + sent,
+        stream_, rest,
         [self = this->shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
           if (ec) return self->Close();
           self->Written(keep_alive);
@@ -397,6 +407,7 @@ class HttpServer::Session final : public Connection,
   }
 
   void Written(bool keep_alive) {
+    body_ = std::string();  // a large body is freed once sent, not kept with the connection
     if (!keep_alive) return Finish();
     // Pipelined requests already buffered are parsed from a fresh stack frame.
     if (buffer_.size() > 0) {
@@ -421,9 +432,11 @@ class HttpServer::Session final : public Connection,
     }
   }
 
-  // The status line, the handler's fields, Connection and Content-Length, then the body (none
-  // for HEAD: RFC 9112 §6.3, the client reads no body whatever Content-Length says).
-  void Serialize(const HttpResponse& res, bool keep_alive) {
+  // The status line, the handler's fields, Connection and Content-Length into out_, then the body
+  // (none for HEAD: RFC 9112 §6.3, the client reads no body whatever Content-Length says): a small
+  // one copied after them, so the response is one buffer; a large one moved to body_ and written
+  // from there, not copied (a batch status answer is ~400 KB).
+  void Serialize(HttpResponse& res, bool keep_alive) {
     out_.clear();
     out_ += version_ == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
     out_ += std::to_string(res.result_int());
@@ -448,8 +461,15 @@ class HttpServer::Session final : public Connection,
     out_ += "Content-Length: ";
     out_ += std::to_string(res.body().size());
     out_ += "\r\n\r\n";
-    if (!head_) out_ += res.body();
+    if (head_) return;
+    if (res.body().size() <= kCopiedBodyBytes) {
+      out_ += res.body();
+    } else {
+      body_ = std::move(res.body());
+    }
   }
+
+  static constexpr std::size_t kCopiedBodyBytes = 16 * 1024;
 
   // At once, whatever is under way (that ends with operation_aborted).
   void Close() override {
@@ -482,8 +502,9 @@ class HttpServer::Session final : public Connection,
   bool request_started_ = false;
   bool keep_alive_ = true;
   unsigned version_ = 11;
-  bool head_ = false;                            // the request being answered is a HEAD
-  std::string out_;                              // the response being written
+  bool head_ = false;  // the request being answered is a HEAD
+  std::string out_;    // the response being written: its head, and its body if small
+  std::string body_;   // its body if large (Serialize), until written
   std::atomic<std::thread::id> handler_thread_;  // set while the handler runs
   std::optional<HttpResponse> pending_;          // a response given during the handler
 };
