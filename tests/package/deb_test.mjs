@@ -33,7 +33,7 @@ test('cpack builds a .deb with the binary, a systemd unit and its configuration'
   assert.equal(field('Package'), 'callgate');
   assert.equal(field('Version'), version);
   const depends = field('Depends');
-  for (const dep of ['adduser', 'libsqlite3-0', 'libphonenumber8', 'libssl3', 'libsimdjson',
+  for (const dep of ['adduser', 'ca-certificates', 'libsqlite3-0', 'libphonenumber8', 'libssl3', 'libsimdjson',
     'libprometheus-cpp-core1.0']) {
     assert.ok(depends.includes(dep), `Depends lacks ${dep}: ${depends}`);
   }
