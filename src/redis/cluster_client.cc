@@ -3,6 +3,9 @@
 // hand-off happens on the client's one I/O thread, so the state below needs no lock.
 #include "redis/cluster_client.h"
 
+#include <pthread.h>
+#include <sched.h>
+
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
@@ -40,6 +43,23 @@ constexpr int kRedirectsBeforeBackoff = 8;
 
 std::string Name(const Endpoint& e) { return e.host + ":" + std::to_string(e.port); }
 
+// Puts the calling thread (the client's I/O thread) under SCHED_BATCH: the same share of the CPU,
+// but its wake-ups do not preempt the thread that is running. Callers hand each command over as
+// they go, and each hand-off wakes this thread: under the default policy it preempted the HTTP
+// thread at once whenever the two shared a core, sent that one command, slept, and was woken
+// again by the next — a context switch and a write per command. Now the running thread finishes
+// its turn first and the commands it gave leave together. Measured on the Redis Cluster status
+// GET (bench/run.sh cluster's setting: callgate, its I/O thread and the six nodes on one core):
+// 1.5x the requests per second, callgate's CPU per request 41-47 -> 27 us. Best effort: a
+// system that refuses it leaves the default policy.
+void DeferToRunningThreads() {
+#ifdef SCHED_BATCH
+  sched_param param{};
+  param.sched_priority = 0;
+  pthread_setschedparam(pthread_self(), SCHED_BATCH, &param);
+#endif
+}
+
 class ClusterClientImpl final : public ClusterClient, private ConnectionOwner {
  public:
   explicit ClusterClientImpl(ClientOptions options)
@@ -54,7 +74,10 @@ class ClusterClientImpl final : public ClusterClient, private ConnectionOwner {
     limits_.completion_scope = options_.completion_scope;
     limits_.stall_timeout =
         std::max(options_.command_timeout, options_.replica_timeout + milliseconds(1000));
-    thread_ = std::thread([this] { io_.run(); });
+    thread_ = std::thread([this] {
+      DeferToRunningThreads();
+      io_.run();
+    });
     thread_id_ = thread_.get_id();
   }
 

@@ -698,13 +698,31 @@ void RedisClusterStore::Continue(PairKey key, const PairKey& target, const char*
 
 void RedisClusterStore::LoadPairAsync(const PairKey& key, PairLoaded done) {
   ReadBegins();
-  ReadResolvedAsync(key, "s", [this, done = std::move(done)](StoreResult<Resolved>&& read) {
+  ResolvedDone answer = [this, done = std::move(done)](StoreResult<Resolved>&& read) {
     if (read.ok()) {
       done(std::move(read->state));
     } else {
       done(read.error());
     }
     ReadEnds();
+  };
+  // The pair first, its id's link only if the pair holds nothing (an alias's id, or a user never
+  // written): a stored pair, what a status read nearly always finds, costs one command instead of
+  // two (the status GET is the hottest path; each command costs Redis and the client alike). A
+  // pending link is then not seen by a read of a pair that holds data: such a read answers the
+  // pair as it was before the link began, as the canonical id's reads do meanwhile (Examine); the
+  // link's own caller has not been answered, and the next write through the id completes it.
+  const redis_keys::PairKeys keys = redis_keys::KeysOf(options_.key_prefix, key);
+  ReadPairKeys(keys, "s", "", [this, key, answer = std::move(answer)](redis::CommandResult pair) {
+    static const redis::CommandResult kNoLink = redis::Reply{};
+    if (!pair || !Text(*pair, 0).empty() || !Text(*pair, 2).empty()) {
+      return Continue(key, key, "s", 0, pair, kNoLink, answer);
+    }
+    const std::string links = redis_keys::LinksKey(options_.key_prefix, ScopeOf(key.channel_id));
+    client_->Run(links, {"HGET", links, "a:" + key.user.text()}, redis::Durability::kNone,
+                 [this, key, pair = std::move(pair), answer](redis::CommandResult link) {
+                   Continue(key, key, "s", 0, pair, link, answer);
+                 });
   });
 }
 

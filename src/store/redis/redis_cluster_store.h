@@ -28,8 +28,11 @@
 // commit. The asynchronous reads (ReadsAreRemote) do the same without blocking: their commands go
 // out from the caller's thread and their callbacks run on the client's I/O thread, pipelined with
 // every other command; a tombstone or an alias's link is followed from there with one more round
-// trip. A pending link (the rare case below) must be completed before anything is read through
-// it, with blocking commands: that read moves to the link thread, which runs the synchronous read.
+// trip. The status read (LoadPairAsync) reads the pair alone first and the link only if the pair
+// holds nothing: a stored pair costs one command; a pair that holds data answers as it is even
+// while a link of its id is pending (as before the link began: its caller has not been answered). A
+// pending link (the rare case below) must be completed before anything is read through it, with
+// blocking commands: that read moves to the link thread, which runs the synchronous read.
 // LoadPairsAsync reads the links of all its ids with one HMGET per scope, beside one read per pair.
 //
 // User links (LinkUser): the ids of one user live in different slots, so a link is a protocol of
@@ -44,7 +47,8 @@
 //   3. EndLink: the pending marks go.
 // Crash cases: after 1, an alias pair still holds its own data and takes writes (nothing is lost:
 // step 2 folds whatever it holds when it runs); any process that reads the id and finds the mark
-// pending runs steps 2-3 itself (LoadPair inline, a writer on the link thread). Within 2, a pair
+// pending runs steps 2-3 itself (LoadPair and batch reads inline, a writer that consults the link
+// map on the link thread; not a status read of a pair that holds data, above). Within 2, a pair
 // folded but not yet tombstoned is folded again by the completion: folding is idempotent, since
 // entries are keyed by event. A writer that finds a tombstone follows it; one that finds no pair
 // consults the link map before creating it, and the tombstone write (expecting no pair) fences the

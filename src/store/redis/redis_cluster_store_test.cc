@@ -315,7 +315,11 @@ TEST(RedisClusterStoreTest, ALinkInterruptedAfterItsFirstStepIsCompletedByTheNex
   EXPECT_EQ(Load(*p.b, {"ch-1", phone}).requests.size(), 3u);
 }
 
-TEST(RedisClusterStoreTest, AnAsyncReadCompletesALinkInterruptedAfterItsFirstStep) {
+// A status read (LoadPairAsync) of an id whose pair holds data reads that pair alone: while a
+// link is pending it answers the pair as it was before the link began (the link's caller has not
+// been answered), and leaves the link pending, as a write there does. A batch read, which reads
+// the ids' links anyway, completes the link before answering.
+TEST(RedisClusterStoreTest, AnAsyncBatchReadCompletesALinkInterruptedAfterItsFirstStep) {
   TwoProcesses p;
   ASSERT_TRUE(p.a && p.b);
   Seed(*p.a);
@@ -323,38 +327,53 @@ TEST(RedisClusterStoreTest, AnAsyncReadCompletesALinkInterruptedAfterItsFirstSte
   ASSERT_TRUE(UpdatePairSync(*p.a, {"ch-1", phone}, Request("r1", kT0)).ok());
   ASSERT_TRUE(UpdatePairSync(*p.a, {"ch-1", bsuid}, Request("r2", kT0 + Millis(1))).ok());
   ASSERT_TRUE(p.a->BeginLinkOnly({"ch-1", {phone, bsuid}}).ok());
-  // Both reads find the mark pending: the first completes the link (on b's link thread), and
-  // neither answers before it is complete.
-  std::promise<StoreResult<PairState>> one;
+  const std::string links = redis_keys::LinksKey(p.a->key_prefix(), "acc-1");
+  auto load_one = [&](const UserId& user) {
+    std::promise<StoreResult<PairState>> one;
+    p.b->LoadPairAsync({"ch-1", user}, [&](StoreResult<PairState> state) { one.set_value(state); });
+    auto future = one.get_future();
+    EXPECT_EQ(future.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+    return future.get();
+  };
+
+  const StoreResult<PairState> before = load_one(bsuid);
+  ASSERT_TRUE(before.ok());
+  EXPECT_EQ(before->requests.size(), 1u) << "the alias's own pair, as before the link";
+  auto mark = p.a->client().RunSync(links, {"HGET", links, "a:US.1001"}, redis::Durability::kNone);
+  ASSERT_TRUE(mark.ok());
+  EXPECT_EQ(mark->str, "!+15551230001") << "a single read leaves the link pending";
+  // A write through the alias meanwhile lands on its own pair, and is folded in with it.
+  ASSERT_TRUE(UpdatePairSync(*p.b, {"ch-1", bsuid}, Request("r3", kT0 + Millis(2))).ok());
+  const StoreResult<PairState> written = load_one(bsuid);
+  ASSERT_TRUE(written.ok());
+  EXPECT_EQ(written->requests.size(), 2u);
+
+  // The batch read finds the mark pending: it completes the link (on b's link thread) and
+  // answers only then, each item the merged pair.
   std::promise<std::vector<StoreResult<PairState>>> many;
-  p.b->LoadPairAsync({"ch-1", bsuid}, [&](StoreResult<PairState> state) { one.set_value(state); });
-  // (Not the canonical id: it carries no mark, and reads its own pair until the link completes.)
   p.b->LoadPairsAsync(
       {{"ch-1", bsuid}, {"ch-1", bsuid}},
       [&](std::vector<StoreResult<PairState>> states) { many.set_value(std::move(states)); });
-  auto one_future = one.get_future();
   auto many_future = many.get_future();
-  ASSERT_EQ(one_future.wait_for(std::chrono::seconds(30)), std::future_status::ready);
   ASSERT_EQ(many_future.wait_for(std::chrono::seconds(30)), std::future_status::ready);
-  const StoreResult<PairState> by_bsuid = one_future.get();
-  ASSERT_TRUE(by_bsuid.ok());
-  EXPECT_EQ(by_bsuid->requests.size(), 2u);
   const std::vector<StoreResult<PairState>> states = many_future.get();
   ASSERT_EQ(states.size(), 2u);
   for (std::size_t i = 0; i < states.size(); ++i) {
     ASSERT_TRUE(states[i].ok());
-    EXPECT_EQ(*states[i], *by_bsuid) << "batch item " << i;
+    EXPECT_EQ(states[i]->requests.size(), 3u) << "batch item " << i;
   }
-  std::promise<StoreResult<PairState>> by_phone;
-  p.b->LoadPairAsync({"ch-1", phone},
-                     [&](StoreResult<PairState> state) { by_phone.set_value(state); });
-  const StoreResult<PairState> phone_state = by_phone.get_future().get();
-  ASSERT_TRUE(phone_state.ok());
-  EXPECT_EQ(*phone_state, *by_bsuid);
-  const std::string links = redis_keys::LinksKey(p.a->key_prefix(), "acc-1");
-  auto mark = p.a->client().RunSync(links, {"HGET", links, "a:US.1001"}, redis::Durability::kNone);
+  mark = p.a->client().RunSync(links, {"HGET", links, "a:US.1001"}, redis::Durability::kNone);
   ASSERT_TRUE(mark.ok());
   EXPECT_EQ(mark->str, "+15551230001") << "no longer pending";
+
+  // Now the alias's pair is a tombstone: a single read follows it to the merged pair.
+  const StoreResult<PairState> by_bsuid = load_one(bsuid);
+  ASSERT_TRUE(by_bsuid.ok());
+  EXPECT_EQ(by_bsuid->requests.size(), 3u);
+  EXPECT_EQ(*by_bsuid, *states[0]);
+  const StoreResult<PairState> by_phone = load_one(phone);
+  ASSERT_TRUE(by_phone.ok());
+  EXPECT_EQ(*by_phone, *by_bsuid);
 }
 
 // The events of an active pair: a permission request, an accepted reply, then `calls` authorised
