@@ -1,8 +1,6 @@
 #include "api/api.h"
 
-#include "api/json.h"
 #include "api/openapi_document.h"
-#include "core/thread_cache.h"
 #include "http/url.h"
 #include "pairs/destination.h"
 #include "tenants/api_key.h"

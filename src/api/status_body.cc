@@ -45,7 +45,7 @@ struct Fragments {
     for (std::size_t a = 0; a < kActions.size(); ++a) {
       action[a] = std::string(a > 0 ? "," : "") +
                   "{\"actionName\":" + quoted(ActionName(kActions[a])) + ",\"canPerformAction\":";
-      bound += action[a].size() + kCanPerformMax.size() + kActionClose.size();
+      bound += action[a].size() + kCannotPerform.size() + kActionClose.size();
       bool first = true;
       for (std::size_t i = 0; i < kLimitRules.size(); ++i) {
         if (kLimitRules[i].action != kActions[a]) continue;
@@ -57,9 +57,13 @@ struct Fragments {
       }
     }
     bound += kActionsClose.size() + kExpiration.size() + kMaxTimestampChars + 2;  // `"}`
+    if (bound > kBuffer) std::abort();  // the names outgrew the buffer: a programming error
   }
 
-  static constexpr std::string_view kCanPerformMax = "false,\"limits\":[";
+  // What AppendStatusMembers writes at, on its stack.
+  static constexpr std::size_t kBuffer = 1024;
+  static constexpr std::string_view kCanPerform = "true,\"limits\":[";
+  static constexpr std::string_view kCannotPerform = "false,\"limits\":[";  // the longer
   static constexpr std::string_view kCurrentUsage = ",\"currentUsage\":";
   static constexpr std::string_view kLimitExpiration = ",\"limitExpirationTime\":\"";
   static constexpr std::string_view kActionClose = "]}";
@@ -73,7 +77,7 @@ const Fragments& TheFragments() {
   return fragments;
 }
 
-// Writes at a buffer the caller sized to Fragments::bound.
+// Writes at a buffer of Fragments::kBuffer bytes, which holds Fragments::bound.
 class Writer {
  public:
   explicit Writer(char* at) : at_(at) {}
@@ -93,14 +97,12 @@ class Writer {
 
 void AppendStatusMembers(std::string& out, const StatusView& view) {
   const Fragments& f = TheFragments();
-  constexpr std::size_t kBuffer = 1024;
-  if (f.bound > kBuffer) std::abort();  // the names outgrew the buffer: a programming error
-  char buffer[kBuffer];
+  char buffer[Fragments::kBuffer];
   Writer w(buffer);
   w.Put(f.status[static_cast<std::size_t>(view.permission.status)]);
   for (std::size_t a = 0; a < kActions.size(); ++a) {
     w.Put(f.action[a]);
-    w.Put(view.CanPerform(kActions[a]) ? "true,\"limits\":[" : Fragments::kCanPerformMax);
+    w.Put(view.CanPerform(kActions[a]) ? Fragments::kCanPerform : Fragments::kCannotPerform);
     for (std::size_t i = 0; i < kLimitRules.size(); ++i) {
       if (kLimitRules[i].action != kActions[a]) continue;
       const LimitUsage& usage = view.usage[i];

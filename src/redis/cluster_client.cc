@@ -52,7 +52,7 @@ std::string Name(const Endpoint& e) { return e.host + ":" + std::to_string(e.por
 // GET (bench/run.sh cluster's setting: callgate, its I/O thread and the six nodes on one core):
 // 1.5x the requests per second, callgate's CPU per request 41-47 -> 27 us. Best effort: a
 // system that refuses it leaves the default policy.
-void DeferToRunningThreads() {
+void NeverPreemptOnWakeUp() {
 #ifdef SCHED_BATCH
   sched_param param{};
   param.sched_priority = 0;
@@ -75,7 +75,7 @@ class ClusterClientImpl final : public ClusterClient, private ConnectionOwner {
     limits_.stall_timeout =
         std::max(options_.command_timeout, options_.replica_timeout + milliseconds(1000));
     thread_ = std::thread([this] {
-      DeferToRunningThreads();
+      NeverPreemptOnWakeUp();
       io_.run();
     });
     thread_id_ = thread_.get_id();

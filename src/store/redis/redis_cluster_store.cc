@@ -711,19 +711,23 @@ void RedisClusterStore::LoadPairAsync(const PairKey& key, PairLoaded done) {
   // two (the status GET is the hottest path; each command costs Redis and the client alike). A
   // pending link is then not seen by a read of a pair that holds data: such a read answers the
   // pair as it was before the link began, as the canonical id's reads do meanwhile (Examine); the
-  // link's own caller has not been answered, and the next write through the id completes it.
+  // link's own caller has not been answered, and the next read through the link map completes it.
   const redis_keys::PairKeys keys = redis_keys::KeysOf(options_.key_prefix, key);
-  ReadPairKeys(keys, "s", "", [this, key, answer = std::move(answer)](redis::CommandResult pair) {
-    static const redis::CommandResult kNoLink = redis::Reply{};
-    if (!pair || !Text(*pair, 0).empty() || !Text(*pair, 2).empty()) {
-      return Continue(key, key, "s", 0, pair, kNoLink, answer);
-    }
-    const std::string links = redis_keys::LinksKey(options_.key_prefix, ScopeOf(key.channel_id));
-    client_->Run(links, {"HGET", links, "a:" + key.user.text()}, redis::Durability::kNone,
-                 [this, key, pair = std::move(pair), answer](redis::CommandResult link) {
-                   Continue(key, key, "s", 0, pair, link, answer);
-                 });
-  });
+  ReadPairKeys(keys, "s", "",
+               [this, key, answer = std::move(answer)](redis::CommandResult pair) mutable {
+                 static const redis::CommandResult kNoLink = redis::Reply{};
+                 if (!pair || !Text(*pair, 0).empty() || !Text(*pair, 2).empty()) {
+                   return Continue(key, key, "s", 0, pair, kNoLink, std::move(answer));
+                 }
+                 const std::string links =
+                     redis_keys::LinksKey(options_.key_prefix, ScopeOf(key.channel_id));
+                 std::string field = "a:" + key.user.text();
+                 client_->Run(links, {"HGET", links, std::move(field)}, redis::Durability::kNone,
+                              [this, key = std::move(key), pair = std::move(pair),
+                               answer = std::move(answer)](redis::CommandResult link) mutable {
+                                Continue(key, key, "s", 0, pair, link, std::move(answer));
+                              });
+               });
 }
 
 void RedisClusterStore::LoadPairsAsync(std::vector<PairKey> keys, PairsLoaded done) {
