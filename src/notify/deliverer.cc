@@ -193,8 +193,18 @@ void Deliverer::Finish(const Prepared& p) {
   const bool attempted = !p.settled && !p.body.empty();
   const auto latency_us =
       std::chrono::duration_cast<std::chrono::microseconds>(p.result.latency).count();
+  // A settlement the store refuses leaves the item claimed: it is sent again (same eventId) once
+  // its lease runs out. Said once here, as that duplicate would otherwise be unexplained.
+  auto settle = [&](Settlement settlement, Instant retry_at) {
+    const StoreStatus status =
+        outbox_.Settle(item.event_id, owner_, settlement, settled_at, retry_at);
+    if (status.ok()) return;
+    Log(LogKind::kNotificationFailed, settled_at,
+        "notification not settled: sent again once its lease ends",
+        {{"eventId", item.event_id}, {"type", type}, {"error", StoreErrorName(status.error())}});
+  };
   if (p.settled) {
-    (void)outbox_.Settle(item.event_id, owner_, Settlement::kDropped, settled_at, settled_at);
+    settle(Settlement::kDropped, settled_at);
     Report(*p.settled, item, false);
     if (*p.settled == DeliveryOutcome::kDropped) {
       Log(LogKind::kNotificationFailed, settled_at, "notification dropped",
@@ -203,7 +213,7 @@ void Deliverer::Finish(const Prepared& p) {
     return;
   }
   if (p.result.status >= 200 && p.result.status < 300) {
-    (void)outbox_.Settle(item.event_id, owner_, Settlement::kDelivered, settled_at, settled_at);
+    settle(Settlement::kDelivered, settled_at);
     Report(DeliveryOutcome::kSent, item, true, p.result.latency);
     Log(LogKind::kNotificationSent, settled_at, "notification sent",
         {{"eventId", item.event_id},
@@ -219,8 +229,7 @@ void Deliverer::Finish(const Prepared& p) {
   // Failing for give_up_after: dropped and counted; else tried again after a back-off.
   const bool give_up = settled_at - item.notification.due_at >= options_.give_up_after;
   const Instant retry_at = give_up ? settled_at : RetryTime(settled_at, item.attempts);
-  (void)outbox_.Settle(item.event_id, owner_, give_up ? Settlement::kDropped : Settlement::kRetry,
-                       settled_at, retry_at);
+  settle(give_up ? Settlement::kDropped : Settlement::kRetry, retry_at);
   Report(give_up ? DeliveryOutcome::kDropped : DeliveryOutcome::kRetried, item, attempted,
          p.result.latency);
   Log(LogKind::kNotificationFailed, settled_at,

@@ -5,13 +5,18 @@
 #include "notify/deliverer.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <condition_variable>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <mutex>
 
+#include "log/log.h"
 #include "notify/notifier.h"
 #include "store/memory/memory_store.h"
 
@@ -119,6 +124,56 @@ TEST_F(DelivererTest, AReceiverThatNeverAnswersHoldsUpNoOtherAccount) {
   EXPECT_TRUE(WaitFor(DeliveryOutcome::kRetried, std::chrono::seconds(2)))
       << "another account's slow receiver held this one up";
   deliverer_.reset();  // ends the hanging POST at its timeout
+}
+
+// The store's outbox, but every settlement refused: as a store that fails under the deliverer.
+class UnsettlingOutbox final : public NotificationOutbox {
+ public:
+  explicit UnsettlingOutbox(NotificationOutbox& inner) : inner_(inner) {}
+  void SetNotifier(Notifier notifier) override { inner_.SetNotifier(std::move(notifier)); }
+  StoreResult<std::vector<OutboxItem>> ClaimDue(Instant now, const std::string& owner, Millis lease,
+                                                int limit) override {
+    return inner_.ClaimDue(now, owner, lease, limit);
+  }
+  StoreStatus Settle(const std::string&, const std::string&, Settlement, Instant,
+                     Instant) override {
+    return StoreError::kUnavailable;
+  }
+  StoreResult<std::int64_t> PendingCount() override { return inner_.PendingCount(); }
+
+ private:
+  NotificationOutbox& inner_;
+};
+
+// A settlement the store refuses is logged with the eventId (the item will be sent again once its
+// lease ends), never passed over in silence.
+TEST_F(DelivererTest, ASettlementTheStoreRefusesIsLogged) {
+  char path[] = "/tmp/deliverer-log-XXXXXX";
+  const int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ConfigureLog(LogFormat::kJson, fd);
+  UnsettlingOutbox outbox(store_);
+  DelivererOptions options{.poll = Millis(5)};
+  options.observer = [this](const DeliveryReport& report) {
+    std::lock_guard lock(mu_);
+    reports_.push_back(report.outcome);
+    cv_.notify_all();
+  };
+  deliverer_ = std::make_unique<Deliverer>(store_, outbox, directory_, clock_, options);
+  Grant();
+  deliverer_->Start();
+  const bool retried = WaitFor(DeliveryOutcome::kRetried);
+  deliverer_.reset();
+  FlushLog();
+  ConfigureLog(LogFormat::kText, 2);
+  std::ifstream in(path);
+  const std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  close(fd);
+  std::remove(path);
+  ASSERT_TRUE(retried);
+  EXPECT_NE(log.find("notification not settled"), std::string::npos) << log;
+  EXPECT_NE(log.find("\"error\":\"unavailable\""), std::string::npos) << log;
+  EXPECT_EQ(*store_.PendingCount(), 1) << "still the store's, to be sent again";
 }
 
 }  // namespace
