@@ -23,26 +23,56 @@ static_assert(kWamidPrefix.size() == kWacidPrefix.size());
 // Each form below takes a text only if unpacking the bytes it makes gives that very text back, so
 // a form is one-to-one by construction, however lenient the decoder underneath.
 
+// The two UUID conversions below are hand-written instead of HexEncode/HexDecode plus string
+// surgery: those made five allocations an id, and every stored state holds dozens of ids (its
+// authorisations) that each read and write converts — `perf record` of the Redis Cluster status
+// GET put UnpackUuid alone at 6 % of the client thread, PackIdBytes at 4-5 % of a reservation.
+
+constexpr char kLowerHexDigits[] = "0123456789abcdef";
+
+// Positions of a UUID's dashes in its 36 characters (8-4-4-4-12 hex digits).
+constexpr bool IsUuidDash(std::size_t i) { return i == 8 || i == 13 || i == 18 || i == 23; }
+
+// The value of a lower-case hex digit, or -1: upper case is not what UnpackUuid writes.
+constexpr int LowerHexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
 // Appends the text of a UUID's 16 bytes: lower-case hex digits in groups of 8-4-4-4-12.
 void UnpackUuid(std::string_view bytes, std::string& id) {
-  const std::string hex = HexEncode(bytes);
-  id.reserve(id.size() + 36);
-  id.append(hex, 0, 8).append(1, '-').append(hex, 8, 4).append(1, '-').append(hex, 12, 4);
-  id.append(1, '-').append(hex, 16, 4).append(1, '-').append(hex, 20, 12);
+  char text[36];
+  std::size_t out = 0;
+  for (std::size_t i = 0; i < 16; ++i) {
+    if (IsUuidDash(out)) text[out++] = '-';
+    const auto byte = static_cast<unsigned char>(bytes[i]);
+    text[out++] = kLowerHexDigits[byte >> 4];
+    text[out++] = kLowerHexDigits[byte & 0xf];
+  }
+  id.append(text, sizeof text);
 }
 
 // Appends the 16 bytes of `id` if it is a UUID as UnpackUuid writes it; false (and nothing
 // appended) if not.
 bool PackUuid(std::string_view id, std::string& out) {
   if (id.size() != 36) return false;
-  std::string hex(id);
-  std::erase(hex, '-');
-  const std::optional<std::string> bytes = HexDecode(hex);
-  if (!bytes || bytes->size() != 16) return false;
-  std::string text;
-  UnpackUuid(*bytes, text);
-  if (text != id) return false;  // upper-case digits, or dashes out of place
-  out.append(*bytes);
+  char bytes[16];
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < id.size();) {
+    if (IsUuidDash(i)) {
+      if (id[i] != '-') return false;
+      ++i;
+      continue;
+    }
+    // A hex pair never straddles a dash: every group has an even number of digits.
+    const int high = LowerHexValue(id[i]);
+    const int low = LowerHexValue(id[i + 1]);
+    if (high < 0 || low < 0) return false;
+    bytes[n++] = static_cast<char>(high << 4 | low);
+    i += 2;
+  }
+  out.append(bytes, sizeof bytes);
   return true;
 }
 

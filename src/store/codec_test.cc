@@ -321,6 +321,24 @@ TEST(CodecTest, RandomIdsRoundTripAndNeverCoincide) {
   }
 }
 
+// Every one-character change of a UUID: packed as 16 bytes exactly when the text is still what
+// UnpackUuid writes (lower-case hex digits, dashes at 8, 13, 18 and 23), and back unchanged.
+TEST(CodecTest, OneCharacterChangesOfAUuidPackOnlyWhileCanonical) {
+  const std::string uuid = "5a61b97b-2c3d-4e5f-8a9b-0c1d2e3f4a5b";
+  for (std::size_t i = 0; i < uuid.size(); ++i) {
+    for (char c : std::string("-09afAFg+ ")) {
+      std::string id = uuid;
+      id[i] = c;
+      const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+      const bool canonical = dash ? c == '-' : (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+      const std::string packed = PackId(id);
+      EXPECT_EQ(UnpackId(packed), id);
+      EXPECT_EQ(packed[0] == static_cast<char>(codec::IdForm::kUuid), canonical) << id;
+      EXPECT_EQ(packed.size(), canonical ? 17u : 1u + id.size()) << id;
+    }
+  }
+}
+
 TEST(CodecTest, UpstreamShapedIdsPackSmall) {
   EXPECT_EQ(PackId("5a61b97b-2c3d-4e5f-8a9b-0c1d2e3f4a5b").size(), 1u + 16u);
   const std::string wamid = "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBJDQjZCMzlEQUQ5NzZGOTQ4QjMA";
