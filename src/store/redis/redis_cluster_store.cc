@@ -352,16 +352,17 @@ void RedisClusterStore::Load(const std::string& slot_key, std::shared_ptr<Op> op
 // `fresh`: the state was just read, so a refusal needs no check.
 void RedisClusterStore::Attempt(const std::string& slot_key, std::shared_ptr<Op> op,
                                 std::string seen_record, bool fresh) {
-  PairState state;
-  std::string token;
-  std::optional<PairKey> target;
+  // The slot's state is read in place: only the slot's running operation (this one) changes it,
+  // and a running slot is never erased, so it holds still until this operation commits. One copy
+  // (`next`) per attempt; a state holding a day's authorisations is dozens of map nodes.
+  const Slot* slot_ptr;
   {
     std::lock_guard lock(mu_);
-    const Slot& slot = slots_[slot_key];
-    state = slot.state;
-    token = slot.token;
-    target = slot.resolved;
+    slot_ptr = &slots_[slot_key];
   }
+  const PairState& state = slot_ptr->state;
+  const std::string token = slot_ptr->token;
+  const std::optional<PairKey> target = slot_ptr->resolved;
   std::optional<IdempotencyRecord> found;
   if (!op->idempotency_key.empty() && !seen_record.empty()) {
     found = redis_keys::UnpackRecord(seen_record);
