@@ -1,8 +1,9 @@
-// RESP through hiredis's reader and formatter.
+// RESP: replies through hiredis's reader; commands framed here.
 #include "redis/resp.h"
 
 #include <hiredis/hiredis.h>
 
+#include <charconv>
 #include <utility>
 
 namespace callgate::redis {
@@ -41,20 +42,26 @@ Reply Convert(const redisReply& r) {
 
 }  // namespace
 
+// Hand-written rather than redisFormatCommandArgv: RESP frames a request as a count, then each
+// argument's length before it, and the formatter cost two vectors, a buffer of its own and one
+// more copy of every command (perf: ~5 % of the Redis client thread's time under status GETs).
 void AppendCommand(const std::vector<std::string>& args, std::string& out) {
-  std::vector<const char*> argv;
-  std::vector<std::size_t> lengths;
-  argv.reserve(args.size());
-  lengths.reserve(args.size());
+  std::size_t size = 16;
+  for (const std::string& arg : args) size += arg.size() + 16;
+  out.reserve(out.size() + size);
+  auto header = [&out](char kind, std::size_t n) {
+    char digits[24];
+    digits[0] = kind;
+    char* end = std::to_chars(digits + 1, digits + sizeof digits - 2, n).ptr;
+    *end++ = '\r';
+    *end++ = '\n';
+    out.append(digits, static_cast<std::size_t>(end - digits));
+  };
+  header('*', args.size());
   for (const std::string& arg : args) {
-    argv.push_back(arg.data());
-    lengths.push_back(arg.size());
+    header('$', arg.size());
+    out.append(arg).append("\r\n");
   }
-  char* command = nullptr;
-  const int length =
-      redisFormatCommandArgv(&command, static_cast<int>(args.size()), argv.data(), lengths.data());
-  if (length > 0 && command != nullptr) out.append(command, static_cast<std::size_t>(length));
-  redisFreeCommand(command);
 }
 
 ReplyReader::ReplyReader(std::size_t max_reply_bytes)

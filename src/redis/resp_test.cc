@@ -13,6 +13,23 @@ TEST(AppendCommandTest, EncodesBinarySafeBulkStrings) {
   EXPECT_TRUE(out.ends_with("*1\r\n$4\r\nPING\r\n"));
 }
 
+TEST(AppendCommandTest, FramesEmptyAndLargeArgumentsAndManyOfThem) {
+  std::string out;
+  AppendCommand({"SET", "", std::string(100000, 'v')}, out);
+  EXPECT_EQ(out, "*3\r\n$3\r\nSET\r\n$0\r\n\r\n$100000\r\n" + std::string(100000, 'v') + "\r\n");
+  // Read back by the reply reader (a command is an array of bulk strings): every argument whole.
+  std::vector<std::string> args(1234);
+  for (std::size_t i = 0; i < args.size(); ++i) args[i] = std::string(i % 40, static_cast<char>(i));
+  out.clear();
+  AppendCommand(args, out);
+  ReplyReader reader(1 << 20);
+  ASSERT_TRUE(reader.Feed(out.data(), out.size()));
+  const auto parsed = reader.Next();
+  ASSERT_TRUE(parsed);
+  ASSERT_EQ(parsed->elements.size(), args.size());
+  for (std::size_t i = 0; i < args.size(); ++i) EXPECT_EQ(parsed->elements[i].str, args[i]) << i;
+}
+
 TEST(ReplyReaderTest, DecodesEveryTypeAcrossSplitReads) {
   ReplyReader reader(1 << 20);
   const std::string wire =
