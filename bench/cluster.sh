@@ -153,6 +153,11 @@ summary() {  # summary FIELD FILES...: "median (min–max)"
   shift
   jq -rs "map($field) | sort | \"\\(.[(length - 1) / 2 | floor] | floor) (\\(.[0] | floor)–\\(.[-1] | floor))\"" "$@"
 }
+summary1() {  # summary1 EXPRESSION FILES...: "median (min–max)", one decimal
+  local field=$1
+  shift
+  jq -rs "map($field * 10 | round / 10) | sort | \"\\(.[(length - 1) / 2 | floor]) (\\(.[0])–\\(.[-1]))\"" "$@"
+}
 ratio() {  # ratio A_GLOB B_GLOB: the median over rounds of A/B (rps), 2 decimals
   local r a b out=()
   for r in $(seq "$ROUNDS"); do
@@ -185,6 +190,10 @@ mkdir -p "$OUT"
   echo "CPU of the servers' side (callgate + the six nodes, or the nodes alone), % of a core:"
   echo "GETs $(summary .server_cpu_pct "$RES"/c-callgate-get-r*.json) vs $(summary .server_cpu_pct "$RES"/c-rb-get-r*.json);"
   echo "writes $(summary .server_cpu_pct "$RES"/c-callgate-calls-r*.json) vs $(summary .server_cpu_pct "$RES"/c-rb-set-r*.json)."
+  echo "The nodes' CPU per request, µs (callgate sends its commands over one connection per node, many"
+  echo "to a write; redis-benchmark's 64 clients each wait for their reply, one command a request):"
+  echo "GETs $(summary1 '.nodes_cpu_pct * 10000 / .rps' "$RES"/c-callgate-get-r*.json) vs $(summary1 '.nodes_cpu_pct * 10000 / .rps' "$RES"/c-rb-get-r*.json);"
+  echo "writes $(summary1 '.nodes_cpu_pct * 10000 / .rps' "$RES"/c-callgate-calls-r*.json) vs $(summary1 '.nodes_cpu_pct * 10000 / .rps' "$RES"/c-rb-set-r*.json)."
   echo "Other work on the machine during the measurements: $(summary .other_cpu_pct "$RES"/c-callgate-*-r*.json "$RES"/c-rb-*-r*.json) % of a core."
   echo
   echo "c. Memory in Redis per pair (\`MEMORY USAGE key SAMPLES 0\` summed over the run's keys, on the masters; target ≤ 1.5 KB):"

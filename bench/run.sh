@@ -191,10 +191,10 @@ spin_cpu() {  # the CPU time of the spinners of section 2 (they only use idle ti
 noise_start() {  # noise_start SERVER_PID[,PID...]
   children_cpu
   NOISE_START=("$(machine_cpu)" "$(($(servers_cpu "$1") + $(spin_cpu)))" "$CHILDREN_CPU" "$(date +%s%N)"
-    "$(servers_cpu "$1")" "$(server_steal)")
+    "$(servers_cpu "$1")" "$(server_steal)" "$(servers_cpu "${REDIS_PIDS:-}")")
 }
 noise_end() {  # noise_end SERVER_PID[,PID...] RESULT: adds other_cpu_pct, server_cpu_pct, stolen_pct
-  local machine server children ns other own stolen
+  local machine server children ns other own stolen nodes
   machine=$(($(machine_cpu) - NOISE_START[0]))
   server=$(($(servers_cpu "$1") + $(spin_cpu) - NOISE_START[1]))
   children_cpu
@@ -204,8 +204,12 @@ noise_end() {  # noise_end SERVER_PID[,PID...] RESULT: adds other_cpu_pct, serve
   # The server's own CPU use (spinners excluded), warmup included.
   own=$(jq -n "($(servers_cpu "$1") - ${NOISE_START[4]}) * 1e9 / $ns | . * 10 | round / 10")
   stolen=$(jq -n "($(server_steal) - ${NOISE_START[5]}) * 1e9 / $ns | . * 10 | round / 10")
+  # The Redis nodes' share of it (cluster mode: bench/cluster.sh sets REDIS_PIDS).
+  nodes=$(jq -n "($(servers_cpu "${REDIS_PIDS:-}") - ${NOISE_START[6]}) * 1e9 / $ns | . * 10 | round / 10")
   jq --argjson other "$other" --argjson own "$own" --argjson stolen "$stolen" \
-    '. + {other_cpu_pct: $other, server_cpu_pct: $own, stolen_pct: $stolen}' \
+    --argjson nodes "$nodes" --arg cluster "${REDIS_PIDS:-}" \
+    '. + {other_cpu_pct: $other, server_cpu_pct: $own, stolen_pct: $stolen}
+       + (if $cluster == "" then {} else {nodes_cpu_pct: $nodes} end)' \
     "$RES/$2.json" >"$RES/$2.tmp"
   mv "$RES/$2.tmp" "$RES/$2.json"
 }
