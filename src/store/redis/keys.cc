@@ -48,7 +48,7 @@ std::string Tag(std::string_view text) {
   return out;
 }
 
-PairKeys KeysOf(std::string_view prefix, const PairKey& key) {
+std::string KeyBase(std::string_view prefix, const PairKey& key) {
   std::string text = key.channel_id;
   text += '\x1f';  // never inside an id
   text += key.user.text();
@@ -56,6 +56,11 @@ PairKeys KeysOf(std::string_view prefix, const PairKey& key) {
   base += '{';
   base += Tag(text);
   base += "}:";
+  return base;
+}
+
+PairKeys KeysOf(std::string_view prefix, const PairKey& key) {
+  const std::string base = KeyBase(prefix, key);
   return {base + "p", base + "h", base + "i", base + "c", base + "o"};
 }
 

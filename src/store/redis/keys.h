@@ -29,6 +29,9 @@ struct PairKeys {
   std::string outbox;   // hash: event id -> outbox item (scripts.cc, kOutboxCodec); "#" counts
 };
 PairKeys KeysOf(std::string_view prefix, const PairKey& key);
+// What every key of the pair starts with ("<prefix>{<tag>}:"); a key is it plus "p", "h", "i",
+// "c" or "o" as above. For callers that need one or two of the keys, not all five.
+std::string KeyBase(std::string_view prefix, const PairKey& key);
 
 // The notification outbox beside the pairs. Each slot has an index (a sorted set: the outbox keys
 // of that slot's pairs with unsettled items, scored by when their first one is ready), so that a

@@ -84,20 +84,25 @@ redis::CommandResult PairReply(redis::CommandResult value, const redis::CommandR
 
 }  // namespace
 
-void RedisClusterStore::ReadPairKeys(const redis_keys::PairKeys& keys, const char* mode,
+void RedisClusterStore::ReadPairKeys(const PairKey& target, const char* mode,
                                      const std::string& record_key, redis::CommandDone done) {
   if (mode[0] != 's') {
-    client_->RunScript(redis_scripts::ReadPair(), {keys.pair, keys.history, keys.records},
+    redis_keys::PairKeys keys = redis_keys::KeysOf(options_.key_prefix, target);
+    client_->RunScript(redis_scripts::ReadPair(),
+                       {std::move(keys.pair), std::move(keys.history), std::move(keys.records)},
                        {mode, record_key}, redis::Durability::kNone, std::move(done));
     return;
   }
+  // Two keys at most: the status read, the hottest path there is, builds one.
+  const std::string base = redis_keys::KeyBase(options_.key_prefix, target);
+  const std::string pair = base + "p";
   // Plain commands, not the script: on Redis, a script call costs about 10 GETs of CPU (measured
   // with INFO commandstats), and the status read is the hottest path there is. Not one snapshot,
   // and need not be: a read answers one key's value, and a write's commit checks the token and
   // the record it saw in one script.
   static const redis::CommandResult kNil = redis::Reply{};
   if (record_key.empty()) {
-    client_->Run(keys.pair, {"GET", keys.pair}, redis::Durability::kNone,
+    client_->Run(pair, {"GET", pair}, redis::Durability::kNone,
                  [done = std::move(done)](redis::CommandResult value) {
                    done(PairReply(std::move(value), kNil));
                  });
@@ -117,9 +122,9 @@ void RedisClusterStore::ReadPairKeys(const redis_keys::PairKeys& keys, const cha
       join->done(PairReply(std::move(join->value), join->record));
     };
   };
-  client_->Run(keys.pair, {"GET", keys.pair}, redis::Durability::kNone, arrive(true));
-  client_->Run(keys.records, {"HGET", keys.records, record_key}, redis::Durability::kNone,
-               arrive(false));
+  const std::string records = base + "i";
+  client_->Run(pair, {"GET", pair}, redis::Durability::kNone, arrive(true));
+  client_->Run(records, {"HGET", records, record_key}, redis::Durability::kNone, arrive(false));
 }
 
 // One queued update.
@@ -340,9 +345,8 @@ void RedisClusterStore::Load(const std::string& slot_key, std::shared_ptr<Op> op
       if (last) arrive();
     };
   };
-  const redis_keys::PairKeys keys = redis_keys::KeysOf(options_.key_prefix, target);
   const std::string links = redis_keys::LinksKey(options_.key_prefix, ScopeOf(target.channel_id));
-  ReadPairKeys(keys, "s", op->idempotency_key, collect(true));
+  ReadPairKeys(target, "s", op->idempotency_key, collect(true));
   client_->Run(links, {"HGET", links, "a:" + target.user.text()}, redis::Durability::kNone,
                collect(false));
 }
@@ -604,10 +608,9 @@ StoreResult<RedisClusterStore::Resolved> RedisClusterStore::ReadResolved(const P
   PairKey target = key;
   bool completed = false;
   for (int hops = 0; hops <= kMaxHops; ++hops) {
-    const redis_keys::PairKeys keys = redis_keys::KeysOf(options_.key_prefix, target);
     const std::string links = redis_keys::LinksKey(options_.key_prefix, ScopeOf(target.channel_id));
     Pending pair_read, link_read;
-    ReadPairKeys(keys, mode, "", pair_read.Callback());
+    ReadPairKeys(target, mode, "", pair_read.Callback());
     client_->Run(links, {"HGET", links, "a:" + target.user.text()}, redis::Durability::kNone,
                  link_read.Callback());
     redis::CommandResult pair = pair_read.Get();
@@ -664,11 +667,10 @@ void RedisClusterStore::ReadFrom(PairKey key, PairKey target, const char* mode, 
                std::move(join->done));
     };
   };
-  const redis_keys::PairKeys keys = redis_keys::KeysOf(options_.key_prefix, join->target);
   const std::string links =
       redis_keys::LinksKey(options_.key_prefix, ScopeOf(join->target.channel_id));
   std::string field = "a:" + join->target.user.text();
-  ReadPairKeys(keys, mode, "", arrive(true));
+  ReadPairKeys(join->target, mode, "", arrive(true));
   client_->Run(links, {"HGET", links, std::move(field)}, redis::Durability::kNone, arrive(false));
 }
 
@@ -713,8 +715,7 @@ void RedisClusterStore::LoadPairAsync(const PairKey& key, PairLoaded done) {
   // pending link is then not seen by a read of a pair that holds data: such a read answers the
   // pair as it was before the link began, as the canonical id's reads do meanwhile (Examine); the
   // link's own caller has not been answered, and the next read through the link map completes it.
-  const redis_keys::PairKeys keys = redis_keys::KeysOf(options_.key_prefix, key);
-  ReadPairKeys(keys, "s", "",
+  ReadPairKeys(key, "s", "",
                [this, key, answer = std::move(answer)](redis::CommandResult pair) mutable {
                  static const redis::CommandResult kNoLink = redis::Reply{};
                  if (!pair || !Text(*pair, 0).empty() || !Text(*pair, 2).empty()) {
@@ -807,8 +808,7 @@ void RedisClusterStore::LoadPairsAsync(std::vector<PairKey> keys, PairsLoaded do
     client_->Run(routing, std::move(hmgets[s]), redis::Durability::kNone, arrive(&batch->links[s]));
   }
   for (std::size_t i = 0; i < n; ++i) {
-    const redis_keys::PairKeys keys = redis_keys::KeysOf(options_.key_prefix, batch->keys[i]);
-    ReadPairKeys(keys, "s", "", arrive(&batch->pairs[i]));
+    ReadPairKeys(batch->keys[i], "s", "", arrive(&batch->pairs[i]));
   }
 }
 

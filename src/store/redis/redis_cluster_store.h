@@ -181,11 +181,11 @@ class RedisClusterStore final : public TenantStore, public PairStore, public Not
   void TimerLoop();
   void Finish(const std::string& slot_key, const std::shared_ptr<Op>& op, StoreStatus status,
               bool forget);
-  // One read of a pair's keys, answered in ReadPair's shape ({token, state, tombstone, record[,
-  // history]}): for mode "s", plain GET (and HGET of `record_key`) pipelined in one round trip;
-  // otherwise the ReadPair script.
-  void ReadPairKeys(const redis_keys::PairKeys& keys, const char* mode,
-                    const std::string& record_key, redis::CommandDone done);
+  // One read of the keys of `target`'s pair, answered in ReadPair's shape ({token, state,
+  // tombstone, record[, history]}): for mode "s", plain GET (and HGET of `record_key`) pipelined
+  // in one round trip; otherwise the ReadPair script. Builds only the keys it sends.
+  void ReadPairKeys(const PairKey& target, const char* mode, const std::string& record_key,
+                    redis::CommandDone done);
   // Reads a pair (mode "s") or a pair and its history ("h") by any of its user's ids, following
   // tombstones and links; completes a pending link it finds. Synchronous.
   StoreResult<Resolved> ReadResolved(const PairKey& key, const char* mode);
