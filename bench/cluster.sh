@@ -147,6 +147,12 @@ for r in $(seq "$ROUNDS"); do
   log "  round $r: $(jq -c . "$RES/c-failover-r$r.json")"
 done
 
+# --- e. what a commit costs Redis itself ---------------------------------------------------------
+log "e. the commit script's own cost on a standalone node (bench/script_cost.mjs)"
+node bench/script_cost.mjs "$((CLUSTER_PORT + 90))" "$ROUNDS" >"$RES/c-script-cost.json" ||
+  die "bench/script_cost.mjs failed"
+log "  $(cat "$RES/c-script-cost.json")"
+
 # --- report ---------------------------------------------------------------------------------------
 summary() {  # summary FIELD FILES...: "median (min–max)"
   local field=$1
@@ -210,6 +216,8 @@ mkdir -p "$OUT"
   echo "\`AKilledMasterUnderLoadIsReplacedWithinNodeTimeoutPlusTwoSeconds\`: from the first failed or stalled"
   echo "request on the killed shard to the first 201 on it after), $ROUNDS runs: **$(jq -rs 'map(.unavailable_s // empty) | sort | if length == 0 then "no figure" else "\(.[(length - 1) / 2 | floor]) s (\(.[0])–\(.[-1]))" end' "$RES"/c-failover-r*.json)**;"
   echo "kill to resumption $(jq -rs 'map(.kill_to_resumption_s // empty) | sort | if length == 0 then "-" else "\(.[(length - 1) / 2 | floor]) s" end' "$RES"/c-failover-r*.json), with a node timeout of $NODE_TIMEOUT ms."
+  echo
+  jq -r '"e. What one commit costs Redis itself (`bench/script_cost.mjs`: \(.commits) commits shaped like callgate'"'"'s call authorisations, pipelined into a standalone redis-server with no replica and no AOF; server CPU per commit, median of \(.rounds) alternating rounds): the commit script **\(.us_per_commit.script) µs**, the same writes as a SET and an HSET \(.us_per_commit.set_and_hset) µs (**\(.script_over_set_and_hset)×**), and an EVALSHA of `return {1}` with the same keys and arguments \(.us_per_commit.empty_script) µs (\(.empty_script_over_set_and_hset)×): the price of calling a script at all."' "$RES/c-script-cost.json"
 } >"$OUT/benchmarks-cluster.md"
 log "status GET, callgate / redis-benchmark: $GET_RATIO; durable writes: $SET_RATIO; bytes per pair: $(jq .bytes_per_pair "$RES/memory-seeded.json") (seeded), $(jq .bytes_per_pair "$RES/memory-loaded.json") (loaded)"
 log "wrote $OUT/benchmarks-cluster.md"
