@@ -59,13 +59,14 @@ redis::CommandResult PairReply(redis::CommandResult value, const redis::CommandR
   constexpr std::size_t kToken = 8, kData = 1 + kToken + 7 + 6;
   std::string token, state, tombstone;
   if (value->type == redis::Reply::Type::kString) {
-    const std::string& raw = value->str;
+    std::string& raw = value->str;
     if (raw.size() >= 1 + kToken && raw[0] == 'T') {
       token = raw.substr(1, kToken);
       tombstone = raw.substr(1 + kToken);
     } else if (raw.size() >= kData && raw[0] == 'D') {
       token = raw.substr(1, kToken);
-      state = raw.substr(kData);
+      state = std::move(raw);  // the state is most of the value: kept in place, not copied
+      state.erase(0, kData);
     } else {
       return redis::Failure{redis::FailureKind::kServerError, "unreadable pair value"};
     }
@@ -74,6 +75,7 @@ redis::CommandResult PairReply(redis::CommandResult value, const redis::CommandR
   }
   redis::Reply out;
   out.type = redis::Reply::Type::kArray;
+  out.elements.reserve(4);
   out.elements.push_back(Bulk(std::move(token)));
   out.elements.push_back(Bulk(std::move(state)));
   out.elements.push_back(Bulk(std::move(tombstone)));
