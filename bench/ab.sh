@@ -14,6 +14,12 @@
 # which takes turns on the server's core). Needs wrk (scripts/deps.sh bench). Nothing may
 # compile meanwhile.
 #
+# AB_CLUSTER=HOST:PORT[,…] (a running cluster, e.g. scripts/redis-cluster.sh start DIR 7600): each
+# server keeps its data under a key prefix of its own there, AB_PAIRS pairs (default 2000) stored
+# through its signed webhook, and the load is GETs of random stored pairs — or, with AB_WRITES=1,
+# durable call authorisations to random stored users. The nodes' CPU is not counted: pin them to
+# CPU 1 too (`taskset -a -p -c 1 PID`) so that they share the servers' core as in bench/run.sh.
+#
 # AB_TOGETHER=1: A and B run at once, both on CPU 1, each loaded by its own wrk, so other work on
 # a busy machine disturbs both alike: read the CPU-per-request ratio (the requests/s ratio then
 # mostly says how the two shared the core).
@@ -29,21 +35,30 @@ cleanup() {
 }
 trap cleanup EXIT
 
-STATUS_PATH="/api/v1/whatsapp/subaccounts/ab-sub/channels/ab-ch/callPermissions?destination=%2B6591234567"
+API=/api/v1/whatsapp/subaccounts/ab-sub/channels/ab-ch
+STATUS_PATH="$API/callPermissions?destination=%2B6591234567"
+SECRET=ab-meta-app-secret
+PHONE_NUMBER_ID=100000000000009
+# shellcheck source=bench/seed_pairs.sh
+source "$(dirname "$0")/seed_pairs.sh"
 TICKS=$(getconf CLK_TCK)
 
 # start NAME BINARY ARGS: a data directory with one tenant, the server on CPU 1 on a free port;
 # leaves $WORK/NAME.{key,pid,port}.
 start() {
-  local name=$1 bin=$2 args=$3 dir=$WORK/$1
-  "$bin" admin --data-dir "$dir" account create ab >/dev/null
-  "$bin" admin --data-dir "$dir" subaccount create ab-sub --account ab >/dev/null
-  "$bin" admin --data-dir "$dir" channel create ab-ch --subaccount ab-sub \
-    --phone-number-id 100000000000009 >/dev/null
-  "$bin" admin --data-dir "$dir" key create --account ab >"$WORK/$name.key"
+  local name=$1 bin=$2 args=$3 store=(--data-dir "$WORK/$1") seeding=()
+  if [[ -n ${AB_CLUSTER:-} ]]; then
+    store=(--redis-cluster "$AB_CLUSTER" --redis-key-prefix "ab-$$-$name:")
+    seeding=(--meta-app-secret "$SECRET")
+  fi
+  "$bin" admin "${store[@]}" account create ab >/dev/null
+  "$bin" admin "${store[@]}" subaccount create ab-sub --account ab >/dev/null
+  "$bin" admin "${store[@]}" channel create ab-ch --subaccount ab-sub \
+    --phone-number-id "$PHONE_NUMBER_ID" >/dev/null
+  "$bin" admin "${store[@]}" key create --account ab >"$WORK/$name.key"
   : >"$WORK/$name.out"  # before the background job opens it: the loop below reads it at once
   # shellcheck disable=SC2086
-  taskset -c 1 "$bin" serve --data-dir "$dir" --listen 127.0.0.1:0 --threads 1 $args \
+  taskset -c 1 "$bin" serve "${store[@]}" "${seeding[@]}" --listen 127.0.0.1:0 --threads 1 $args \
     >"$WORK/$name.out" 2>"$WORK/$name.log" &
   echo $! >"$WORK/$name.pid"
   local port=
@@ -58,6 +73,10 @@ start() {
     exit 1
   fi
   echo "$port" >"$WORK/$name.port"
+  if [[ -n ${AB_CLUSTER:-} ]]; then
+    seed_pairs "$port" "$SECRET" "$PHONE_NUMBER_ID" "ab$$$name" "${AB_PAIRS:-2000}" \
+      "$WORK/$name.users" "$WORK/$name.targets" "$API" || exit 1
+  fi
 }
 
 start a "$A" "${AB_ARGS_A:-}"
@@ -66,12 +85,21 @@ start b "$B" "${AB_ARGS_B:-}"
 url() { echo "http://127.0.0.1:$(cat "$WORK/$1.port")$STATUS_PATH"; }
 # load NAME SECONDS: wrk on server NAME, its report in $WORK/NAME.wrk.
 load() {
-  taskset -c 0 wrk -t1 -c64 -d"$2s" -H "Authorization: Bearer $(cat "$WORK/$1.key")" "$(url "$1")" \
-    >"$WORK/$1.wrk"
+  local auth="Authorization: Bearer $(cat "$WORK/$1.key")" base
+  base="http://127.0.0.1:$(cat "$WORK/$1.port")"
+  if [[ -z ${AB_CLUSTER:-} ]]; then
+    taskset -c 0 wrk -t1 -c64 -d"$2s" -H "$auth" "$(url "$1")" >"$WORK/$1.wrk"
+  elif [[ ${AB_WRITES:-0} == 1 ]]; then
+    WRK_CALLS=$WORK/$1.users WRK_CALL_PATH=$API/calls taskset -c 0 wrk -t1 -c64 -d"$2s" \
+      -s "$(dirname "$0")/wrk/bench.lua" -H "$auth" "$base$API/calls" >"$WORK/$1.wrk"
+  else
+    WRK_TARGETS=$WORK/$1.targets taskset -c 0 wrk -t1 -c64 -d"$2s" \
+      -s "$(dirname "$0")/wrk/bench.lua" -H "$auth" "$base/" >"$WORK/$1.wrk"
+  fi
 }
 cpu() { awk '{print $14 + $15}' "/proc/$(cat "$WORK/$1.pid")/stat"; }  # user + system ticks
 # measure NAME...: loads the servers named at once (1 s of warm-up, then SECONDS_EACH); prints
-# "requests/s CPU-µs/request" of each, a line each.
+# "requests/s CPU-µs/request non-2xx-answers" of each, a line each.
 measure() {
   local name jobs=() before=() i=0
   for name in "$@"; do load "$name" 1 & jobs+=($!); done
@@ -82,8 +110,8 @@ measure() {
   wait "${jobs[@]}"
   for name in "$@"; do
     awk -v cpu=$(($(cpu "$name") - before[i++])) -v ticks="$TICKS" '
-      /requests in/ {n = $1} /Requests\/sec/ {rps = $2}
-      END {printf "%s %.2f\n", rps, cpu / ticks * 1e6 / n}' "$WORK/$name.wrk"
+      /requests in/ {n = $1} /Requests\/sec/ {rps = $2} /Non-2xx/ {bad = $NF}
+      END {printf "%s %.2f %d\n", rps, cpu / ticks * 1e6 / n, bad}' "$WORK/$name.wrk"
   done
 }
 
@@ -93,11 +121,14 @@ ratios=()
 cpu_ratios=()
 for r in $(seq "$ROUNDS"); do
   if [[ ${AB_TOGETHER:-0} == 1 ]]; then
-    { read -r a a_cpu && read -r b b_cpu; } < <(measure a b)
+    { read -r a a_cpu a_bad && read -r b b_cpu b_bad; } < <(measure a b)
   else
-    read -r a a_cpu < <(measure a)
-    read -r b b_cpu < <(measure b)
+    read -r a a_cpu a_bad < <(measure a)
+    read -r b b_cpu b_bad < <(measure b)
   fi
+  # Errors are cheap answers: a run with them measures something else (429s from AB_WRITES=1 are
+  # the limit at work: a user's 100 calls a day).
+  if ((a_bad + b_bad > 0)); then echo "round $r: non-2xx answers: A $a_bad, B $b_bad" >&2; fi
   ratio=$(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.3f", b / a}')
   cpu_ratio=$(awk -v a="$a_cpu" -v b="$b_cpu" 'BEGIN {printf "%.3f", b / a}')
   ratios+=("$ratio")

@@ -57,25 +57,10 @@ CG_SERVERS="$CG_CLUSTER_PID,$REDIS_PIDS"  # what a callgate measurement charges:
 log "storing $CLUSTER_PAIRS pairs through callgate (signed webhooks)"
 USERS=$WORK/cluster-users.txt
 TARGETS=$WORK/cluster-targets.txt
-: >"$USERS"
-: >"$TARGETS"
-now=$(date +%s)
-for ((first = 0; first < CLUSTER_PAIRS; first += 200)); do
-  contacts="" messages=""
-  for ((i = first; i < first + 200 && i < CLUSTER_PAIRS; i++)); do
-    user=$(printf '447%09d' "$i")
-    echo "$user" >>"$USERS"
-    echo "$API/callPermissions?destination=%2B$user" >>"$TARGETS"
-    contacts+="${contacts:+,}{\"profile\":{\"name\":\"Bench\"},\"wa_id\":\"$user\"}"
-    messages+="${messages:+,}{\"from\":\"$user\",\"id\":\"wamid.HBgLbenchseed${PREFIX%:}x$user\",\"timestamp\":\"$now\",\"type\":\"interactive\",\"interactive\":{\"type\":\"call_permission_reply\",\"call_permission_reply\":{\"response\":\"accept\",\"is_permanent\":true,\"response_source\":\"user_action\"}}}"
-  done
-  body="{\"object\":\"whatsapp_business_account\",\"entry\":[{\"id\":\"102290129340398\",\"changes\":[{\"field\":\"messages\",\"value\":{\"messaging_product\":\"whatsapp\",\"metadata\":{\"display_phone_number\":\"15550000000\",\"phone_number_id\":\"$PHONE_NUMBER_ID\"},\"contacts\":[$contacts],\"messages\":[$messages]}}]}]}"
-  signature=$(printf '%s' "$body" | openssl dgst -sha256 -hmac "$SECRET" -r | cut -d' ' -f1)
-  reply=$(printf '%s' "$body" | curl -sS --max-time 60 -H 'Content-Type: application/json' \
-    -H "X-Hub-Signature-256: sha256=$signature" --data-binary @- \
-    "http://127.0.0.1:$CG_CLUSTER_PORT/webhooks/whatsapp")
-  [[ $reply == *"\"applied\":$((i - first))"* ]] || die "seeding: $reply"
-done
+# shellcheck source=bench/seed_pairs.sh
+source bench/seed_pairs.sh
+seed_pairs "$CG_CLUSTER_PORT" "$SECRET" "$PHONE_NUMBER_ID" "${PREFIX%:}" "$CLUSTER_PAIRS" "$USERS" \
+  "$TARGETS" "$API" || die "seeding the pairs failed"
 BODY=$(curl -sS --fail -H "Authorization: Bearer $KEY" "http://127.0.0.1:$CG_CLUSTER_PORT$(head -1 "$TARGETS" | cut -c1-)")
 [[ $BODY == *'"status":"permanent"'* ]] || die "a stored pair reads $BODY"
 
