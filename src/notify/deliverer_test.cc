@@ -36,13 +36,18 @@ class DelivererTest : public ::testing::Test {
     ASSERT_TRUE(store_.SetNotifyTarget("acme", NotifyTarget{"http://127.0.0.1:1/", "s"}).ok());
     ASSERT_TRUE(directory_.Start());
     store_.SetNotifier(MakeNotifier(directory_, clock_));
-    DelivererOptions options{.poll = Millis(5)};
+    deliverer_ = MakeDeliverer(store_);
+  }
+  // A deliverer of the store's notifications through `outbox` (polling every 5 ms unless
+  // `options` say otherwise), whose reports WaitFor sees.
+  std::unique_ptr<Deliverer> MakeDeliverer(NotificationOutbox& outbox,
+                                           DelivererOptions options = {.poll = Millis(5)}) {
     options.observer = [this](const DeliveryReport& report) {
       std::lock_guard lock(mu_);
       reports_.push_back(report.outcome);
       cv_.notify_all();
     };
-    deliverer_ = std::make_unique<Deliverer>(store_, store_, directory_, clock_, options);
+    return std::make_unique<Deliverer>(store_, outbox, directory_, clock_, options);
   }
   void TearDown() override {
     deliverer_.reset();
@@ -110,13 +115,7 @@ TEST_F(DelivererTest, AReceiverThatNeverAnswersHoldsUpNoOtherAccount) {
       store_.CreateChannel({"ch-slow", "sub-slow", "1002", false, LimitsProfile::kProduction, kT0})
           .ok());
   ASSERT_TRUE(store_.SetNotifyTarget("slow", NotifyTarget{silent_url, "s"}).ok());
-  DelivererOptions options{.poll = Millis(5), .timeout = std::chrono::seconds(4)};
-  options.observer = [this](const DeliveryReport& report) {
-    std::lock_guard lock(mu_);
-    reports_.push_back(report.outcome);
-    cv_.notify_all();
-  };
-  deliverer_ = std::make_unique<Deliverer>(store_, store_, directory_, clock_, options);
+  deliverer_ = MakeDeliverer(store_, {.poll = Millis(5), .timeout = std::chrono::seconds(4)});
   deliverer_->Start();
   Grant("ch-slow");  // its POST hangs for 4 s
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
@@ -153,13 +152,7 @@ TEST_F(DelivererTest, ASettlementTheStoreRefusesIsLogged) {
   ASSERT_GE(fd, 0);
   ConfigureLog(LogFormat::kJson, fd);
   UnsettlingOutbox outbox(store_);
-  DelivererOptions options{.poll = Millis(5)};
-  options.observer = [this](const DeliveryReport& report) {
-    std::lock_guard lock(mu_);
-    reports_.push_back(report.outcome);
-    cv_.notify_all();
-  };
-  deliverer_ = std::make_unique<Deliverer>(store_, outbox, directory_, clock_, options);
+  deliverer_ = MakeDeliverer(outbox);
   Grant();
   deliverer_->Start();
   const bool retried = WaitFor(DeliveryOutcome::kRetried);
