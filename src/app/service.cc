@@ -103,7 +103,7 @@ Service::~Service() {
   // The deliverer stops (its batch in flight settled) before the notifier's directory goes.
   deliverer_.reset();
   if (NotificationOutbox* outbox = stores_ ? stores_->pairs().outbox() : nullptr) {
-    outbox->SetNotifier(nullptr);
+    outbox->SetNotifier({});
   }
   api_.reset();
   tenants_.reset();

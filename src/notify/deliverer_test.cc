@@ -51,7 +51,7 @@ class DelivererTest : public ::testing::Test {
   }
   void TearDown() override {
     deliverer_.reset();
-    store_.SetNotifier(nullptr);
+    store_.SetNotifier({});
   }
   // A permanent grant from the profile: one notification, due now.
   void Grant(const std::string& channel = "ch") {

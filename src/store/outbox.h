@@ -30,12 +30,28 @@
 
 namespace callgate {
 
-// Derives what one committed pair change notifies (runs inside the commit, on a store thread;
-// must be quick and must not call the store). Returns nothing for a pair whose account is not
-// notified.
-using Notifier = std::function<std::vector<Notification>(
-    const PairKey& key, const PairState& before, const PairState& after,
-    const std::vector<HistoryEntry>& appended)>;
+// What a store calls inside each pair commit. Both functions run on a store thread, must be quick
+// and must not call the store.
+struct Notifier {
+  using Derive = std::function<std::vector<Notification>(
+      const PairKey& key, const PairState& before, const PairState& after,
+      const std::vector<HistoryEntry>& appended)>;
+  using Filter = std::function<bool(const PairKey& key)>;
+
+  Notifier() = default;  // none
+  explicit Notifier(Derive derive, Filter may_notify = nullptr)
+      : derive(std::move(derive)), may_notify(std::move(may_notify)) {}
+
+  // What one committed pair change notifies; nothing for a pair whose account is not notified.
+  Derive derive;
+  // False when no change of `key` notifies anything (its account has no target): a store then
+  // skips `derive`, and what only `derive` needs, such as a copy of the state before the change.
+  // Null: any pair may notify.
+  Filter may_notify;
+
+  explicit operator bool() const { return static_cast<bool>(derive); }
+  bool MayNotify(const PairKey& key) const { return derive && (!may_notify || may_notify(key)); }
+};
 
 // The notifier a store's commits call, swapped while they run: a commit takes the current one
 // (shared, so a swap never pulls it from under a running commit). Thread-safe.

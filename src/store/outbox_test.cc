@@ -56,8 +56,8 @@ Backend OpenMemory() {
 
 // Tells one notification per applied request, due `delay` after its time, caused by its id.
 Notifier TellRequests(Millis delay = Millis(0)) {
-  return [delay](const PairKey&, const PairState&, const PairState&,
-                 const std::vector<HistoryEntry>& appended) {
+  return Notifier([delay](const PairKey&, const PairState&, const PairState&,
+                          const std::vector<HistoryEntry>& appended) {
     std::vector<Notification> out;
     for (const Event& event : AppliedFacts(appended)) {
       Notification n;
@@ -69,7 +69,7 @@ Notifier TellRequests(Millis delay = Millis(0)) {
       out.push_back(n);
     }
     return out;
-  };
+  });
 }
 
 class OutboxTest : public ::testing::TestWithParam<std::function<Backend()>> {
@@ -104,6 +104,21 @@ TEST_P(OutboxTest, ItemsAreCommittedWithTheirChange) {
   EXPECT_EQ(*outbox().PendingCount(), 2);
 }
 
+TEST_P(OutboxTest, APairThatMayNotNotifyTellsNothing) {
+  const PairKey quiet = b_;
+  backend_.outbox->SetNotifier(Notifier(TellRequests().derive, [quiet](const PairKey& key) {
+    return !(key.channel_id == quiet.channel_id && key.user == quiet.user);
+  }));
+  Request(a_, "r1", kT0);
+  Request(b_, "r1", kT0);
+  Request(b_, "r2", kT0 + Millis(1));
+  EXPECT_EQ(*outbox().PendingCount(), 1);
+  const std::vector<OutboxItem> claimed = Claim(kT0 + Millis(1), "p1");
+  ASSERT_EQ(claimed.size(), 1u);
+  EXPECT_EQ(claimed[0].pair.user, a_.user);
+  EXPECT_EQ(claimed[0].notification.cause_id, "r1");
+}
+
 TEST_P(OutboxTest, AnIdDerivedAgainIsKeptOnce) {
   Request(a_, "r1", kT0);
   auto first = Claim(kT0, "p1");
@@ -111,7 +126,7 @@ TEST_P(OutboxTest, AnIdDerivedAgainIsKeptOnce) {
   ASSERT_TRUE(outbox().Settle(first[0].event_id, "p1", Settlement::kDelivered, kT0, kT0).ok());
   // The same fact on another key of the same pair is not possible; the same notification from
   // another change of the pair is: the outbox keeps the settled row and adds nothing.
-  backend_.outbox->SetNotifier(
+  backend_.outbox->SetNotifier(Notifier(
       [](const PairKey&, const PairState&, const PairState&, const std::vector<HistoryEntry>&) {
         Notification n;
         n.type = NotificationType::kLimitReached;
@@ -120,7 +135,7 @@ TEST_P(OutboxTest, AnIdDerivedAgainIsKeptOnce) {
         n.cause_id = "r1";
         n.rule = 0;
         return std::vector<Notification>{n};
-      });
+      }));
   Request(a_, "r2", kT0 + Millis(5));
   EXPECT_EQ(*outbox().PendingCount(), 0);
   EXPECT_TRUE(Claim(kT0 + Millis(10), "p1").empty());

@@ -154,6 +154,17 @@ PairState LoadOrFail(PairStore& store, const PairKey& key) {
   return state.ok() ? *state : PairState{};
 }
 
+// The state the next mutation of `key` starts from (it refuses, so it changes nothing).
+PairState SeenByNextMutation(PairStore& store, const PairKey& key) {
+  PairState seen;
+  const StoreStatus status = UpdatePairSync(store, key, [&seen](PairState& state, auto&) {
+    seen = state;
+    return false;
+  });
+  EXPECT_TRUE(status.ok()) << StoreErrorName(status.error());
+  return seen;
+}
+
 std::vector<HistoryEntry> HistoryOrFail(PairStore& store, const PairKey& key,
                                         std::int64_t before_seq = 0, int limit = 1'000'000) {
   auto history = store.LoadHistory(key, before_seq, limit);
@@ -391,11 +402,7 @@ TYPED_TEST(StoreContractTest, UpdatePairStoresWhatTheMutationMade) {
 
 TYPED_TEST(StoreContractTest, UpdatePairMutationStartsFromTheStoredState) {
   ASSERT_TRUE(UpdatePairSync(this->store(), kPair, Request("req-1", kT0)).ok());
-  PairState seen;
-  ASSERT_TRUE(UpdatePairSync(this->store(), kPair, [&seen](PairState& state, auto&) {
-                seen = state;
-                return false;
-              }).ok());
+  const PairState seen = SeenByNextMutation(this->store(), kPair);
   EXPECT_EQ(seen.requests.size(), 1u);
   EXPECT_TRUE(seen.requests.contains("req-1"));
 }
@@ -421,6 +428,9 @@ TYPED_TEST(StoreContractTest, RefusedMutationChangesNothing) {
   ASSERT_EQ(history_after.size(), history_before.size());
   EXPECT_EQ(Fields(history_after[0]), Fields(history_before[0]));
   EXPECT_EQ(history_after[0].seq, history_before[0].seq);
+  // Nor does the next mutation in this process see it (a backend that keeps the pair's state
+  // between operations must not keep what was refused).
+  EXPECT_EQ(SeenByNextMutation(this->store(), kPair), state_before);
 }
 
 TYPED_TEST(StoreContractTest, RefusedFirstMutationLeavesPairNeverWritten) {
@@ -554,6 +564,7 @@ TYPED_TEST(StoreContractTest, EntryWhoseKeyIsNotItsEventsIsRefused) {
   EXPECT_EQ(status.error(), StoreError::kInvalid);
   EXPECT_EQ(LoadOrFail(this->store(), kPair), PairState{});
   EXPECT_TRUE(HistoryOrFail(this->store(), kPair).empty());
+  EXPECT_EQ(SeenByNextMutation(this->store(), kPair), PairState{});
 }
 
 // LoadHistoryUntil: latest first by event time, at most up to `until`, `count` entries plus any

@@ -132,9 +132,9 @@ void MemoryStore::UpdateIdempotent(const PairKey& key, std::string idempotency_k
                })) {
       status = StoreError::kInvalid;  // as SqliteStore, which derives the stored key from the event
     } else {
-      if (notifier_ && (next != pair.state || !history.empty())) {
-        const PairKey resolved = ResolveLocked(key);
-        for (Notification& n : notifier_(resolved, pair.state, next, history)) {
+      const PairKey resolved = ResolveLocked(key);
+      if (notifier_.MayNotify(resolved) && (next != pair.state || !history.empty())) {
+        for (Notification& n : notifier_.derive(resolved, pair.state, next, history)) {
           OutboxItem item = MakeOutboxItem(resolved, std::move(n));
           const Instant due = item.notification.due_at;
           const std::string id = item.event_id;

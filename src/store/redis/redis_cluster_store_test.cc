@@ -157,8 +157,8 @@ TEST(RedisClusterStoreTest, AnUnreadablePairValueIsAFailureNeverAnAbsentPair) {
 
 // One notification per applied request, due at its time.
 Notifier TellEachRequest() {
-  return [](const PairKey&, const PairState&, const PairState&,
-            const std::vector<HistoryEntry>& appended) {
+  return Notifier([](const PairKey&, const PairState&, const PairState&,
+                     const std::vector<HistoryEntry>& appended) {
     std::vector<Notification> out;
     for (const Event& event : AppliedFacts(appended)) {
       Notification n;
@@ -169,7 +169,7 @@ Notifier TellEachRequest() {
       out.push_back(n);
     }
     return out;
-  };
+  });
 }
 
 TEST(RedisClusterStoreTest, AnOutboxItemWhoseHintWasLostIsFoundByTheSweep) {

@@ -22,8 +22,8 @@ StoreStatus SqliteStore::WriteOutbox(SqliteDb& db, const PairKey& key, const Pai
                                      const PairState& after,
                                      const std::vector<HistoryEntry>& history) {
   const std::shared_ptr<const Notifier> notifier = notifier_.Get();
-  if (!notifier) return Ok{};
-  for (Notification& n : (*notifier)(key, before, after, history)) {
+  if (!notifier || !notifier->MayNotify(key)) return Ok{};
+  for (Notification& n : notifier->derive(key, before, after, history)) {
     const OutboxItem item = MakeOutboxItem(key, std::move(n));
     const Notification& note = item.notification;
     // An id already there (derived again) keeps its row, settled or not.
