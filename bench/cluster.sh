@@ -11,6 +11,8 @@
 #      `redis-benchmark --cluster -t get -c 64` (unpipelined) on the same cluster;
 #   b. durable call authorisations through callgate (wrk, random stored users; each a 201 only
 #      once a replica has it) vs `redis-benchmark --cluster -t set -c 64`;
+# then f. the nodes' own ceiling for such writes: callgate's commit script and WAITs sent by a
+# client on the load generators' CPU (bench/durable_floor.mjs), vs the same SET reference;
 # and once: c. bytes per pair in Redis (MEMORY USAGE summed over every key of the run's prefix,
 # divided by the pairs; ×2 with the replicas), after seeding and after the load; d. failover
 # unavailability: the kill -9 test of tests/e2e/cluster_failover_test.cc, BENCH_ROUNDS times,
@@ -121,6 +123,12 @@ done
 memory_per_pair memory-loaded "after the benchmark's call authorisations"
 stop "$CG_CLUSTER_PID"
 
+# --- f. the cluster's own ceiling for durable writes ---------------------------------------------
+log "f. the most durable writes the nodes take from a client that costs them nothing (bench/durable_floor.mjs)"
+"${LOAD_CPU[@]}" node bench/durable_floor.mjs "$CLUSTER_PORT" "$DURATION" "$ROUNDS" \
+  >"$RES/c-durable-floor.json" || die "bench/durable_floor.mjs failed"
+log "  $(cat "$RES/c-durable-floor.json")"
+
 # --- d. failover unavailability -----------------------------------------------------------------
 log "d. failover unavailability: the kill -9 test, $ROUNDS times (node timeout $NODE_TIMEOUT ms)"
 for r in $(seq "$ROUNDS"); do
@@ -203,6 +211,8 @@ mkdir -p "$OUT"
   echo "kill to resumption $(jq -rs 'map(.kill_to_resumption_s // empty) | sort | if length == 0 then "-" else "\(.[(length - 1) / 2 | floor]) s" end' "$RES"/c-failover-r*.json), with a node timeout of $NODE_TIMEOUT ms."
   echo
   jq -r '"e. What one commit costs Redis itself (`bench/script_cost.mjs`: \(.commits) commits shaped like callgate'"'"'s call authorisations, pipelined into a standalone redis-server with no replica and no AOF; server CPU per commit, median of \(.rounds) alternating rounds): the commit script **\(.us_per_commit.script) µs**, the same writes as a SET and an HSET \(.us_per_commit.set_and_hset) µs (**\(.script_over_set_and_hset)×**), and an EVALSHA of `return {1}` with the same keys and arguments \(.us_per_commit.empty_script) µs (\(.empty_script_over_set_and_hset)×): the price of calling a script at all."' "$RES/c-script-cost.json"
+  echo
+  jq -r '"f. The nodes'"'"' own ceiling for durable writes (`bench/durable_floor.mjs`: a client on the load generators'"'"' CPU, so costing the nodes nothing, sends what callgate sends for a call authorisation — the commit script, pipelined on one connection per master, each write released by one `WAIT 1` per read of replies — from \(.writers) writers in a closed loop over \(.pairs) pairs; medians of \(.rounds) rounds of \(.seconds) s, alternating with `redis-benchmark -t set -c 64`):\n\n| writes | per s | / redis-benchmark SET | nodes'"'"' CPU per write (µs) | the client'"'"'s (µs) |\n|---|---|---|---|---|\n| callgate'"'"'s commit script + WAIT (durable) | \(.commit_wait.rps) | **\(.commit_wait.over_redis_benchmark_set)** | \(.commit_wait.nodes_us_per_write) | \(.commit_wait.client_us_per_write) |\n| SET + WAIT (durable, no script) | \(.set_wait.rps) | \(.set_wait.over_redis_benchmark_set) | \(.set_wait.nodes_us_per_write) | \(.set_wait.client_us_per_write) |\n| SET, pipelined (not durable) | \(.set.rps) | \(.set.over_redis_benchmark_set) | \(.set.nodes_us_per_write) | \(.set.client_us_per_write) |\n| redis-benchmark SET (the reference) | \(.redis_benchmark_set.rps) | 1 | \(.redis_benchmark_set.nodes_us_per_write) | |\n\nNo client of this cluster makes durable writes through the commit script faster than its first line: that is the most callgate could reach here if it cost nothing."' "$RES/c-durable-floor.json"
 } >"$OUT/benchmarks-cluster.md"
 log "status GET, callgate / redis-benchmark: $GET_RATIO; durable writes: $SET_RATIO; bytes per pair: $(jq .bytes_per_pair "$RES/memory-seeded.json") (seeded), $(jq .bytes_per_pair "$RES/memory-loaded.json") (loaded)"
 log "wrote $OUT/benchmarks-cluster.md"

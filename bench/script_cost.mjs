@@ -12,34 +12,14 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { commitArgs, commitKeys, commitScript, resp, sha1 } from "./commit_shape.mjs";
 
 const port = Number(process.argv[2] ?? 7390);
 const rounds = Number(process.argv[3] ?? 3);
 const PAIRS = 1000; // distinct pairs, each committed COMMITS times: a history of that many entries
 const COMMITS = 30;
 
-// --- The script, as scripts.cc builds it -------------------------------------------------------
-const source = fs.readFileSync(new URL("../src/store/redis/scripts.cc", import.meta.url), "utf8");
-const literal = (name) => {
-  const m = source.match(new RegExp(`constexpr char ${name}\\[\\] = R"lua\\(([\\s\\S]*?)\\)lua";`));
-  if (!m) throw new Error(`${name} not found in scripts.cc`);
-  return m[1];
-};
-const body = source.match(/const redis::Script& CommitPair\(\) \{[\s\S]*?R"lua\(([\s\S]*?)\)lua"\);/);
-if (!body) throw new Error("CommitPair not found in scripts.cc");
-const commitScript = literal("kPairCodec") + literal("kOutboxCodec") + body[1];
 const emptyScript = "return {1}\n";
-const sha1 = (text) => crypto.createHash("sha1").update(text).digest("hex");
-
-// --- RESP ----------------------------------------------------------------------------------------
-const resp = (args) => {
-  const parts = [Buffer.from(`*${args.length}\r\n`)];
-  for (const a of args) {
-    const b = Buffer.isBuffer(a) ? a : Buffer.from(String(a));
-    parts.push(Buffer.from(`$${b.length}\r\n`), b, Buffer.from("\r\n"));
-  }
-  return Buffer.concat(parts);
-};
 
 // The commits, shaped as callgate's (a call authorisation: a ~200-byte state, one history entry,
 // no idempotency key, no notification), each expecting the token the one before it left.
@@ -49,13 +29,11 @@ const token = new Array(PAIRS).fill(Buffer.alloc(0));
 const now = Date.now();
 for (let c = 0; c < COMMITS; ++c) {
   for (let p = 0; p < PAIRS; ++p) {
-    const tag = `{${p.toString(16).padStart(24, "0")}}`;
-    const keys = ["p", "h", "i", "c", "o"].map((k) => `bench:${tag}:${k}`).concat("bench:{x}:ox");
+    const keys = commitKeys("bench:", p.toString(16).padStart(24, "0"));
     const next = crypto.randomBytes(8);
     const state = crypto.randomBytes(200);
     const eventKey = Buffer.concat([Buffer.from([1]), crypto.randomBytes(16)]);
-    const args = [token[p], "", "", "1", next, state, "", "", String(now * 1000), String(now),
-      "86400000", "bench:0", "0", eventKey, String(now), Buffer.from([1, 0xa0, 0xfe, 0x0a])];
+    const args = commitArgs(token[p], next, state, eventKey, now);
     files.commit.push(resp(["EVALSHA", sha1(commitScript), "6", ...keys, ...args]));
     files.empty.push(resp(["EVALSHA", sha1(emptyScript), "6", ...keys, ...args]));
     files.plain.push(resp(["SET", keys[0], Buffer.concat([Buffer.from("D"), next, Buffer.alloc(13), state])]));
