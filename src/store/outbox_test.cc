@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <functional>
 #include <memory>
 
@@ -117,6 +118,26 @@ TEST_P(OutboxTest, APairThatMayNotNotifyTellsNothing) {
   ASSERT_EQ(claimed.size(), 1u);
   EXPECT_EQ(claimed[0].pair.user, a_.user);
   EXPECT_EQ(claimed[0].notification.cause_id, "r1");
+}
+
+TEST_P(OutboxTest, ARefusedChangeIsNotShownToTheNotifier) {
+  auto shown = std::make_shared<std::atomic<int>>(0);
+  backend_.outbox->SetNotifier(Notifier([shown](const PairKey&, const PairState&, const PairState&,
+                                                const std::vector<HistoryEntry>&) {
+    ++*shown;
+    return std::vector<Notification>{};
+  }));
+  Request(a_, "r1", kT0);
+  EXPECT_EQ(*shown, 1);
+  // On a pair the store has seen (a backend may keep its state), a mutation changes the state
+  // and appends an entry, then refuses.
+  ASSERT_TRUE(UpdatePairSync(store(), a_, [](PairState& state, std::vector<HistoryEntry>& h) {
+                EXPECT_TRUE(callgate::Request("r2", kT0)(state, h));
+                return false;
+              }).ok());
+  EXPECT_EQ(*shown, 1);
+  Request(a_, "r3", kT0);
+  EXPECT_EQ(*shown, 2);
 }
 
 TEST_P(OutboxTest, AnIdDerivedAgainIsKeptOnce) {

@@ -429,7 +429,7 @@ void RedisClusterStore::Attempt(const std::string& slot_key, std::shared_ptr<Op>
   // The notifications of the change, committed with it (outbox.cc).
   std::vector<OutboxItem> items;
   std::int64_t earliest_due = 0;
-  if (notifier && (state_changed || !history.empty())) {
+  if (notifier && changed && (state_changed || !history.empty())) {
     for (Notification& n : notifier->derive(*target, *before, state, history)) {
       items.push_back(MakeOutboxItem(*target, std::move(n)));
       const std::int64_t due = ToUnixMillis(items.back().notification.due_at);
