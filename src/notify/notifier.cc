@@ -7,9 +7,9 @@ Notifier MakeNotifier(TenantDirectory& tenants, Clock clock) {
       [&tenants, clock = std::move(clock)](
           const PairKey& key, const PairState& before, const PairState& after,
           const std::vector<HistoryEntry>& appended) -> std::vector<Notification> {
-        const std::shared_ptr<const TenantSnapshot> snapshot = tenants.Current();
-        const Channel* channel = snapshot->FindChannel(key.channel_id);
-        if (!channel || !snapshot->FindNotifyTarget(key.channel_id)) return {};
+        // Only for a pair whose account has a target: the store asked may_notify first.
+        const Channel* channel = tenants.Current()->FindChannel(key.channel_id);
+        if (!channel) return {};
         return DeriveNotifications(before, after, AppliedFacts(appended), channel->limits, clock());
       },
       [&tenants](const PairKey& key) {

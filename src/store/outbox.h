@@ -42,7 +42,7 @@ struct Notifier {
   explicit Notifier(Derive derive, Filter may_notify = nullptr)
       : derive(std::move(derive)), may_notify(std::move(may_notify)) {}
 
-  // What one committed pair change notifies; nothing for a pair whose account is not notified.
+  // What one committed pair change notifies. Called only for a pair `may_notify` allows.
   Derive derive;
   // False when no change of `key` notifies anything (its account has no target): a store then
   // skips `derive`, and what only `derive` needs, such as a copy of the state before the change.

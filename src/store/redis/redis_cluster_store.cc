@@ -408,9 +408,9 @@ void RedisClusterStore::Attempt(const std::string& slot_key, std::shared_ptr<Op>
   if (write) {
     encoded = EncodePairState(state);
   } else {
-    std::optional<StoredState> stored = ReadStoredState(slot_ptr->encoded);
-    if (!stored) return Finish(slot_key, op, StoreError::kInvalid, true);
-    state = std::move(stored->state);
+    std::optional<PairState> restored = DecodePairState(slot_ptr->encoded);
+    if (!restored) return Finish(slot_key, op, StoreError::kInvalid, true);
+    state = std::move(*restored);
   }
   const bool state_changed = write && encoded != slot_ptr->encoded;
   const bool new_record = write && !op->idempotency_key.empty() && record && record != found;
