@@ -40,6 +40,8 @@ constexpr milliseconds kDownFor{2000};
 // Past this many redirections in a row a command backs off before following the next: two nodes
 // disagreeing about a slot settle in milliseconds, and meanwhile they are not hammered.
 constexpr int kRedirectsBeforeBackoff = 8;
+// The most a retry leaves, before its deadline, for its reply (RetryLater).
+constexpr milliseconds kReplyRoom{50};
 
 std::string Name(const Endpoint& e) { return e.host + ":" + std::to_string(e.port); }
 
@@ -227,12 +229,16 @@ class ClusterClientImpl final : public ClusterClient, private ConnectionOwner {
   }
 
   // A refusal or an outage before sending: the same command again after a back-off, while its
-  // deadline allows (the deadline timer answers it otherwise).
+  // deadline allows (the deadline timer answers it otherwise). "Allows" leaves room for the
+  // reply: a retry still in flight at the deadline would turn a refusal, which the caller may
+  // send again, into an unknown outcome, which it may not (seen in CI: a command refused with
+  // TRYAGAIN until its deadline was answered "no reply within 400 ms" instead of unavailable).
   void RetryLater(const std::shared_ptr<Request>& request) {
     retries_.fetch_add(1, std::memory_order_relaxed);
     const auto delay =
         BackoffDelay(request->refusals++, std::uniform_real_distribution<double>(0, 1)(rng_));
-    if (Clock::now() + delay >= request->deadline) return;
+    const auto reply_room = std::min<Clock::duration>(options_.command_timeout / 8, kReplyRoom);
+    if (Clock::now() + delay + reply_room >= request->deadline) return;
     auto timer = std::make_shared<asio::steady_timer>(io_, delay);
     timer->async_wait([this, request, timer](boost::system::error_code ec) {
       if (!ec) Dispatch(request);
